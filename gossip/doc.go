@@ -1,0 +1,44 @@
+// Package gossip is sessring's cluster membership: which nodes are up, at
+// which address they take peer traffic, and whether one restarted. It wraps
+// hashicorp/memberlist (SWIM gossip with failure detection) behind a small
+// API: New, Members, Changes, SetMeta, Leave, Close.
+//
+// # Members and metadata
+//
+// Every node gossips a Meta: the address of its peer-traffic listener and an
+// incarnation id that is random per process start. A node that crashed and
+// came back under the same Name has a new incarnation, which tells its peers
+// that whatever it held in memory is gone. Members lists the live nodes
+// (alive or suspect) sorted by Name; Changes signals, coalesced, whenever that
+// list or a member's Meta changes. Meta has a compact, versioned binary
+// encoding that fits memberlist's 512-byte limit.
+//
+// # Joining
+//
+// New joins the seed addresses in Config.Join, retrying with jitter until one
+// accepts the node or JoinTimeout passes, so nodes may start in any order.
+// A restarted process rejoins under its old Name: at the same address it
+// simply refutes its old state; at a new address the cluster first has to
+// declare the old one dead and wait Config.DeadNodeReclaimTime, and New waits
+// for that. After a network partition heals, memberlist does not rediscover
+// the members it declared dead; call Join with a few known addresses.
+//
+// # Failure detection
+//
+// The defaults (DefaultConfig) suit one LAN or data centre: probes every
+// 500ms with a 250ms timeout, suspicion for 4 probe intervals, so a crashed
+// node leaves Members after about 2.5-3 seconds. A node that calls Leave
+// before Close disappears from the others' lists within a few gossip rounds.
+//
+// # Security
+//
+// With Config.SecretKey all gossip is encrypted and authenticated with
+// AES-GCM, and unencrypted or foreign-key traffic is dropped in both
+// directions: keyed and unkeyed nodes cannot join each other.
+//
+// # Testing
+//
+// Config.Transport accepts any memberlist.NodeAwareTransport; sessring's
+// tests use internal/memnet to run many nodes in one process with packet
+// loss, latency, partitions and crashes.
+package gossip

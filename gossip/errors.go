@@ -1,0 +1,27 @@
+package gossip
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package wraps one of these
+// with %w and the "gossip:" prefix, so callers test them with errors.Is.
+var (
+	// ErrBadConfig wraps every Config.Validate failure.
+	ErrBadConfig = errors.New("gossip: invalid config")
+
+	// ErrBadMeta means node metadata could not be encoded or decoded:
+	// malformed, truncated, oversized, or of an unknown version.
+	ErrBadMeta = errors.New("gossip: invalid node metadata")
+
+	// ErrJoin means no seed could be joined: within Config.JoinTimeout for
+	// New, or in a single attempt for Cluster.Join. Causes include seeds that
+	// are down, a SecretKey mismatch, and the node's Name still being held by
+	// another live address.
+	ErrJoin = errors.New("gossip: could not join the cluster")
+
+	// ErrClosed is returned by calls on a Cluster after Close.
+	ErrClosed = errors.New("gossip: cluster closed")
+
+	// ErrLeft is returned by SetMeta and Join after Leave: a node that left
+	// must be closed and started again to rejoin.
+	ErrLeft = errors.New("gossip: node has left the cluster")
+)

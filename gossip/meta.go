@@ -1,0 +1,137 @@
+package gossip
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Meta is the node metadata carried in gossip.
+type Meta struct {
+	// RPCAddr is the host:port peers dial for session traffic; empty means
+	// the node serves none.
+	RPCAddr string
+	// Incarnation is random per process start, so peers can tell that a node
+	// with the same Name restarted and lost its memory. (It is not
+	// memberlist's incarnation counter, which only orders a node's own
+	// messages.) New fills in a random one when it is zero.
+	Incarnation uint64
+}
+
+// Encoding, version 1 (big endian):
+//
+//	[0]     version (1)
+//	[1:9]   Incarnation
+//	[9]     len(RPCAddr)
+//	[10:]   RPCAddr, exactly len(RPCAddr) bytes
+//
+// A version above 1 must keep this layout as a prefix and may append
+// fields; decoders ignore what follows RPCAddr in such versions, so a newer
+// node stays visible to older ones during a rolling upgrade. Version 1 itself
+// allows no trailing bytes, which keeps each Meta's encoding unique.
+const (
+	metaVersion = 1
+	metaHeader  = 1 + 8 + 1
+	// MaxRPCAddrLen bounds Meta.RPCAddr so that Meta always fits
+	// memberlist.MetaMaxSize (512 bytes).
+	MaxRPCAddrLen = 255
+)
+
+// MarshalBinary encodes m in the compact versioned form above (at most 265
+// bytes). It fails, wrapping ErrBadMeta, if RPCAddr is too long, not UTF-8
+// or not a host:port.
+func (m Meta) MarshalBinary() ([]byte, error) {
+	if err := checkRPCAddr(m.RPCAddr); err != nil {
+		return nil, err
+	}
+	b := make([]byte, metaHeader, metaHeader+len(m.RPCAddr))
+	b[0] = metaVersion
+	binary.BigEndian.PutUint64(b[1:9], m.Incarnation)
+	b[9] = byte(len(m.RPCAddr))
+	return append(b, m.RPCAddr...), nil
+}
+
+// UnmarshalBinary decodes b, rejecting empty, truncated, oversized or
+// otherwise malformed input with an error wrapping ErrBadMeta. It never
+// panics and leaves m unchanged on error.
+func (m *Meta) UnmarshalBinary(b []byte) error {
+	switch {
+	case len(b) > memberlist.MetaMaxSize:
+		return fmt.Errorf("%w: %d bytes exceed the %d-byte limit", ErrBadMeta, len(b), memberlist.MetaMaxSize)
+	case len(b) == 0:
+		return fmt.Errorf("%w: empty", ErrBadMeta)
+	case b[0] == 0:
+		return fmt.Errorf("%w: unknown version 0", ErrBadMeta)
+	case len(b) < metaHeader:
+		return fmt.Errorf("%w: truncated header (%d of %d bytes)", ErrBadMeta, len(b), metaHeader)
+	}
+	end := metaHeader + int(b[9])
+	if len(b) < end {
+		return fmt.Errorf("%w: truncated address (%d of %d bytes)", ErrBadMeta, len(b)-metaHeader, end-metaHeader)
+	}
+	if b[0] == metaVersion && len(b) > end {
+		return fmt.Errorf("%w: %d trailing bytes in version 1", ErrBadMeta, len(b)-end)
+	}
+	addr := string(b[metaHeader:end])
+	if err := checkRPCAddr(addr); err != nil {
+		return err
+	}
+	*m = Meta{RPCAddr: addr, Incarnation: binary.BigEndian.Uint64(b[1:9])}
+	return nil
+}
+
+func checkRPCAddr(a string) error {
+	switch {
+	case a == "":
+		return nil
+	case len(a) > MaxRPCAddrLen:
+		return fmt.Errorf("%w: RPCAddr is %d bytes, limit %d", ErrBadMeta, len(a), MaxRPCAddrLen)
+	case !utf8.ValidString(a):
+		return fmt.Errorf("%w: RPCAddr %q is not UTF-8", ErrBadMeta, a)
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("%w: RPCAddr %q: %v", ErrBadMeta, a, err)
+	}
+	return nil
+}
+
+// localMeta hands this node's encoded metadata to memberlist. It implements
+// memberlist.Delegate; sessring sends no user messages or state of its own
+// through gossip, so the other methods do nothing.
+type localMeta struct {
+	mu    sync.Mutex // guards value and encoded
+	value Meta
+	// encoded is value's encoding, at most 265 bytes (under MetaMaxSize).
+	encoded []byte
+}
+
+var _ memberlist.Delegate = (*localMeta)(nil)
+
+// set replaces the metadata; b is m's encoding.
+func (d *localMeta) set(m Meta, b []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.value, d.encoded = m, b
+}
+
+func (d *localMeta) get() Meta {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.value
+}
+
+// NodeMeta returns the encoded Meta; it always fits limit (MetaMaxSize).
+func (d *localMeta) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.encoded
+}
+
+func (d *localMeta) NotifyMsg([]byte)                           {}
+func (d *localMeta) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *localMeta) LocalState(join bool) []byte                { return nil }
+func (d *localMeta) MergeRemoteState(buf []byte, join bool)     {}

@@ -1,0 +1,108 @@
+package memnet
+
+import "time"
+
+// Partition splits the hosts into groups by ip: hosts in different groups
+// cannot exchange packets or open streams, and established streams between
+// them break (Read and Write fail with ErrReset). Hosts not named in any
+// group form one extra group together. A new Partition replaces the old.
+func (n *Network) Partition(groups ...[]string) {
+	n.mu.Lock()
+	n.group = make(map[string]int)
+	for i, g := range groups {
+		for _, ip := range g {
+			n.group[ip] = i + 1
+		}
+	}
+	var cut []*link
+	for l := range n.links {
+		if n.group[l.a.local.IP] != n.group[l.b.local.IP] {
+			cut = append(cut, l)
+		}
+	}
+	n.purgeInFlightLocked()
+	n.mu.Unlock()
+	for _, l := range cut {
+		n.stats.linksBroken.Add(1)
+		l.a.breakWith(ErrReset)
+	}
+}
+
+// Heal removes every partition.
+func (n *Network) Heal() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.group = make(map[string]int)
+}
+
+// Isolate partitions one host from all others.
+func (n *Network) Isolate(ip string) { n.Partition([]string{ip}) }
+
+// SetDropRate makes each gossip packet, and each new stream dial, fail with
+// probability p (0 <= p <= 1). Established streams are reliable, like TCP.
+func (n *Network) SetDropRate(p float64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dropRate = min(max(p, 0), 1)
+}
+
+// SetDelay adds a one-way latency of base plus a uniform random jitter in
+// [0, jitter] to every packet and every stream write, and a round trip to
+// every dial. Bytes of one stream still arrive in order; packets may be
+// reordered by jitter, as UDP datagrams are.
+func (n *Network) SetDelay(base, jitter time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delay, n.jitter = max(base, 0), max(jitter, 0)
+}
+
+// Crash simulates a SIGKILL of every process on the host: its listeners and
+// gossip transports close, its streams close (peers read the data already
+// sent, then io.EOF; their writes fail), packets to and from it are dropped
+// and Listen fails with ErrHostDown until Revive. Its ports become free.
+func (n *Network) Crash(ip string) {
+	n.mu.Lock()
+	n.crashed[ip] = true
+	var eps []endpoint
+	for a, ep := range n.bound {
+		if a.IP == ip {
+			eps = append(eps, ep)
+			delete(n.bound, a)
+		}
+	}
+	var ends []*conn
+	for l := range n.links {
+		for _, c := range []*conn{l.a, l.b} {
+			if c.local.IP == ip {
+				ends = append(ends, c)
+			}
+		}
+	}
+	n.purgeInFlightLocked()
+	n.mu.Unlock()
+	for _, ep := range eps {
+		ep.shutdown()
+	}
+	for _, c := range ends {
+		_ = c.Close()
+	}
+}
+
+// Revive undoes Crash, so a new process can listen on the host again.
+func (n *Network) Revive(ip string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.crashed, ip)
+}
+
+// purgeInFlightLocked drops queued packets whose hosts can no longer reach
+// each other, so a cut applies to packets on the wire even if Heal comes
+// before their due time.
+func (n *Network) purgeInFlightLocked() {
+	for _, ep := range n.bound {
+		if t, ok := ep.(*transport); ok {
+			dropped := t.purge(func(p *packet) bool { return !n.reachableLocked(p.from.IP, t.addr.IP) })
+			n.stats.packetsDropped.Add(uint64(dropped))
+		}
+	}
+}

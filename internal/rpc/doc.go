@@ -1,0 +1,64 @@
+// Package rpc carries request/response traffic between sessring nodes:
+// forwarded reads and writes, replication, partition handoff and
+// anti-entropy digests.
+//
+// # Model
+//
+// A Server runs a Handler for each request; a Client sends requests with
+// Call and waits for the reply. A request is an opcode (method) and an
+// opaque body; a reply is a body or a RemoteError with a numeric code the
+// application chooses (codes below CodeApplication are this package's).
+//
+// Unlike memberlist's SendReliable, which dials a TCP connection per
+// message, a Client keeps Config.ConnsPerPeer persistent connections to each
+// peer and multiplexes concurrent calls over them: each request carries an
+// id, replies may come back in any order and are matched by id. A call whose
+// deadline passes stops waiting; its late reply is dropped and the
+// connection stays in use. When a connection breaks, every call waiting on
+// it fails at once with ErrUnreachable and the next call redials.
+//
+// # Wire format
+//
+// Every frame is a 20-byte header followed by the body, integers big-endian:
+//
+//	offset size field
+//	0      1    magic    0xA7
+//	1      1    version  1
+//	2      1    kind     1 request, 2 response, 3 error
+//	3      1    method   application opcode (echoed in replies)
+//	4      8    id       request id chosen by the client, echoed in the reply
+//	12     4    aux      request: caller's remaining deadline in ms (0: none)
+//	                     error: error code (0..65535); response: 0
+//	16     4    length   body length in bytes, at most Config.MaxFrame
+//	20     len  body     request or reply body; for errors, the message
+//
+// A Server given a deadline runs the handler with a ctx that expires then,
+// so work the caller has given up on stops, and drops the reply if the
+// deadline passed before the handler returned. The receiver of a frame with a
+// bad magic or version, an unknown or misdirected kind, an oversized length
+// or a truncated body closes that connection, logs a warning with the remote
+// address and counts it in Stats.FramesRejected; other connections are not
+// affected. Bodies are read in growing chunks, so a frame claiming a large
+// length costs memory only as its bytes arrive.
+//
+// # Security
+//
+// With Config.TLS set, every connection runs a TLS handshake (bounded by
+// DialTimeout on both ends) before any frame is read; package peertls builds
+// a mutual-TLS configuration from the cluster's shared secret. A peer that
+// fails the handshake never reaches the Handler, and its caller gets
+// ErrUnreachable. Without TLS, anyone who can reach the port can call the
+// Handler.
+//
+// # Flow control and lifecycle
+//
+// Each server connection runs at most Config.MaxInFlight handlers; when
+// they are all busy the server stops reading that connection, and TCP pushes
+// back on the client. Writes are serialised per connection, batched while
+// more writers are queued, and bounded by Config.WriteTimeout so a stalled
+// peer cannot block writers forever.
+//
+// Client.Close and Server.Close are idempotent and return only after every
+// goroutine they started has exited. Server.Close cancels handler contexts
+// and waits for handlers to return.
+package rpc

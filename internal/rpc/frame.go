@@ -1,0 +1,235 @@
+package rpc
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Frame layout; see the package documentation for the field meanings.
+const (
+	frameMagic   = 0xA7 // first byte of every frame
+	frameVersion = 1    // bumped on any incompatible change
+	headerLen    = 20
+
+	// bodyChunk is how much of a body is allocated before its bytes arrive.
+	// Larger bodies grow as data is read, so a peer claiming a 16 MiB body
+	// and sending nothing costs at most this much memory.
+	bodyChunk = 64 << 10
+)
+
+// kind tells what a frame carries.
+type kind uint8
+
+const (
+	kindRequest  kind = 1 // client to server: aux = remaining deadline in ms (0: none)
+	kindResponse kind = 2 // server to client: body = reply
+	kindError    kind = 3 // server to client: aux = error code, body = message
+)
+
+// header is the fixed part of a frame.
+type header struct {
+	kind   kind
+	method uint8
+	id     uint64 // request id chosen by the client, echoed in the reply
+	aux    uint32 // kind-specific: deadline (request) or error code (error)
+	length uint32 // body length in bytes
+}
+
+// appendTo appends the encoded header to b.
+func (h *header) appendTo(b []byte) []byte {
+	b = append(b, frameMagic, frameVersion, byte(h.kind), h.method)
+	b = binary.BigEndian.AppendUint64(b, h.id)
+	b = binary.BigEndian.AppendUint32(b, h.aux)
+	return binary.BigEndian.AppendUint32(b, h.length)
+}
+
+// parseHeader decodes and validates a header. b must hold headerLen bytes.
+func parseHeader(b []byte, maxBody int) (header, error) {
+	if b[0] != frameMagic {
+		return header{}, fmt.Errorf("rpc: bad magic %#x: %w", b[0], ErrBadFrame)
+	}
+	if b[1] != frameVersion {
+		return header{}, fmt.Errorf("rpc: unsupported frame version %d: %w", b[1], ErrBadFrame)
+	}
+	h := header{
+		kind:   kind(b[2]),
+		method: b[3],
+		id:     binary.BigEndian.Uint64(b[4:12]),
+		aux:    binary.BigEndian.Uint32(b[12:16]),
+		length: binary.BigEndian.Uint32(b[16:20]),
+	}
+	switch h.kind {
+	case kindRequest, kindResponse:
+	case kindError:
+		if h.aux > 0xFFFF {
+			return header{}, fmt.Errorf("rpc: error code %d out of range: %w", h.aux, ErrBadFrame)
+		}
+	default:
+		return header{}, fmt.Errorf("rpc: unknown frame kind %d: %w", h.kind, ErrBadFrame)
+	}
+	if uint64(h.length) > uint64(maxBody) {
+		return header{}, fmt.Errorf("rpc: frame body of %d bytes exceeds %d: %w",
+			h.length, maxBody, ErrFrameTooLarge)
+	}
+	return h, nil
+}
+
+// readFrame reads one frame. It returns io.EOF only at a clean frame
+// boundary; a stream ending inside a frame is ErrBadFrame. Other read errors
+// (closed connection, deadline) are returned as they are. The body is
+// freshly allocated (nil when empty) and owned by the caller.
+func readFrame(br *bufio.Reader, maxBody int) (header, []byte, error) {
+	b, err := br.Peek(headerLen)
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(b) > 0 {
+			return header{}, nil, fmt.Errorf("rpc: truncated header (%d bytes): %w", len(b), ErrBadFrame)
+		}
+		return header{}, nil, err
+	}
+	h, err := parseHeader(b, maxBody)
+	if err != nil {
+		return header{}, nil, err
+	}
+	if _, err := br.Discard(headerLen); err != nil {
+		return header{}, nil, err
+	}
+	body, err := readBody(br, int(h.length))
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("rpc: truncated body (%d of %d bytes): %w", len(body), h.length, ErrBadFrame)
+		}
+		return header{}, nil, err
+	}
+	return h, body, nil
+}
+
+// readBody reads exactly n bytes. Small bodies are read in one allocation;
+// larger ones grow by doubling as bytes arrive, so memory tracks what the
+// peer actually sent rather than what it claimed. On error it returns what
+// was read so far.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if n <= bodyChunk {
+		b := make([]byte, n)
+		k, err := io.ReadFull(r, b)
+		return b[:k], err
+	}
+	b := make([]byte, 0, bodyChunk)
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(n-len(b), cap(b)))
+		}
+		k, err := io.ReadFull(r, b[len(b):min(cap(b), n)])
+		b = b[:len(b)+k]
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// bufSize is the per-connection buffer for each direction: one TLS record,
+// and enough to batch many small frames into one write system call.
+const bufSize = 16 << 10
+
+// frameWriter serialises frames from concurrent goroutines onto one
+// connection. A writer that sees others queued behind it leaves its frame in
+// the buffer for the last of them to flush, so a burst of concurrent calls or
+// replies goes out in few system calls, while a lone frame is flushed at once.
+// A body that does not fit the buffer goes out with it in one vectored write
+// (writev on TCP), so the peer never waits for a frame's tail in a second
+// segment.
+type frameWriter struct {
+	nc      net.Conn
+	timeout time.Duration  // per-frame write deadline
+	bytes   *atomic.Uint64 // bytes-out counter of the owning Client or Server
+
+	// waiting counts goroutines blocked on mu; read without mu to decide
+	// whether to flush.
+	waiting atomic.Int32
+
+	mu   sync.Mutex  // guards buf, vec, vecs and err
+	buf  []byte      // frames not yet written; capacity bufSize
+	vec  [2][]byte   // backing array for vecs, so vectored writes do not allocate
+	vecs net.Buffers // consumed by WriteTo
+	err  error       // sticky: after a failed write the stream is corrupt
+}
+
+func newFrameWriter(nc net.Conn, timeout time.Duration, bytes *atomic.Uint64) *frameWriter {
+	return &frameWriter{
+		nc:      nc,
+		timeout: timeout,
+		bytes:   bytes,
+		buf:     make([]byte, 0, bufSize),
+	}
+}
+
+// write sends one frame; h.length is set from body. An error means the
+// connection is unusable and the caller must close it; every later write
+// returns the same error.
+func (w *frameWriter) write(h header, body []byte) error {
+	h.length = uint32(len(body))
+	w.waiting.Add(1)
+	w.mu.Lock()
+	w.waiting.Add(-1)
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.writeLocked(&h, body); err != nil {
+		w.err = err
+		return err
+	}
+	w.bytes.Add(uint64(headerLen + len(body)))
+	return nil
+}
+
+func (w *frameWriter) writeLocked(h *header, body []byte) error {
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		return err
+	}
+	if len(w.buf)+headerLen > cap(w.buf) {
+		if err := w.flushLocked(); err != nil {
+			return err
+		}
+	}
+	w.buf = h.appendTo(w.buf)
+	if len(w.buf)+len(body) > cap(w.buf) {
+		return w.writeVectorLocked(body)
+	}
+	w.buf = append(w.buf, body...)
+	if w.waiting.Load() > 0 {
+		return nil // the next writer flushes
+	}
+	return w.flushLocked()
+}
+
+// flushLocked writes the buffered frames.
+func (w *frameWriter) flushLocked() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.nc.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// writeVectorLocked writes the buffered bytes followed by body.
+func (w *frameWriter) writeVectorLocked(body []byte) error {
+	w.vec = [2][]byte{w.buf, body}
+	w.vecs = w.vec[:]
+	_, err := w.vecs.WriteTo(w.nc)
+	w.vec, w.vecs = [2][]byte{}, nil // do not retain the caller's body
+	w.buf = w.buf[:0]
+	return err
+}

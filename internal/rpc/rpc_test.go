@@ -1,0 +1,264 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRoundTrip(t *testing.T) {
+	sizes := []int{0, 1, 64, 1 << 10, 16 << 10, bodyChunk + 1, 1 << 20}
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			checkLeaks(t)
+			_, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
+			c := newClient(t, tr.net, Config{})
+			for _, n := range sizes {
+				body := bytes.Repeat([]byte{byte(n)}, n)
+				mustEcho(t, c, addr, body)
+			}
+			if got := c.Stats(); got.Calls != uint64(len(sizes)) || got.Errors != 0 {
+				t.Errorf("Stats() calls=%d errors=%d, want %d and 0", got.Calls, got.Errors, len(sizes))
+			}
+		})
+	}
+}
+
+func TestConcurrentCallsShareConnections(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			checkLeaks(t)
+			srv, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
+			c := newClient(t, tr.net, Config{ConnsPerPeer: 2})
+			const workers, perWorker = 32, 50
+			var wg sync.WaitGroup
+			errs := make(chan error, workers)
+			for w := range workers {
+				wg.Go(func() {
+					for i := range perWorker {
+						body := fmt.Appendf(nil, "worker %d call %d", w, i)
+						got, err := c.Call(context.Background(), addr, opEcho, body)
+						if err == nil && !bytes.Equal(got, body) {
+							err = fmt.Errorf("Call(%q) = %q, want the same", body, got)
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if got := c.Stats().ConnsTotal; got != 2 {
+				t.Errorf("client ConnsTotal = %d, want 2", got)
+			}
+			if got := srv.Stats(); got.Calls != workers*perWorker || got.ConnsOpen != 2 {
+				t.Errorf("server calls=%d conns=%d, want %d and 2", got.Calls, got.ConnsOpen, workers*perWorker)
+			}
+		})
+	}
+}
+
+func TestRemoteErrors(t *testing.T) {
+	checkLeaks(t)
+	long := strings.Repeat("x", 2*maxErrorMsg)
+	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+		switch string(body) {
+		case "remote":
+			return nil, &RemoteError{Code: 150, Msg: "no such session"}
+		case "wrapped":
+			return nil, fmt.Errorf("store: get: %w", &RemoteError{Code: 151, Msg: "locked"})
+		case "plain":
+			return nil, errors.New("disk on fire")
+		case "long":
+			return nil, errors.New(long)
+		case "panic":
+			panic("handler bug")
+		}
+		return []byte("ok"), nil
+	})
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	c := newClient(t, tcpNet{}, Config{})
+	for _, tc := range []struct {
+		body     string
+		wantCode uint16
+		wantMsg  string
+	}{
+		{"remote", 150, "no such session"},
+		{"wrapped", 151, "locked"},
+		{"plain", CodeInternal, "disk on fire"},
+		{"long", CodeInternal, long[:maxErrorMsg]},
+		{"panic", CodeInternal, "rpc: handler panicked"},
+	} {
+		_, err := c.Call(context.Background(), addr, 1, []byte(tc.body))
+		re, ok := errors.AsType[*RemoteError](err)
+		if !ok {
+			t.Errorf("Call(%s) error = %v, want a *RemoteError", tc.body, err)
+			continue
+		}
+		if re.Code != tc.wantCode || re.Msg != tc.wantMsg {
+			t.Errorf("Call(%s) = code %d msg %.40q, want code %d msg %.40q",
+				tc.body, re.Code, re.Msg, tc.wantCode, tc.wantMsg)
+		}
+	}
+	// Errors are replies, not broken connections.
+	if got := c.Stats().ConnsTotal; got > 2 {
+		t.Errorf("client ConnsTotal = %d after remote errors, want <= 2", got)
+	}
+}
+
+func TestDeadlineExceededKeepsConnection(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			checkLeaks(t)
+			_, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
+			c := newClient(t, tr.net, Config{ConnsPerPeer: 1, CallTimeout: 50 * time.Millisecond})
+			mustEcho(t, c, addr, []byte("warm up"))
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+			defer cancel()
+			if _, err := c.Call(ctx, addr, opBlock, nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Call(block, ctx deadline) error = %v, want context.DeadlineExceeded", err)
+			}
+			// No deadline on ctx: Config.CallTimeout applies.
+			if _, err := c.Call(context.Background(), addr, opBlock, nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Call(block, CallTimeout) error = %v, want context.DeadlineExceeded", err)
+			}
+			mustEcho(t, c, addr, []byte("still works"))
+			if got := c.Stats().ConnsTotal; got != 1 {
+				t.Errorf("client ConnsTotal = %d, want 1 (connection reused)", got)
+			}
+		})
+	}
+}
+
+func TestCancelledCall(t *testing.T) {
+	checkLeaks(t)
+	_, addr := startServer(t, tcpNet{}, "", Config{}, &testHandler{})
+	c := newClient(t, tcpNet{}, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		waitFor(t, "call in flight", func() bool { return c.Stats().BytesOut > 0 })
+		cancel()
+	}()
+	if _, err := c.Call(ctx, addr, opBlock, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Call(cancelled) error = %v, want context.Canceled", err)
+	}
+	if _, err := c.Call(ctx, addr, opEcho, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Call(already cancelled ctx) error = %v, want context.Canceled", err)
+	}
+}
+
+func TestLateReplyIsDropped(t *testing.T) {
+	checkLeaks(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+		if method == 1 {
+			close(started)
+			<-release // ignores ctx: replies after the caller gave up
+			return []byte("late"), nil
+		}
+		return []byte("fresh"), nil
+	})
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-started
+		cancel()
+	}()
+	if _, err := c.Call(ctx, addr, 1, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Call(slow, cancelled) error = %v, want context.Canceled", err)
+	}
+	close(release)
+	waitFor(t, "late reply received", func() bool { return c.Stats().BytesIn == headerLen+4 })
+	for range 3 {
+		got, err := c.Call(context.Background(), addr, 2, nil)
+		if err != nil || string(got) != "fresh" {
+			t.Errorf("Call(fast) = %q, %v, want \"fresh\", nil", got, err)
+		}
+	}
+}
+
+func TestDeadlineSentToHandler(t *testing.T) {
+	checkLeaks(t)
+	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+		d, ok := ctx.Deadline()
+		if !ok {
+			return nil, errors.New("no deadline")
+		}
+		return []byte(time.Until(d).String()), nil
+	})
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	c := newClient(t, tcpNet{}, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	got, err := c.Call(ctx, addr, 1, nil)
+	if err != nil {
+		t.Fatalf("Call error = %v, want nil", err)
+	}
+	left, err := time.ParseDuration(string(got))
+	if err != nil || left <= 0 || left > 801*time.Millisecond {
+		t.Errorf("handler deadline in %s, want within (0, 801ms]", got)
+	}
+}
+
+func TestBackPressure(t *testing.T) {
+	checkLeaks(t)
+	var running, peak atomic.Int32
+	release := make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-release
+		return body, nil
+	})
+	srv, addr := startServer(t, tcpNet{}, "", Config{MaxInFlight: 2}, h)
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
+	const calls = 8
+	var wg sync.WaitGroup
+	for range calls {
+		wg.Go(func() { mustEcho(t, c, addr, []byte("x")) })
+	}
+	waitFor(t, "all requests sent", func() bool { return c.Stats().BytesOut == calls*(headerLen+1) })
+	waitFor(t, "two handlers running", func() bool { return running.Load() == 2 })
+	if got := srv.Stats().Calls; got > 3 {
+		t.Errorf("server read %d requests with 2 handlers busy, want <= 3", got)
+	}
+	close(release)
+	wg.Wait()
+	if got := peak.Load(); got != 2 {
+		t.Errorf("peak concurrent handlers = %d, want MaxInFlight = 2", got)
+	}
+}
+
+func TestFrameTooLargeOutgoing(t *testing.T) {
+	checkLeaks(t)
+	big := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+		return make([]byte, 2<<10), nil
+	})
+	_, addr := startServer(t, tcpNet{}, "", Config{MaxFrame: 1 << 10}, big)
+	c := newClient(t, tcpNet{}, Config{MaxFrame: 1 << 10})
+	if _, err := c.Call(context.Background(), addr, 1, make([]byte, 2<<10)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("Call(2 KiB body, MaxFrame 1 KiB) error = %v, want ErrFrameTooLarge", err)
+	}
+	if got := c.Stats().ConnsTotal; got != 0 {
+		t.Errorf("ConnsTotal = %d after refused request, want 0 (nothing dialled)", got)
+	}
+	_, err := c.Call(context.Background(), addr, 1, nil)
+	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeInternal {
+		t.Errorf("Call(reply over MaxFrame) error = %v, want RemoteError with CodeInternal", err)
+	}
+}

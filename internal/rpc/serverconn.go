@@ -1,0 +1,154 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// serverConn serves one accepted connection: a reader goroutine that
+// dispatches requests to handler goroutines, which write their replies
+// through a shared frameWriter.
+type serverConn struct {
+	s      *Server
+	nc     net.Conn // the accepted connection; closing it stops everything
+	remote string
+	ctx    context.Context // cancelled when the connection ends or the Server closes
+	cancel context.CancelFunc
+	sem    chan struct{}  // one token per running handler (back-pressure)
+	wg     sync.WaitGroup // handlers of this connection
+	w      *frameWriter   // set once the handshake is done
+}
+
+func newServerConn(s *Server, nc net.Conn) *serverConn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	remote := "unknown"
+	if a := nc.RemoteAddr(); a != nil {
+		remote = a.String()
+	}
+	return &serverConn{
+		s:      s,
+		nc:     nc,
+		remote: remote,
+		ctx:    ctx,
+		cancel: cancel,
+		sem:    make(chan struct{}, s.cfg.MaxInFlight),
+	}
+}
+
+// serve runs the connection to its end and waits for its handlers. It owns
+// one count of Server.wg.
+func (sc *serverConn) serve() {
+	defer sc.s.wg.Done()
+	defer sc.s.dropConn(sc)
+	defer sc.wg.Wait() // runs after the close and cancel below
+	defer sc.cancel()
+	defer sc.nc.Close()
+
+	conn, err := sc.handshake()
+	if err != nil && sc.ctx.Err() != nil {
+		return // the Server is closing
+	}
+	if err != nil {
+		sc.s.stats.handshakesFailed.Add(1)
+		sc.s.cfg.Logger.Warn("rpc: tls handshake failed", "remote", sc.remote, "err", err)
+		return
+	}
+	sc.w = newFrameWriter(conn, sc.s.cfg.WriteTimeout, &sc.s.stats.bytesOut)
+	err = sc.readRequests(bufio.NewReaderSize(conn, bufSize))
+	switch {
+	case errors.Is(err, ErrBadFrame) || errors.Is(err, ErrFrameTooLarge):
+		sc.s.stats.framesRejected.Add(1)
+		sc.s.cfg.Logger.Warn("rpc: closing connection after bad frame", "remote", sc.remote, "err", err)
+	case err != nil && !errors.Is(err, io.EOF) && !errIsClosedConn(err) && sc.ctx.Err() == nil:
+		sc.s.cfg.Logger.Debug("rpc: connection ended", "remote", sc.remote, "err", err)
+	}
+}
+
+// handshake runs the server side of TLS, if configured, within DialTimeout.
+func (sc *serverConn) handshake() (net.Conn, error) {
+	if sc.s.cfg.TLS == nil {
+		return sc.nc, nil
+	}
+	ctx, cancel := context.WithTimeout(sc.ctx, sc.s.cfg.DialTimeout)
+	defer cancel()
+	tc := tls.Server(sc.nc, sc.s.cfg.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// readRequests reads requests and starts a handler for each, pausing while
+// MaxInFlight handlers run.
+func (sc *serverConn) readRequests(br *bufio.Reader) error {
+	for {
+		h, body, err := readFrame(br, sc.s.cfg.MaxFrame)
+		if err != nil {
+			return err
+		}
+		sc.s.stats.bytesIn.Add(uint64(headerLen + len(body)))
+		if h.kind != kindRequest {
+			return fmt.Errorf("rpc: frame kind %d sent to a server: %w", h.kind, ErrBadFrame)
+		}
+		sc.s.stats.calls.Add(1)
+		select {
+		case sc.sem <- struct{}{}:
+		case <-sc.ctx.Done():
+			return sc.ctx.Err()
+		}
+		sc.wg.Add(1)
+		go sc.handle(h, body)
+	}
+}
+
+// handle runs the handler for one request and writes its reply.
+func (sc *serverConn) handle(h header, body []byte) {
+	defer func() {
+		<-sc.sem
+		sc.wg.Done()
+	}()
+	ctx := sc.ctx
+	if h.aux > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.aux)*time.Millisecond)
+		defer cancel()
+	}
+	resp, err := sc.invoke(ctx, h.method, body)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The caller's deadline has passed (the server's copy of it is never
+		// earlier): it has stopped waiting, so save the bandwidth.
+		return
+	}
+	if err == nil && len(resp) > sc.s.cfg.MaxFrame {
+		err = fmt.Errorf("rpc: reply of %d bytes exceeds MaxFrame %d", len(resp), sc.s.cfg.MaxFrame)
+	}
+	out := header{kind: kindResponse, method: h.method, id: h.id}
+	if err != nil {
+		sc.s.stats.errors.Add(1)
+		code, msg := toRemote(err)
+		out.kind, out.aux, resp = kindError, uint32(code), []byte(msg)
+	}
+	if err := sc.w.write(out, resp); err != nil {
+		sc.nc.Close() // the stream is corrupt; the reader will exit
+	}
+}
+
+// invoke calls the Handler, turning a panic into a CodeInternal error.
+func (sc *serverConn) invoke(ctx context.Context, method uint8, body []byte) (resp []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sc.s.cfg.Logger.Error("rpc: handler panicked", "method", method,
+				"remote", sc.remote, "panic", r, "stack", string(debug.Stack()))
+			resp, err = nil, &RemoteError{Code: CodeInternal, Msg: "rpc: handler panicked"}
+		}
+	}()
+	return sc.s.h.ServeRPC(ctx, method, body)
+}

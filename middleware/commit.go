@@ -1,0 +1,264 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/e5b1d45c/sessring/store"
+)
+
+// commitResponse runs once, just before the response headers are written:
+// it stores what changed and sets the cookie. After an error nothing was
+// stored and no cookie was set.
+func (s *Session) commitResponse(r *http.Request, h http.Header) error {
+	ctx, cancel := s.m.writeCtx(r)
+	defer cancel()
+	s.mu.Lock()
+	err := s.commitLocked(ctx)
+	if err == nil {
+		s.cookieLocked(r, h)
+	}
+	s.sent = true
+	events := s.takeEventsLocked()
+	s.mu.Unlock()
+	runEvents(events)
+	return err
+}
+
+// commitLate stores changes made after the headers were written. Those can
+// only reach an existing session: a new one's token could not be sent.
+func (s *Session) commitLate(r *http.Request) {
+	ctx, cancel := s.m.writeCtx(r)
+	defer cancel()
+	s.mu.Lock()
+	var err error
+	if !s.exists && (len(s.cache) > 0 || s.remDirty) {
+		err = fmt.Errorf("middleware: values put into a new session after the response was written: %w", ErrHeadersWritten)
+	} else {
+		err = s.commitLocked(ctx)
+	}
+	events := s.takeEventsLocked()
+	s.mu.Unlock()
+	runEvents(events)
+	if err != nil {
+		s.m.stats.lateWrites.Add(1)
+		s.m.stats.errors.Add(1)
+		s.m.log.Error("session change lost: made after the response was written", slog.Any("error", err))
+	}
+}
+
+// commitLocked writes what changed since the last write: a Create for a new
+// session, a delta of the changed keys for an existing one, or at most an
+// idle touch for an unchanged one.
+func (s *Session) commitLocked(ctx context.Context) error {
+	if !s.exists {
+		return s.createLocked(ctx)
+	}
+	mut, err := s.deltaLocked()
+	if err != nil {
+		return err
+	}
+	if len(mut.Set) == 0 && len(mut.Delete) == 0 && !mut.Clear {
+		return s.touchLocked(ctx)
+	}
+	return s.writeLocked(ctx, mut)
+}
+
+// createLocked stores a new session under a fresh token, if it holds
+// anything. Every write to a new session carries its deadlines.
+func (s *Session) createLocked(ctx context.Context) error {
+	if len(s.cache) == 0 && !s.remDirty {
+		return nil
+	}
+	mut, err := s.deltaLocked()
+	if err != nil {
+		return err
+	}
+	if err := s.m.checkSize(fieldsSize(mut.Set)); err != nil {
+		return err
+	}
+	now := s.m.now()
+	mut = store.Mutation{Create: true, Set: mut.Set, Expiry: now.Add(s.m.cfg.Lifetime), Idle: s.m.cfg.IdleTimeout}
+	tok, rec, err := s.m.create(ctx, mut)
+	if err != nil {
+		return err
+	}
+	s.adoptWrittenLocked(tok, rec, mut.Set)
+	s.m.stats.created.Add(1)
+	s.eventLocked(s.m.cfg.OnCreate, tok)
+	return nil
+}
+
+// writeLocked applies a delta to the stored session. It repeats the stored
+// deadlines, so a write racing the session's expiry can never recreate it
+// without one.
+func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
+	if err := s.m.checkSize(s.projectedSizeLocked(mut)); err != nil {
+		return err
+	}
+	mut.Expiry, mut.Idle = s.rec.Expiry, s.rec.Idle
+	if s.token == s.lockToken {
+		mut.Lease = s.lease
+	}
+	rec, err := s.m.apply(ctx, s.token, mut)
+	if err != nil {
+		return err
+	}
+	s.adoptWrittenLocked(s.token, rec, mut.Set)
+	s.m.stats.saves.Add(1)
+	return nil
+}
+
+// touchLocked refreshes the idle deadline of an unchanged session, at most
+// once per TouchInterval. A bare Touch never recreates a session that expired
+// meanwhile; the store then returns the zero record and the session is gone.
+// A failed touch is logged, not fatal: the request changed nothing, and the
+// session merely expires sooner.
+func (s *Session) touchLocked(ctx context.Context) error {
+	if s.rec.Idle <= 0 || s.m.now().Sub(s.rec.LastAccess) < s.m.cfg.TouchInterval {
+		return nil
+	}
+	mut := store.Mutation{Touch: true}
+	if s.token == s.lockToken {
+		mut.Lease = s.lease
+	}
+	rec, err := s.m.apply(ctx, s.token, mut)
+	switch {
+	case err != nil:
+		s.m.stats.errors.Add(1)
+		s.m.log.Warn("session idle touch failed", slog.Any("error", err))
+	case rec.Version == 0:
+		s.resetLocked() // expired during the request
+	default:
+		s.rec = rec
+		s.writes++
+		s.m.stats.touches.Add(1)
+	}
+	return nil
+}
+
+// deltaLocked builds the mutation for what changed since the last write:
+// put keys whose encoding differs from the stored bytes, values changed in
+// place without Put, removed keys, and the RememberMe choice.
+func (s *Session) deltaLocked() (store.Mutation, error) {
+	mut := store.Mutation{Clear: s.cleared}
+	for k := range s.dirty {
+		enc, err := s.m.codec.Encode(s.cache[k].val)
+		if err != nil {
+			return mut, fmt.Errorf("middleware: encode %q: %w", k, err)
+		}
+		if !s.cleared && bytes.Equal(enc, s.storedRawLocked(k)) {
+			continue
+		}
+		setKey(&mut.Set, k, enc)
+	}
+	if err := s.inPlaceLocked(&mut); err != nil {
+		return mut, err
+	}
+	for k := range s.deleted {
+		mut.Delete = append(mut.Delete, k)
+	}
+	if s.remember != 0 && (s.remDirty || s.cleared || !s.exists) {
+		setKey(&mut.Set, persistKey, []byte{'0' + b2u8(s.remember > 0)})
+	}
+	return mut, nil
+}
+
+// inPlaceLocked adds values that were read, not put, and changed in place
+// (a map or slice or pointed-to struct modified through Get): it compares
+// them with a fresh decode of the bytes they came from.
+func (s *Session) inPlaceLocked(mut *store.Mutation) error {
+	for k, c := range s.cache {
+		if s.dirty[k] || c.raw == nil || !mutable(c.val) {
+			continue
+		}
+		fresh, err := s.m.codec.Decode(c.raw)
+		if err != nil || reflect.DeepEqual(fresh, c.val) {
+			continue
+		}
+		enc, err := s.m.codec.Encode(c.val)
+		if err != nil {
+			return fmt.Errorf("middleware: encode %q: %w", k, err)
+		}
+		if !bytes.Equal(enc, c.raw) {
+			setKey(&mut.Set, k, enc)
+			s.m.stats.inPlace.Add(1)
+		}
+	}
+	return nil
+}
+
+// mutable reports whether v may have been changed through a reference.
+func mutable(v any) bool {
+	switch v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, time.Time, time.Duration:
+		return false
+	}
+	return true
+}
+
+// storedRawLocked returns the bytes last seen stored for key, or nil.
+func (s *Session) storedRawLocked(key string) []byte {
+	if c, ok := s.cache[key]; ok && c.raw != nil {
+		return c.raw
+	}
+	return s.rec.Fields[key]
+}
+
+// adoptWrittenLocked records a successful write of set to tok.
+func (s *Session) adoptWrittenLocked(tok string, rec store.Record, set map[string][]byte) {
+	s.token, s.exists, s.rec = tok, true, rec
+	for k, enc := range set {
+		if c, ok := s.cache[k]; ok {
+			c.raw = enc
+			s.cache[k] = c
+		}
+	}
+	s.dirty, s.deleted, s.cleared, s.remDirty = nil, nil, false, false
+	s.writes++
+}
+
+// projectedSizeLocked is the stored size after mut (keys plus values).
+func (s *Session) projectedSizeLocked(mut store.Mutation) int {
+	n := fieldsSize(mut.Set)
+	if mut.Clear {
+		return n
+	}
+	for k, v := range s.rec.Fields {
+		if _, replaced := mut.Set[k]; !replaced && !s.deleted[k] {
+			n += len(k) + len(v)
+		}
+	}
+	return n
+}
+
+func fieldsSize(fields map[string][]byte) int {
+	n := 0
+	for k, v := range fields {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// cookieLocked sets or expires the cookie, only when the client's copy is
+// wrong: a new or renewed token, a RememberMe change, a persistent cookie
+// whose deadline moved, or a token the client holds that no longer exists.
+func (s *Session) cookieLocked(r *http.Request, h http.Header) {
+	persist := s.persistentLocked()
+	switch {
+	case s.exists:
+		dl := s.rec.Deadline()
+		moved := persist && (dl.Sub(s.loadedDead) >= time.Second || s.loadedDead.Sub(dl) >= time.Second)
+		if s.token != s.presented || s.remCalled || moved {
+			s.m.setCookie(h, r, s.token, dl, persist)
+		}
+	case s.presented != "" || s.stale:
+		s.m.expireCookie(h, r)
+	}
+}

@@ -1,0 +1,304 @@
+package middleware
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// SecureMode chooses when the session cookie carries the Secure attribute.
+type SecureMode uint8
+
+const (
+	// SecureAuto (the default) marks the cookie Secure when the request came
+	// over TLS (r.TLS != nil) or, with CookieConfig.TrustForwardedProto, when
+	// the first X-Forwarded-Proto value is "https". Plain-HTTP development on
+	// localhost keeps working, and a TLS deployment gets Secure cookies.
+	// Behind a TLS-terminating proxy set TrustForwardedProto or SecureAlways;
+	// the Manager logs a warning the first time it sees
+	// "X-Forwarded-Proto: https" while it is not trusted.
+	SecureAuto SecureMode = iota
+	// SecureAlways always sets Secure. Browsers then drop the cookie on plain
+	// HTTP, so sessions silently do not stick in HTTP-only development.
+	SecureAlways
+	// SecureNever never sets Secure. Only for closed networks.
+	SecureNever
+)
+
+// LockMode chooses which requests hold the session's cluster-wide lock.
+type LockMode uint8
+
+const (
+	// LockNone (the default) never locks. Concurrent requests of one session
+	// merge per field at the session's owner: changes to different keys all
+	// survive, and for the same key the last write wins.
+	LockNone LockMode = iota
+	// LockExclusive serializes all requests of a session, cluster-wide, with a
+	// store lease held from before the load until the handler returned.
+	LockExclusive
+	// LockAuto locks a request unless its route was seen read-only for the
+	// last Config.LockAutoAfter requests (see "Locking" in the package doc).
+	LockAuto
+)
+
+// CookieConfig configures the session cookie. The zero value means "all
+// defaults"; once any field is set, HttpOnly and Persist take their literal
+// values, so start from DefaultConfig().Cookie.
+type CookieConfig struct {
+	// Name of the cookie. Default "sessring". A "__Host-" or "__Secure-"
+	// prefix requires Secure: SecureAlways (and for __Host-, Path "/" and no
+	// Domain), because browsers reject such cookies otherwise.
+	Name string
+	// Domain attribute; default empty (host-only cookie).
+	Domain string
+	// Path attribute; default "/".
+	Path string
+	// Secure policy; default SecureAuto.
+	Secure SecureMode
+	// TrustForwardedProto lets SecureAuto believe X-Forwarded-Proto. Only set
+	// it behind a proxy that overwrites that header. Default false.
+	TrustForwardedProto bool
+	// HttpOnly hides the cookie from page scripts. Default true.
+	HttpOnly bool
+	// SameSite attribute; zero means Lax. SameSiteNoneMode requires
+	// SecureAlways.
+	SameSite http.SameSite
+	// Partitioned sets the CHIPS Partitioned attribute. Default false.
+	Partitioned bool
+	// Persist gives the cookie Expires and Max-Age equal to the session's
+	// server-side deadline, so it survives a browser restart. False sends a
+	// browser-session cookie. Session.RememberMe overrides it per session.
+	// Default true.
+	Persist bool
+}
+
+// Config configures a Manager. Zero fields mean "use the default" (except
+// CookieConfig's two booleans, see there). Each comment gives the default.
+type Config struct {
+	Cookie CookieConfig
+
+	// IdleTimeout expires a session this long after its last write or touch,
+	// server-side. Default 0: no idle expiry. It is independent of the cookie
+	// lifetime: the cookie only mirrors the resulting deadline.
+	IdleTimeout time.Duration
+	// Lifetime is the absolute server-side lifetime from creation (or from
+	// RenewToken). Default 24h.
+	Lifetime time.Duration
+	// TouchInterval is the minimum time between idle refreshes of an
+	// unchanged session, so read-only requests do not write the store on
+	// every request. Default IdleTimeout/10, at most one minute. A session can
+	// thus expire up to TouchInterval before IdleTimeout after the last
+	// request. Must be below IdleTimeout.
+	TouchInterval time.Duration
+
+	// Locking chooses which requests lock their session. Default LockNone.
+	Locking LockMode
+	// LockPattern, when set, restricts locking to requests whose URL path
+	// matches (with LockExclusive or LockAuto). Default nil: all paths.
+	LockPattern *regexp.Regexp
+	// LockAutoAfter is how many consecutive read-only requests make LockAuto
+	// trust a route to be read-only. Default 10.
+	LockAutoAfter int
+	// LockWait bounds the wait for a held lock. On timeout the request fails
+	// through ErrorFunc with ErrLockTimeout (503 by default) and the handler
+	// is not called; it never proceeds unlocked. Default 5s.
+	LockWait time.Duration
+	// LockTTL is the lease duration: a crashed holder's lock frees itself
+	// after it. It must exceed the slowest handler. Default 30s.
+	LockTTL time.Duration
+
+	// StoreTimeout bounds each store call. Writes are detached from the
+	// client's cancellation, so a client that hangs up does not lose the
+	// update. Default 2s.
+	StoreTimeout time.Duration
+	// Sticky mints new tokens owned by this node (store.NewToken(true)), for
+	// sticky load balancing with zero network hops. Default false.
+	Sticky bool
+	// IgnorePattern skips sessions entirely for matching URL paths (static
+	// files): no load, no save, no cookie. Default nil.
+	IgnorePattern *regexp.Regexp
+	// TokenHeader, when set, also accepts the token from this request header
+	// (it wins over the cookie) and returns new tokens in it, for API
+	// clients. Default "": cookie only.
+	TokenHeader string
+
+	// Codec encodes each session value separately. Default DefaultCodec.
+	Codec Codec
+	// CompressAbove compresses encoded values longer than this many bytes
+	// with S2. Default 1024; negative disables compression.
+	CompressAbove int
+	// MaxSessionBytes caps a session's stored size (keys plus encoded values)
+	// and each value's uncompressed encoding. A request that would exceed it
+	// fails with ErrSessionTooLarge and stores nothing. Default 256 KiB.
+	MaxSessionBytes int
+
+	// ErrorFunc answers requests that fail in the middleware. Default: log,
+	// then 503 with Retry-After for store unavailability and lock timeouts,
+	// 500 otherwise, as plain text.
+	ErrorFunc func(http.ResponseWriter, *http.Request, error)
+	// Logger receives warnings and errors. Default slog.Default().
+	Logger *slog.Logger
+
+	// OnCreate runs after a new session is first stored.
+	OnCreate func(token string)
+	// OnDestroy runs after Session.Destroy deleted a stored session.
+	OnDestroy func(token string)
+	// OnRenew runs after RenewToken moved a session to a new token.
+	OnRenew func(oldToken, newToken string)
+	// OnExpire runs once per expired session, on the node that owned it. It
+	// needs a store implementing ExpiryNotifier.
+	OnExpire func(token string)
+}
+
+// Defaults not expressed by DefaultConfig's literal values.
+const (
+	defaultTouchCap  = time.Minute
+	maxTokenCookies  = 3 // candidates tried when several cookies carry our name
+	defaultSizeLimit = 256 << 10
+)
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		Cookie: CookieConfig{
+			Name:     "sessring",
+			Path:     "/",
+			Secure:   SecureAuto,
+			HttpOnly: true,
+			SameSite: http.SameSiteLaxMode,
+			Persist:  true,
+		},
+		Lifetime:        24 * time.Hour,
+		LockAutoAfter:   10,
+		LockWait:        5 * time.Second,
+		LockTTL:         30 * time.Second,
+		StoreTimeout:    2 * time.Second,
+		Codec:           DefaultCodec{},
+		CompressAbove:   1024,
+		MaxSessionBytes: defaultSizeLimit,
+	}
+}
+
+// Validate reports the first invalid setting, wrapping ErrBadConfig.
+func (c Config) Validate() error {
+	for _, check := range []func() error{c.validateDurations, c.validateLocking, c.validateCookie, c.validateSizes} {
+		if err := check(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadConfig, err)
+		}
+	}
+	return nil
+}
+
+func (c Config) validateDurations() error {
+	named := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"IdleTimeout", c.IdleTimeout}, {"Lifetime", c.Lifetime}, {"TouchInterval", c.TouchInterval},
+		{"LockWait", c.LockWait}, {"LockTTL", c.LockTTL}, {"StoreTimeout", c.StoreTimeout},
+	}
+	for _, n := range named {
+		if n.d < 0 {
+			return fmt.Errorf("%s is negative (%v)", n.name, n.d)
+		}
+	}
+	if c.TouchInterval > 0 && c.IdleTimeout == 0 {
+		return fmt.Errorf("TouchInterval %v set without IdleTimeout", c.TouchInterval)
+	}
+	if c.IdleTimeout > 0 && c.TouchInterval >= c.IdleTimeout {
+		return fmt.Errorf("TouchInterval %v must be below IdleTimeout %v", c.TouchInterval, c.IdleTimeout)
+	}
+	return nil
+}
+
+func (c Config) validateLocking() error {
+	switch {
+	case c.Locking > LockAuto:
+		return fmt.Errorf("unknown LockMode %d", c.Locking)
+	case c.LockPattern != nil && c.Locking == LockNone:
+		return fmt.Errorf("LockPattern %q has no effect with LockNone", c.LockPattern)
+	case c.LockAutoAfter < 0:
+		return fmt.Errorf("LockAutoAfter is negative (%d)", c.LockAutoAfter)
+	}
+	return nil
+}
+
+func (c Config) validateCookie() error {
+	k := c.Cookie
+	switch {
+	case k.Name != "" && !isToken(k.Name):
+		return fmt.Errorf("cookie name %q is not an RFC 6265 token", k.Name)
+	case c.TokenHeader != "" && !isToken(c.TokenHeader):
+		return fmt.Errorf("TokenHeader %q is not a valid header name", c.TokenHeader)
+	case k.Secure > SecureNever:
+		return fmt.Errorf("unknown SecureMode %d", k.Secure)
+	case k.SameSite == http.SameSiteNoneMode && k.Secure != SecureAlways:
+		return fmt.Errorf("SameSite=None needs Secure: SecureAlways (browsers reject it without Secure)")
+	case strings.HasPrefix(k.Name, "__Secure-") && k.Secure != SecureAlways:
+		return fmt.Errorf("cookie %q needs Secure: SecureAlways", k.Name)
+	case strings.HasPrefix(k.Name, "__Host-") && (k.Secure != SecureAlways || k.Domain != "" || (k.Path != "" && k.Path != "/")):
+		return fmt.Errorf("cookie %q needs SecureAlways, no Domain and Path \"/\"", k.Name)
+	}
+	return nil
+}
+
+func (c Config) validateSizes() error {
+	if c.MaxSessionBytes < 0 {
+		return fmt.Errorf("MaxSessionBytes is negative (%d)", c.MaxSessionBytes)
+	}
+	return nil
+}
+
+// withDefaults fills zero fields. It assumes Validate passed.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Cookie == (CookieConfig{}) {
+		c.Cookie = d.Cookie
+	}
+	setIfZero(&c.Cookie.Name, d.Cookie.Name)
+	setIfZero(&c.Cookie.Path, d.Cookie.Path)
+	setIfZero(&c.Cookie.SameSite, d.Cookie.SameSite)
+	setIfZero(&c.Lifetime, d.Lifetime)
+	setIfZero(&c.LockAutoAfter, d.LockAutoAfter)
+	setIfZero(&c.LockWait, d.LockWait)
+	setIfZero(&c.LockTTL, d.LockTTL)
+	setIfZero(&c.StoreTimeout, d.StoreTimeout)
+	setIfZero(&c.CompressAbove, d.CompressAbove)
+	setIfZero(&c.MaxSessionBytes, d.MaxSessionBytes)
+	if c.Codec == nil {
+		c.Codec = d.Codec
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.IdleTimeout > 0 && c.TouchInterval == 0 {
+		c.TouchInterval = min(c.IdleTimeout/10, defaultTouchCap)
+	}
+	return c
+}
+
+func setIfZero[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// isToken reports whether s is a non-empty RFC 7230 token (valid as a cookie
+// or header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,285 @@
+package middleware
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e5b1d45c/sessring/middleware/internal/memstore"
+	"github.com/e5b1d45c/sessring/store"
+)
+
+func TestUntrustedTokens(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	forged := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	tests := []struct {
+		name          string
+		cookie        string
+		wantBad       uint64
+		wantMiss      uint64
+		wantExpireOld bool
+	}{
+		{"bad characters", "abc$%^", 1, 0, false},
+		{"oversized", strings.Repeat("a", store.MaxTokenLen+1), 1, 0, false},
+		{"forged", forged, 0, 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.m.Stats()
+			for _, write := range []bool{false, true} {
+				req := httptest.NewRequest("GET", "/", nil)
+				req.Header.Set("Cookie", "sessring="+tc.cookie)
+				rec := e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					s := e.m.Session(r)
+					if s.Token() != "" || len(s.Keys()) != 0 {
+						t.Errorf("untrusted token gave a session: token %q keys %v", s.Token(), s.Keys())
+					}
+					if write {
+						s.Put("k", 1)
+					}
+				}), req)
+				c := sessionCookie(rec.Result())
+				switch {
+				case rec.Code != 200:
+					t.Errorf("status = %d, want 200", rec.Code)
+				case write && (c == nil || c.Value == tc.cookie || c.Value == ""):
+					t.Errorf("write: cookie %v, want a fresh token", c)
+				case !write && tc.wantExpireOld && (c == nil || c.MaxAge >= 0):
+					t.Errorf("read: cookie %v, want the stale cookie expired", c)
+				}
+			}
+			after := e.m.Stats()
+			if bad, miss := after.BadTokens-before.BadTokens, after.LoadMisses-before.LoadMisses; bad != 2*tc.wantBad || miss != 2*tc.wantMiss {
+				t.Errorf("BadTokens +%d LoadMisses +%d, want +%d +%d", bad, miss, 2*tc.wantBad, 2*tc.wantMiss)
+			}
+		})
+	}
+}
+
+func TestSeveralSessionCookies(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	tok := e.seed(map[string]any{"user": "ann"})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Cookie", "sessring=bad!; sessring=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; sessring="+tok)
+	var user string
+	rec := e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user = e.m.Session(r).GetString("user")
+	}), req)
+	if user != "ann" || rec.Code != 200 {
+		t.Errorf("user = %q, status %d; want ann, 200", user, rec.Code)
+	}
+	if c := sessionCookie(rec.Result()); c != nil {
+		t.Errorf("Set-Cookie %v on an unchanged session, want none", c)
+	}
+}
+
+func TestSessionOfAnotherKind(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	e.st.Put("bytesSession", store.Record{Kind: store.KindBytes, Value: []byte("scs"), Version: 1})
+	rec := e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.m.Session(r).Put("k", 1)
+	}), withToken("GET", "/", "bytesSession"))
+	c := sessionCookie(rec.Result())
+	if rec.Code != 200 || c == nil || c.Value == "bytesSession" {
+		t.Errorf("status %d cookie %v: want 200 and a new session", rec.Code, c)
+	}
+}
+
+func TestCookieAttributes(t *testing.T) {
+	put := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := FromContext(r.Context())
+		s.Put("k", 1)
+		if r.URL.Query().Get("remember") != "" {
+			s.RememberMe(true)
+		}
+	})
+	tests := []struct {
+		name       string
+		mutate     func(*Config)
+		tls        bool
+		xfp        string
+		query      string
+		wantSecure bool
+		wantMaxAge bool
+	}{
+		{"plain http defaults", nil, false, "", "", false, true},
+		{"tls", nil, true, "", "", true, true},
+		{"untrusted proxy header", nil, false, "https", "", false, true},
+		{"trusted proxy header", func(c *Config) { c.Cookie.TrustForwardedProto = true }, false, "https, http", "", true, true},
+		{"secure always", func(c *Config) { c.Cookie.Secure = SecureAlways }, false, "", "", true, true},
+		{"browser-session cookie", func(c *Config) { c.Cookie.Persist = false }, false, "", "", false, false},
+		{"remember me", func(c *Config) { c.Cookie.Persist = false }, false, "", "?remember=1", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tc.mutate != nil {
+				tc.mutate(&cfg)
+			}
+			e := newEnv(t, cfg, nil)
+			req := httptest.NewRequest("GET", "/"+tc.query, nil)
+			if tc.tls {
+				req.TLS = &tls.ConnectionState{}
+			}
+			if tc.xfp != "" {
+				req.Header.Set("X-Forwarded-Proto", tc.xfp)
+			}
+			rec := e.serve(put, req)
+			c := sessionCookie(rec.Result())
+			if c == nil {
+				t.Fatal("no session cookie")
+			}
+			if c.Secure != tc.wantSecure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+				t.Errorf("cookie Secure=%v HttpOnly=%v SameSite=%v Path=%q, want Secure=%v HttpOnly Lax /",
+					c.Secure, c.HttpOnly, c.SameSite, c.Path, tc.wantSecure)
+			}
+			if got := c.MaxAge > 0; got != tc.wantMaxAge {
+				t.Errorf("Max-Age = %d, want persistent = %v", c.MaxAge, tc.wantMaxAge)
+			}
+			if tc.wantMaxAge && (c.MaxAge < 86399 || c.MaxAge > 86401) {
+				t.Errorf("Max-Age = %d, want the 24h server lifetime", c.MaxAge)
+			}
+			warned := strings.Contains(e.log.String(), "X-Forwarded-Proto")
+			if want := tc.name == "untrusted proxy header"; warned != want {
+				t.Errorf("proxy warning logged = %v, want %v", warned, want)
+			}
+		})
+	}
+}
+
+func TestSetCookieOnlyWhenNeeded(t *testing.T) {
+	e := newEnv(t, Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := e2m(r)
+		if r.URL.Path == "/write" {
+			s.Put("n", s.GetInt("n")+1)
+		}
+	}))
+	c := e.client()
+	steps := []struct {
+		path       string
+		wantCookie bool
+	}{{"/write", true}, {"/read", false}, {"/write", false}, {"/read", false}}
+	for i, st := range steps {
+		_, _, resp := e.get(c, st.path)
+		if got := sessionCookie(resp) != nil; got != st.wantCookie {
+			t.Errorf("step %d %s: Set-Cookie = %v, want %v", i, st.path, got, st.wantCookie)
+		}
+		if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Cookie") {
+			t.Errorf("step %d: Vary %q lacks Cookie", i, resp.Header.Values("Vary"))
+		}
+	}
+}
+
+// e2m finds the session of whichever Manager serves r.
+func e2m(r *http.Request) *Session {
+	s, _ := FromContext(r.Context())
+	return s
+}
+
+func TestIdleTouchThrottledAndCookieFollowsDeadline(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = 10 * time.Minute
+	cfg.TouchInterval = time.Minute
+	e := newEnv(t, cfg, nil)
+	clock := e.useClock()
+	tok := e.seed(map[string]any{"a": 1})
+	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = e2m(r).Get("a") })
+	steps := []struct {
+		advance    time.Duration
+		wantTouch  bool
+		wantCookie bool
+	}{{30 * time.Second, false, false}, {31 * time.Second, true, true}, {10 * time.Second, false, false}}
+	for i, st := range steps {
+		clock.advance(st.advance)
+		before := e.m.Stats().Touches
+		rec := e.serve(read, withToken("GET", "/", tok))
+		if got := e.m.Stats().Touches > before; got != st.wantTouch {
+			t.Errorf("step %d: touched = %v, want %v", i, got, st.wantTouch)
+		}
+		c := sessionCookie(rec.Result())
+		if got := c != nil; got != st.wantCookie {
+			t.Errorf("step %d: Set-Cookie = %v, want %v", i, got, st.wantCookie)
+		}
+		if c != nil && c.MaxAge != int((10*time.Minute).Seconds()) {
+			t.Errorf("step %d: Max-Age = %d, want the idle deadline 600", i, c.MaxAge)
+		}
+	}
+	if muts := e.rs.mutations(); len(muts) != 1 || !muts[0].Touch || len(muts[0].Set) != 0 || !muts[0].Expiry.IsZero() {
+		t.Errorf("mutations %+v, want exactly one bare Touch", muts)
+	}
+}
+
+func TestTokenHeaderForAPIClients(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TokenHeader = "X-Session"
+	e := newEnv(t, cfg, nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := e2m(r)
+		s.Put("n", s.GetInt("n")+1)
+	})
+	rec := e.serve(h, getReq())
+	tok := rec.Header().Get("X-Session")
+	if tok == "" {
+		t.Fatal("no token in X-Session")
+	}
+	req := getReq()
+	req.Header.Set("X-Session", tok)
+	rec = e.serve(h, req)
+	if v, _ := e.stored(tok, "n"); v != 2 {
+		t.Errorf("n = %v after two requests, want 2", v)
+	}
+	if got := rec.Header().Get("X-Session"); got != "" {
+		t.Errorf("X-Session re-sent (%q) for an unchanged token", got)
+	}
+	if !strings.Contains(strings.Join(rec.Header().Values("Vary"), ","), "X-Session") {
+		t.Errorf("Vary lacks X-Session")
+	}
+}
+
+func TestIgnorePatternSkipsSessions(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IgnorePattern = regexp.MustCompile(`^/static/`)
+	e := newEnv(t, cfg, nil)
+	tok := e.seed(map[string]any{"a": 1})
+	rec := e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := FromContext(r.Context()); ok {
+			t.Errorf("session attached on an ignored path")
+		}
+	}), withToken("GET", "/static/app.css", tok))
+	if rec.Header().Get("Vary") != "" || sessionCookie(rec.Result()) != nil {
+		t.Errorf("ignored path got Vary %q / cookie", rec.Header().Get("Vary"))
+	}
+	if e.st.Calls(memstore.OpLoad) != 0 || e.m.Stats().Ignored != 1 {
+		t.Errorf("loads = %d, Ignored = %d; want 0, 1", e.st.Calls(memstore.OpLoad), e.m.Stats().Ignored)
+	}
+}
+
+func TestRememberMeIsStoredWithTheSession(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Cookie.Persist = false
+	cfg.IdleTimeout = 10 * time.Minute
+	e := newEnv(t, cfg, nil)
+	clock := e.useClock()
+	rec := e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := e2m(r)
+		s.Put("user", "ann")
+		s.RememberMe(true)
+	}), getReq())
+	c := sessionCookie(rec.Result())
+	if c == nil || c.MaxAge <= 0 {
+		t.Fatalf("cookie %v, want persistent after RememberMe(true)", c)
+	}
+	clock.advance(5 * time.Minute) // past TouchInterval: the read touches and the deadline moves
+	rec = e.serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := e2m(r); !s.Persistent() || s.Exists(persistKey) {
+			t.Errorf("Persistent = %v, reserved key visible = %v", s.Persistent(), s.Exists(persistKey))
+		}
+	}), withToken("GET", "/", c.Value))
+	if c2 := sessionCookie(rec.Result()); c2 == nil || c2.MaxAge != 600 {
+		t.Errorf("re-sent cookie %v, want persistent with Max-Age 600", c2)
+	}
+}

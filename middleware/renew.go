@@ -1,0 +1,125 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/e5b1d45c/sessring/store"
+)
+
+// Destroy deletes the session from the store at once (on every node), and
+// the response expires the client's cookie; OnDestroy runs. Values put
+// afterwards in the same request start a new session with a new token. Use
+// it on logout.
+func (s *Session) Destroy(ctx context.Context) error {
+	if s.detached {
+		return ErrNoSession
+	}
+	s.mu.Lock()
+	old, existed := s.token, s.exists
+	if existed {
+		ctx, cancel := context.WithTimeout(ctx, s.m.cfg.StoreTimeout)
+		err := s.m.st.DeleteCtx(ctx, old)
+		cancel()
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("middleware: destroy session: %w", err)
+		}
+	}
+	s.resetLocked()
+	s.status = Destroyed
+	s.mu.Unlock()
+	if existed {
+		s.m.stats.destroyed.Add(1)
+		if fn := s.m.cfg.OnDestroy; fn != nil {
+			fn(old)
+		}
+	}
+	return nil
+}
+
+// resetLocked makes s a new, empty session.
+func (s *Session) resetLocked() {
+	s.token, s.exists, s.rec = "", false, store.Record{}
+	s.cache, s.bad, s.dirty, s.deleted, s.cleared = nil, nil, nil, nil, false
+	s.remember, s.remDirty, s.remCalled = 0, false, false
+}
+
+// RenewToken moves the session to a new token: its data (including values
+// this node cannot decode, and unsaved changes) is stored under the new
+// token, the old token is deleted everywhere, and the response carries the
+// new cookie. The absolute lifetime restarts, as with scs. Call it on login
+// and on any privilege change, before storing the new privilege, to defeat
+// session fixation.
+//
+// It must run before the response headers are written (ErrHeadersWritten
+// otherwise). If the old token cannot be deleted, the session still moved
+// and an error is returned: the old token then holds only the pre-renewal
+// data, so do not treat the error as harmless if that data is sensitive.
+func (s *Session) RenewToken(ctx context.Context) error {
+	if s.detached {
+		return ErrNoSession
+	}
+	s.mu.Lock()
+	defer func() {
+		events := s.takeEventsLocked()
+		s.mu.Unlock()
+		runEvents(events)
+	}()
+	if s.sent {
+		return fmt.Errorf("middleware: renew token: %w", ErrHeadersWritten)
+	}
+	s.status = Modified
+	if !s.exists {
+		return nil // never stored: it gets a fresh token when first stored
+	}
+	return s.renewLocked(ctx)
+}
+
+func (s *Session) renewLocked(ctx context.Context) error {
+	fields, err := s.allFieldsLocked()
+	if err != nil {
+		return err
+	}
+	if err := s.m.checkSize(fieldsSize(fields)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.m.cfg.StoreTimeout)
+	defer cancel()
+	now := s.m.now()
+	mut := store.Mutation{Create: true, Set: fields, Expiry: now.Add(s.m.cfg.Lifetime), Idle: s.m.cfg.IdleTimeout}
+	tok, rec, err := s.m.create(ctx, mut)
+	if err != nil {
+		return fmt.Errorf("middleware: renew token: %w", err)
+	}
+	old := s.token
+	s.adoptWrittenLocked(tok, rec, fields)
+	s.m.stats.renewed.Add(1)
+	if fn := s.m.cfg.OnRenew; fn != nil {
+		s.events = append(s.events, func() { fn(old, tok) })
+	}
+	if err := s.m.st.DeleteCtx(ctx, old); err != nil {
+		return fmt.Errorf("middleware: renew token: new token stored, old one not deleted: %w", err)
+	}
+	return nil
+}
+
+// allFieldsLocked is the complete stored form of the session with this
+// request's changes applied.
+func (s *Session) allFieldsLocked() (map[string][]byte, error) {
+	mut, err := s.deltaLocked()
+	if err != nil {
+		return nil, err
+	}
+	fields := make(map[string][]byte, len(s.rec.Fields)+len(mut.Set))
+	if !s.cleared {
+		for k, v := range s.rec.Fields {
+			if !s.deleted[k] {
+				fields[k] = v
+			}
+		}
+	}
+	maps.Copy(fields, mut.Set)
+	return fields, nil
+}

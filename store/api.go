@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Find returns the opaque value committed for token. A missing or expired
+// session is (nil, false, nil). It satisfies scs's Store.
+func (n *Node) Find(token string) ([]byte, bool, error) {
+	return n.FindCtx(context.Background(), token)
+}
+
+// Commit stores b for token until expiry (zero: no expiry), replacing any
+// previous value. In Sync mode it returns after owner and replica hold it.
+func (n *Node) Commit(token string, b []byte, expiry time.Time) error {
+	return n.CommitCtx(context.Background(), token, b, expiry)
+}
+
+// Delete removes token; a missing token is a no-op.
+func (n *Node) Delete(token string) error {
+	return n.DeleteCtx(context.Background(), token)
+}
+
+// FindCtx is Find with a context (scs CtxStore).
+func (n *Node) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	r, ok, err := n.Load(ctx, token)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if r.Kind != KindBytes {
+		return nil, false, fmt.Errorf("store: find %s: %w", shortToken(token), ErrKindMismatch)
+	}
+	return r.Value, true, nil
+}
+
+// CommitCtx is Commit with a context (scs CtxStore).
+func (n *Node) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	_, _, err := n.writeOp(ctx, token, &writeOp{kind: opCommit, value: b, expiry: unixNano(expiry)})
+	return err
+}
+
+// DeleteCtx is Delete with a context (scs CtxStore).
+func (n *Node) DeleteCtx(ctx context.Context, token string) error {
+	_, _, err := n.writeOp(ctx, token, &writeOp{kind: opDelete})
+	if err == nil {
+		n.stats.deletes.Add(1)
+	}
+	return err
+}
+
+// Load returns the session record for token; (zero, false, nil) when it is
+// missing or expired. Expired data is never returned.
+func (n *Node) Load(ctx context.Context, token string) (Record, bool, error) {
+	if !validToken(token) {
+		return Record{}, false, fmt.Errorf("store: load: %w", ErrInvalidToken)
+	}
+	if n.closed.Load() {
+		return Record{}, false, ErrClosed
+	}
+	ctx, cancel := n.opContext(ctx)
+	defer cancel()
+	n.stats.reads.Add(1)
+	e, err := n.read(ctx, token)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), err)
+	}
+	if e == nil {
+		return Record{}, false, nil
+	}
+	return e.record(), true, nil
+}
+
+// Apply changes a field session atomically at its owner and returns the
+// result. Only the fields named in m change, so concurrent requests that
+// touch different fields never overwrite each other. A missing session is
+// created (as KindFields) unless m changes nothing.
+func (n *Node) Apply(ctx context.Context, token string, m Mutation) (Record, error) {
+	e, _, err := n.writeOp(ctx, token, &writeOp{kind: opApply, mut: m})
+	if err != nil || e == nil {
+		return Record{}, err
+	}
+	return e.record(), nil
+}
+
+// Lock takes a cluster-wide exclusive lease on token, held at the session's
+// owner, waiting until it is free or ctx ends (ErrLocked). The lease expires
+// after ttl if not released, so a crashed holder cannot block the session.
+// Pass the lease in Mutation.Lease to make writes fail (ErrLeaseLost) once
+// the lease is no longer held.
+func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint64, error) {
+	_, lease, err := n.writeOp(ctx, token, &writeOp{kind: opLock, ttl: ttl})
+	return lease, err
+}
+
+// Unlock releases a lease taken by Lock. Releasing a lease that expired or
+// was lost is not an error.
+func (n *Node) Unlock(ctx context.Context, token string, lease uint64) error {
+	_, _, err := n.writeOp(ctx, token, &writeOp{kind: opUnlock, lease: lease})
+	return err
+}
+
+func (n *Node) writeOp(ctx context.Context, token string, op *writeOp) (*entry, uint64, error) {
+	if !validToken(token) {
+		return nil, 0, fmt.Errorf("store: write: %w", ErrInvalidToken)
+	}
+	if op.kind == opCommit && len(op.value) > n.cfg.MaxValueBytes {
+		return nil, 0, fmt.Errorf("store: commit: %w: %d bytes, limit %d", ErrTooLarge, len(op.value), n.cfg.MaxValueBytes)
+	}
+	if n.closed.Load() {
+		return nil, 0, ErrClosed
+	}
+	ctx, cancel := n.opContext(ctx)
+	defer cancel()
+	e, lease, err := n.write(ctx, token, op)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: write %s: %w", shortToken(token), err)
+	}
+	return e, lease, nil
+}
+
+// shortToken is a log-safe prefix of a token: enough to correlate, too short
+// to use.
+func shortToken(t string) string {
+	if len(t) > 6 {
+		return t[:6] + "…"
+	}
+	return t
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+)
+
+// Replication chooses when a write is acknowledged.
+type Replication uint8
+
+const (
+	// Sync (default): a write returns after owner and replica both hold it.
+	// A single crash never loses an acknowledged write.
+	Sync Replication = iota
+	// Async: a write returns after the owner holds it; the replica is
+	// updated in the background. Loss window: an owner crash loses the
+	// writes of roughly the last replication round trip (milliseconds on a
+	// LAN), and anti-entropy repairs any replica that missed an update.
+	Async
+)
+
+// Config configures a Node. Zero fields take the default shown.
+type Config struct {
+	// Name is the node's unique name; default: hostname plus a random
+	// suffix. Placement is by name, so a restarted process that keeps its
+	// name gets its partitions back (and refills them from its peers).
+	Name string
+	// BindAddr is the gossip address host:port; port 0 picks a free port.
+	// Default "127.0.0.1:0".
+	BindAddr string
+	// RPCAddr is the peer-traffic address; default BindAddr's host with a
+	// free port.
+	RPCAddr string
+	// AdvertiseAddr, when set, is the host peers use to reach this node (for
+	// NAT or containers); the ports stay those bound.
+	AdvertiseAddr string
+	// Join lists seed gossip addresses; empty starts a new cluster.
+	Join []string
+	// JoinTimeout bounds how long Open retries the seeds. Default 30s.
+	JoinTimeout time.Duration
+
+	// SecretKey (16, 24 or 32 bytes) encrypts and authenticates gossip
+	// (memberlist keyring) and peer traffic (mutual TLS with a key derived
+	// from it), and the backup values. Required on non-loopback addresses
+	// unless Insecure is set.
+	SecretKey []byte
+	// TLS, when set, is used for peer traffic instead of the SecretKey's
+	// derived certificate (your own PKI). It must require and verify client
+	// certificates. Gossip still needs SecretKey.
+	TLS *tls.Config
+	// Insecure allows non-loopback addresses without SecretKey. Default false:
+	// an unauthenticated cluster on a real network is refused.
+	Insecure bool
+
+	// Partitions is the number of placement partitions; every node of a
+	// cluster must use the same value. Default placement.DefaultPartitions.
+	Partitions int
+	// Replication is Sync (default) or Async.
+	Replication Replication
+	// MaxBytes bounds the memory held by this node's sessions (owner and
+	// replica copies). Past it, writes fail with ErrFull unless sessions that
+	// are safe in the backup tier can be passivated. Default 1 GiB.
+	MaxBytes int64
+	// MaxValueBytes bounds one session. Default 1 MiB.
+	MaxValueBytes int
+
+	// OpTimeout bounds one Find, Commit or Delete including retries while
+	// membership settles after a failure. Used when the ctx has no earlier
+	// deadline. Default 5s.
+	OpTimeout time.Duration
+	// CallTimeout bounds one peer request. Default 1s.
+	CallTimeout time.Duration
+	// AntiEntropyInterval is how often owners compare partition digests with
+	// their replicas. Default 10s.
+	AntiEntropyInterval time.Duration
+	// SweepInterval is how often owners expire sessions. Default 1s.
+	SweepInterval time.Duration
+	// TombstoneTTL is how long a deleted session's version is remembered so a
+	// stale copy cannot bring it back. Default 10m.
+	TombstoneTTL time.Duration
+	// OrphanGrace is how long data for partitions this node no longer holds
+	// is kept (a source for peers still pulling it). Default 30s.
+	OrphanGrace time.Duration
+	// HandoverTimeout bounds the hand-over of sessions in Close. Default 10s.
+	HandoverTimeout time.Duration
+
+	// Gossip tuning; zero uses gossip's defaults.
+	ProbeInterval, ProbeTimeout, GossipInterval, PushPullInterval time.Duration
+	SuspicionMult                                                 int
+
+	// Backup is the optional cold tier (see package backup).
+	Backup Backup
+	// BackupMode is WriteBehind (default) or WriteThrough.
+	BackupMode BackupMode
+	// BackupDelay is the write-behind coalescing delay. Default 1s.
+	BackupDelay time.Duration
+	// BackupQueue bounds the write-behind backlog in sessions. Default 100000.
+	BackupQueue int
+
+	// Network replaces real TCP/UDP (tests: internal/memnet).
+	Network Network
+	// Logger receives the node's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a fresh Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr:            "127.0.0.1:0",
+		JoinTimeout:         30 * time.Second,
+		MaxBytes:            1 << 30,
+		MaxValueBytes:       1 << 20,
+		OpTimeout:           5 * time.Second,
+		CallTimeout:         time.Second,
+		AntiEntropyInterval: 10 * time.Second,
+		SweepInterval:       time.Second,
+		TombstoneTTL:        10 * time.Minute,
+		OrphanGrace:         30 * time.Second,
+		HandoverTimeout:     10 * time.Second,
+		BackupDelay:         time.Second,
+		BackupQueue:         100000,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Name == "" {
+		c.Name = defaultName()
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = d.BindAddr
+	}
+	setDur(&c.JoinTimeout, d.JoinTimeout)
+	setDur(&c.OpTimeout, d.OpTimeout)
+	setDur(&c.CallTimeout, d.CallTimeout)
+	setDur(&c.AntiEntropyInterval, d.AntiEntropyInterval)
+	setDur(&c.SweepInterval, d.SweepInterval)
+	setDur(&c.TombstoneTTL, d.TombstoneTTL)
+	setDur(&c.OrphanGrace, d.OrphanGrace)
+	setDur(&c.HandoverTimeout, d.HandoverTimeout)
+	setDur(&c.BackupDelay, d.BackupDelay)
+	if c.MaxBytes == 0 {
+		c.MaxBytes = d.MaxBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = d.MaxValueBytes
+	}
+	if c.BackupQueue == 0 {
+		c.BackupQueue = d.BackupQueue
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func setDur(p *time.Duration, d time.Duration) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func defaultName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// Validate reports the first problem with the config, wrapping ErrBadConfig.
+// Zero fields are valid (they take defaults).
+func (c Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadConfig, fmt.Sprintf(format, a...))
+	}
+	switch len(c.SecretKey) {
+	case 0, 16, 24, 32:
+	default:
+		return bad("SecretKey must be 16, 24 or 32 bytes, got %d", len(c.SecretKey))
+	}
+	for _, a := range []struct{ name, v string }{{"BindAddr", c.BindAddr}, {"RPCAddr", c.RPCAddr}} {
+		if a.v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return bad("%s %q: %v", a.name, a.v, err)
+		}
+	}
+	if c.Partitions < 0 || c.Partitions > 1<<16 {
+		return bad("Partitions must be between 1 and 65536, got %d", c.Partitions)
+	}
+	if c.MaxBytes < 0 || c.MaxValueBytes < 0 || c.BackupQueue < 0 {
+		return bad("MaxBytes, MaxValueBytes and BackupQueue must not be negative")
+	}
+	if c.Replication > Async || c.BackupMode > WriteThrough {
+		return bad("unknown Replication or BackupMode")
+	}
+	if c.BackupMode == WriteThrough && c.Backup == nil {
+		return bad("BackupMode WriteThrough needs a Backup")
+	}
+	if len(c.SecretKey) == 0 && !c.Insecure {
+		for _, a := range []string{c.BindAddr, c.RPCAddr, c.AdvertiseAddr} {
+			if a != "" && !isLoopback(a) {
+				return bad("address %q is not loopback: set SecretKey (or Insecure to accept an unauthenticated cluster)", a)
+			}
+		}
+	}
+	return nil
+}
+
+// isLoopback reports whether host:port (or a bare host) names a loopback
+// address. An empty host means all interfaces, which is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,61 @@
+// Package store is a sessring cluster node: app servers that embed it share
+// their HTTP sessions, with no session server to run.
+//
+// # Overview
+//
+// Each process of a service calls Open. The nodes find each other through a
+// seed list (gossip, package gossip), compute the same placement from the
+// member list (package placement) and keep every session on two of them: an
+// owner and a replica. Any node serves any call; a node that does not own a
+// session forwards the call to the owner over pooled, multiplexed, mutually
+// authenticated connections. *Node satisfies scs's Store and CtxStore, so an
+// alexedwards/scs SessionManager works on a cluster unchanged; package
+// middleware builds richer sessions on Load, Apply, Lock and NewToken.
+//
+// # Consistency
+//
+// The owner serializes the writes of each session: it builds the next
+// version, has the replica store it, then installs it, so in Sync mode
+// (default) an acknowledged write is on two nodes. The replica accepts a
+// version only when its own view agrees that the sender owns the partition;
+// a replica that holds a newer version (after a lost acknowledgement)
+// returns it and the owner adopts it. Reads go to the owner; when the owner
+// cannot be reached and membership has not noticed yet, the replica answers.
+// Apply changes only the named fields, so concurrent requests that touch
+// different fields of one session never overwrite each other; Lock gives a
+// cluster-wide lease for the rest, with fencing (ErrLeaseLost).
+//
+// # Membership changes
+//
+// When a node joins, restarts or takes over a partition, it marks the
+// partition not ready and pulls it from the nodes that held it before (the
+// holders in the placement without it). Until the pull completes, each
+// request on that partition first fetches its session from those nodes, so
+// nothing is answered from an empty memory. When a node dies, its replica
+// serves at once and the new replica pulls the partition immediately, without
+// waiting for traffic; anti-entropy compares owner and replica digests in the
+// background and repairs any difference. Close hands every session to its
+// next holders before leaving.
+//
+// # Expiry and memory
+//
+// Sessions carry an absolute expiry and an optional idle timeout. Only the
+// owner expires a session (a replicated tombstone, then OnExpire once);
+// expired data is never returned. Each node holds about 2/N of all sessions
+// and at most MaxBytes; past it writes fail with ErrFull rather than evict a
+// copy that is not safe elsewhere.
+//
+// # Security
+//
+// With SecretKey, gossip is encrypted by memberlist's keyring and peer
+// traffic uses mutual TLS 1.3 with a certificate derived from the key
+// (package internal/peertls); a process without the key can neither join nor
+// read nor write. A node refuses non-loopback addresses without a key unless
+// Insecure is set.
+//
+// # Cold tier
+//
+// With a Backup (package backup: memcached), committed versions are also
+// written there, write-behind (default) or write-through, and an owner that
+// misses a session loads it back, so a restart of every node loses nothing.
+package store

@@ -1,0 +1,205 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	"github.com/e5b1d45c/sessring/internal/wire"
+)
+
+// entry is one stored session version. Entries are immutable once stored:
+// writers build a new entry and swap it in, so readers can use one without
+// holding a lock and without copying.
+type entry struct {
+	kind    Kind
+	deleted bool // tombstone: keeps the version so a stale copy cannot resurrect
+	version uint64
+	value   []byte
+	fields  map[string][]byte
+	expiry  int64 // unix nanoseconds, 0: none; for tombstones: when to drop it
+	idle    int64 // nanoseconds, 0: none
+	access  int64 // unix nanoseconds of the last touch or write
+	size    int   // cached accounting size
+}
+
+const entryOverhead = 96 // map slot, struct and token, roughly
+
+func (e *entry) computeSize(token string) {
+	n := entryOverhead + len(token) + len(e.value)
+	for k, v := range e.fields {
+		n += len(k) + len(v) + 16
+	}
+	e.size = n
+}
+
+// deadline is the effective expiry in unix nanoseconds; 0 means never.
+func (e *entry) deadline() int64 {
+	d := e.expiry
+	if e.idle > 0 && e.access > 0 {
+		if idle := e.access + e.idle; d == 0 || idle < d {
+			d = idle
+		}
+	}
+	return d
+}
+
+// live reports whether the entry is a readable session at now.
+func (e *entry) live(now int64) bool {
+	if e == nil || e.deleted {
+		return false
+	}
+	d := e.deadline()
+	return d == 0 || now < d
+}
+
+func (e *entry) record() Record {
+	r := Record{Kind: e.kind, Value: e.value, Fields: e.fields, Version: e.version, Idle: time.Duration(e.idle)}
+	if e.expiry != 0 {
+		r.Expiry = time.Unix(0, e.expiry)
+	}
+	if e.access != 0 {
+		r.LastAccess = time.Unix(0, e.access)
+	}
+	return r
+}
+
+// newer reports whether a should replace b when two copies meet (handoff,
+// repair, replication). Higher version wins; equal versions with different
+// content (only possible after a split brain) are ordered by a content hash
+// so every node picks the same winner.
+func newer(a, b *entry) bool {
+	if b == nil {
+		return a != nil
+	}
+	if a == nil {
+		return false
+	}
+	if a.version != b.version {
+		return a.version > b.version
+	}
+	ha, hb := a.contentHash(), b.contentHash()
+	return ha > hb
+}
+
+func (e *entry) contentHash() uint64 {
+	var enc wire.Encoder
+	e.encodeBody(&enc)
+	h := fnv.New64a()
+	h.Write(enc.B)
+	return h.Sum64()
+}
+
+// sameContent reports whether two entries carry the same session data.
+func sameContent(a, b *entry) bool {
+	var ea, eb wire.Encoder
+	a.encodeBody(&ea)
+	b.encodeBody(&eb)
+	return bytes.Equal(ea.B, eb.B)
+}
+
+const (
+	flagDeleted = 1 << iota
+)
+
+func (e *entry) encode(enc *wire.Encoder) {
+	var flags byte
+	if e.deleted {
+		flags |= flagDeleted
+	}
+	enc.Byte(flags)
+	enc.Uvarint(e.version)
+	enc.Varint(e.access)
+	e.encodeBody(enc)
+}
+
+// encodeBody writes everything but version and access time, in a canonical
+// order (fields sorted), for hashing and comparison.
+func (e *entry) encodeBody(enc *wire.Encoder) {
+	enc.Byte(byte(e.kind))
+	enc.Bool(e.deleted)
+	enc.Varint(e.expiry)
+	enc.Varint(e.idle)
+	enc.Bytes(e.value)
+	keys := make([]string, 0, len(e.fields))
+	for k := range e.fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	enc.Uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		enc.String(k)
+		enc.Bytes(e.fields[k])
+	}
+}
+
+// decodeEntry reads an entry written by encode. Byte slices are copied, so
+// the entry does not alias the frame it came from.
+func decodeEntry(d *wire.Decoder, token string) (*entry, error) {
+	e := &entry{}
+	flags := d.Byte()
+	e.version = d.Uvarint()
+	e.access = d.Varint()
+	e.kind = Kind(d.Byte())
+	deleted := d.Bool()
+	e.expiry = d.Varint()
+	e.idle = d.Varint()
+	if v := d.Bytes(); len(v) > 0 {
+		e.value = bytes.Clone(v)
+	}
+	n := d.Count(2)
+	if n > 0 {
+		e.fields = make(map[string][]byte, n)
+	}
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := d.String()
+		e.fields[k] = bytes.Clone(d.Bytes())
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	e.deleted = flags&flagDeleted != 0
+	if e.deleted != deleted || flags&^flagDeleted != 0 {
+		return nil, fmt.Errorf("%w: inconsistent entry flags", wire.ErrMalformed)
+	}
+	if e.kind != KindBytes && e.kind != KindFields {
+		return nil, fmt.Errorf("%w: unknown kind %d", wire.ErrMalformed, e.kind)
+	}
+	if e.idle < 0 {
+		return nil, fmt.Errorf("%w: negative idle timeout", wire.ErrMalformed)
+	}
+	e.computeSize(token)
+	return e, nil
+}
+
+// marshalEntry encodes one entry with its token, the unit of backup values.
+func marshalEntry(token string, e *entry) []byte {
+	var enc wire.Encoder
+	enc.Byte(entryFormat)
+	enc.String(token)
+	e.encode(&enc)
+	return enc.B
+}
+
+const entryFormat = 1
+
+// unmarshalEntry decodes a backup value and checks it belongs to token.
+func unmarshalEntry(token string, b []byte) (*entry, error) {
+	d := wire.NewDecoder(b)
+	if f := d.Byte(); d.Err() == nil && f != entryFormat {
+		return nil, fmt.Errorf("%w: unknown entry format %d", wire.ErrMalformed, f)
+	}
+	if got := d.String(); d.Err() == nil && got != token {
+		return nil, fmt.Errorf("%w: entry is for another token", wire.ErrMalformed)
+	}
+	e, err := decodeEntry(d, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}

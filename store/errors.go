@@ -1,0 +1,53 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Every error returned by a Node wraps one of these (or a
+// context error) with %w and the "store:" prefix, so callers test them with
+// errors.Is.
+var (
+	// ErrClosed is returned by every call on a Node after Close.
+	ErrClosed = errors.New("store: node closed")
+
+	// ErrUnavailable means the session's holders could not be reached, or did
+	// not yet agree on placement, within the operation timeout. Nothing was
+	// written; the call may be retried.
+	ErrUnavailable = errors.New("store: session holders unavailable")
+
+	// ErrFull means the node that had to hold the session is at its MaxBytes
+	// limit and had nothing it could safely evict. Nothing was written.
+	ErrFull = errors.New("store: node memory limit reached")
+
+	// ErrTooLarge means the value exceeds Config.MaxValueBytes. Nothing was
+	// written.
+	ErrTooLarge = errors.New("store: session too large")
+
+	// ErrConflict means a conditional write (Mutation.IfVersion) found a
+	// different version. Nothing was written.
+	ErrConflict = errors.New("store: version conflict")
+
+	// ErrLocked means a lock could not be acquired before the context or the
+	// lock wait deadline expired. The request must not proceed unlocked.
+	ErrLocked = errors.New("store: session locked")
+
+	// ErrLeaseLost means a write carried a lease that is no longer held (it
+	// expired, or the owner changed). Nothing was written.
+	ErrLeaseLost = errors.New("store: lease lost")
+
+	// ErrKindMismatch means a field mutation was applied to a session that was
+	// written with Commit as opaque bytes, or the reverse.
+	ErrKindMismatch = errors.New("store: session kind mismatch")
+
+	// ErrInvalidToken means the token is empty or longer than MaxTokenLen.
+	ErrInvalidToken = errors.New("store: invalid token")
+
+	// ErrBadConfig wraps every Validate failure.
+	ErrBadConfig = errors.New("store: invalid config")
+
+	// ErrBackup wraps failures of the cold tier that are reported to the
+	// caller (write-through mode only).
+	ErrBackup = errors.New("store: backup failed")
+)
+
+// MaxTokenLen bounds session tokens accepted from callers and peers.
+const MaxTokenLen = 256

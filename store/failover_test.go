@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestCrashThenSecondCrash writes 10k sessions, kills a node abruptly, checks
+// every session is readable, waits for re-replication (without any reads
+// driving it), kills a second node and checks again.
+func TestCrashThenSecondCrash(t *testing.T) {
+	for _, size := range []int{3, 5} {
+		t.Run(fmt.Sprintf("N=%d", size), func(t *testing.T) {
+			c := newTestCluster(t, size)
+			acked := writeMany(t, c, "crash", 10000)
+			c.crash("node-02")
+			checkAll(t, c, acked)
+			c.waitConverged()
+			c.crash(fmt.Sprintf("node-%02d", size))
+			checkAll(t, c, acked)
+		})
+	}
+}
+
+// TestReReplicationWithoutTraffic checks that after a crash the surviving
+// copies are re-copied to new replicas actively: no reads or writes run
+// between the crash and the second crash.
+func TestReReplicationWithoutTraffic(t *testing.T) {
+	c := newTestCluster(t, 4)
+	acked := writeMany(t, c, "rr", 3000)
+	c.crash("node-01")
+	c.waitConverged()
+	c.crash("node-03")
+	c.waitConverged()
+	checkAll(t, c, acked)
+}
+
+// traffic runs writers that keep updating sessions through random nodes and
+// records every acknowledged value.
+type traffic struct {
+	mu     sync.Mutex
+	acked  map[string]string
+	errors atomic.Int64
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startTraffic(t *testing.T, c *testCluster, writers int) *traffic {
+	tr := &traffic{acked: map[string]string{}, stop: make(chan struct{})}
+	for w := range writers {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-tr.stop:
+					return
+				default:
+				}
+				nodes := c.live()
+				n := nodes[(w+i)%len(nodes)]
+				tok := fmt.Sprintf("live-%d-%d", w, i%200)
+				val := fmt.Sprintf("%d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := n.CommitCtx(ctx, tok, []byte(val), time.Now().Add(time.Hour))
+				cancel()
+				if errors.Is(err, ErrClosed) {
+					continue // the client's own app server was the one killed
+				}
+				if err != nil {
+					if tr.errors.Add(1) < 5 {
+						t.Logf("Commit(%s) via %s = %v", tok, n.Name(), err)
+					}
+					continue
+				}
+				tr.mu.Lock()
+				tr.acked[tok] = val
+				tr.mu.Unlock()
+			}
+		}()
+	}
+	return tr
+}
+
+func (tr *traffic) finish() map[string]string {
+	close(tr.stop)
+	tr.wg.Wait()
+	return tr.acked
+}
+
+func TestJoinUnderTraffic(t *testing.T) {
+	c := newTestCluster(t, 3)
+	base := writeMany(t, c, "base", 5000)
+	tr := startTraffic(t, c, 4)
+	time.Sleep(200 * time.Millisecond) // let traffic run before the join
+	c.add()
+	c.add()
+	c.waitConverged()
+	live := tr.finish()
+	if e := tr.errors.Load(); e > 0 {
+		t.Errorf("%d writes failed while two nodes joined, want 0", e)
+	}
+	checkAll(t, c, base)
+	checkAll(t, c, live)
+}
+
+func TestGracefulLeaveUnderTraffic(t *testing.T) {
+	c := newTestCluster(t, 4)
+	base := writeMany(t, c, "base", 5000)
+	tr := startTraffic(t, c, 4)
+	time.Sleep(200 * time.Millisecond)
+	c.leave("node-02")
+	c.waitConverged()
+	time.Sleep(200 * time.Millisecond)
+	live := tr.finish()
+	if e := tr.errors.Load(); e > 0 {
+		t.Errorf("%d writes failed while a node left gracefully, want 0", e)
+	}
+	checkAll(t, c, base)
+	checkAll(t, c, live)
+}
+
+func TestCrashUnderTraffic(t *testing.T) {
+	c := newTestCluster(t, 5)
+	tr := startTraffic(t, c, 4)
+	time.Sleep(200 * time.Millisecond)
+	c.crash("node-03")
+	c.waitConverged()
+	time.Sleep(200 * time.Millisecond)
+	live := tr.finish()
+	if e := tr.errors.Load(); e > 0 {
+		t.Errorf("%d writes through surviving nodes failed during the crash, want 0", e)
+	}
+	checkAll(t, c, live)
+}
+
+func TestRestartSameName(t *testing.T) {
+	c := newTestCluster(t, 3)
+	acked := writeMany(t, c, "rs", 3000)
+	c.crash("node-02")
+	// Restart under the same name and address before or after detection:
+	// it must refill from its peers, never answer from an empty memory.
+	c.startAs("node-02", "127.0.0.12")
+	checkAll(t, c, acked)
+	c.waitConverged()
+	checkAll(t, c, acked)
+}
+
+func TestAntiEntropyRepairsReplica(t *testing.T) {
+	c := newTestCluster(t, 3)
+	n := c.live()[0]
+	if err := n.Commit("repairme", []byte("v1"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	_, replica := n.Locate("repairme")
+	r := c.node(replica)
+	p := r.partitionOf("repairme")
+	r.parts[p].remove("repairme", r.parts[p].get("repairme"), &r.used) // lose the replica copy
+	waitFor(t, 10*time.Second, "anti-entropy repaired the replica", func() bool {
+		e := r.parts[p].get("repairme")
+		return e != nil && string(e.value) == "v1"
+	})
+}

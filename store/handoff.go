@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/e5b1d45c/sessring/internal/wire"
+)
+
+// maxPullBytes bounds one pull response.
+const maxPullBytes = 4 << 20
+
+// handoffLoop copies in the partitions this node newly holds, from the nodes
+// that held them before (the holders in the table without this node). It
+// runs after every view change and retries until every such partition is
+// ready. This is also what re-replicates after a crash: the new replica
+// pulls from the surviving copy at once, without waiting for traffic.
+func (n *Node) handoffLoop() {
+	defer n.wg.Done()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-n.handoffKick:
+		case <-retry.C:
+		}
+		if n.pullPending() > 0 {
+			retry.Reset(100 * time.Millisecond)
+		}
+	}
+}
+
+// pullPending runs one round of pulls and returns how many partitions are
+// still not ready.
+func (n *Node) pullPending() int {
+	v := n.view.Load()
+	if v == nil || n.leaving.Load() {
+		return 0
+	}
+	bySource := make(map[string][]int)
+	needs := make(map[int]int)
+	for p, part := range n.parts {
+		if !v.holds(p) || part.isReady() {
+			continue
+		}
+		srcs := v.sources(p)
+		if len(srcs) == 0 {
+			part.setReady(true) // nobody else could have it
+			continue
+		}
+		needs[p] = len(srcs)
+		for _, s := range srcs {
+			bySource[s] = append(bySource[s], p)
+		}
+	}
+	if len(needs) == 0 {
+		return 0
+	}
+	var mu sync.Mutex // guards needs
+	var wg sync.WaitGroup
+	for src, ps := range bySource {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done, err := n.pullFrom(v, src, ps)
+			if err != nil {
+				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)
+			}
+			mu.Lock()
+			for _, p := range done {
+				needs[p]--
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	left := 0
+	for p, c := range needs {
+		if c > 0 {
+			left++
+			continue
+		}
+		if n.view.Load() == v { // readiness is relative to the view it was pulled for
+			n.parts[p].setReady(true)
+			n.stats.partitionsPulled.Add(1)
+		}
+	}
+	return left
+}
+
+// pullFrom copies partitions ps from src, page by page, and returns those
+// completed.
+func (n *Node) pullFrom(v *view, src string, ps []int) ([]int, error) {
+	var done []int
+	for len(ps) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*n.cfg.CallTimeout)
+		var enc wire.Encoder
+		header{n.name, v.id()}.encode(&enc)
+		encodeInts(&enc, ps)
+		resp, err := n.call(ctx, v, src, mPull, enc.B)
+		cancel()
+		if err != nil {
+			return done, err
+		}
+		d := wire.NewDecoder(resp)
+		list, err := decodeEntries(d)
+		got := decodeInts(d, len(n.parts))
+		if err == nil {
+			err = d.Finish()
+		}
+		if err != nil || len(got) == 0 {
+			return done, fmt.Errorf("store: pull from %s: bad response: %w", src, errors.Join(err, errNotReady))
+		}
+		n.mergeAll(list)
+		done = append(done, got...)
+		ps = remove(ps, got)
+	}
+	return done, nil
+}
+
+func (n *Node) mergeAll(list []tokenEntry) {
+	now := time.Now().UnixNano()
+	for _, te := range list {
+		if te.e.deleted && te.e.expiry < now {
+			continue // a tombstone past its time: nothing to remember
+		}
+		n.parts[n.partitionOf(te.token)].merge(te.token, te.e, &n.used)
+	}
+	n.stats.handoffEntries.Add(uint64(len(list)))
+}
+
+func (n *Node) partitionOf(token string) int {
+	return n.view.Load().table.Partition(token)
+}
+
+func remove(ps, done []int) []int {
+	drop := make(map[int]bool, len(done))
+	for _, p := range done {
+		drop[p] = true
+	}
+	out := ps[:0:0]
+	for _, p := range ps {
+		if !drop[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// servePull returns whole partitions to a new holder. It answers only when
+// both sides use the same placement: then this node no longer accepts owner
+// writes for those partitions, so what it returns is final. A leaving node
+// answers regardless: it accepts no writes at all.
+func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
+	ps := decodeInts(d, len(n.parts))
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	if h.tableID != v.id() && !n.leaving.Load() {
+		return nil, errOtherView
+	}
+	var list []tokenEntry
+	var done []int
+	size := 0
+	for _, p := range ps {
+		snap := n.parts[p].snapshot()
+		for _, te := range snap {
+			size += te.e.size
+		}
+		if size > maxPullBytes && len(done) > 0 {
+			break
+		}
+		list = append(list, snap...)
+		done = append(done, p)
+	}
+	var enc wire.Encoder
+	encodeEntries(&enc, list)
+	encodeInts(&enc, done)
+	return enc.B, nil
+}
+
+// fetchKey brings one session up to date on an owner whose partition is
+// still being pulled, by asking every previous holder for it.
+func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error {
+	for _, src := range v.sources(p) {
+		var enc wire.Encoder
+		header{n.name, v.id()}.encode(&enc)
+		enc.String(token)
+		resp, err := n.call(ctx, v, src, mPullKey, enc.B)
+		if err != nil {
+			return err
+		}
+		d := wire.NewDecoder(resp)
+		e, err := decodeOptEntry(d, token)
+		if err == nil {
+			err = d.Finish()
+		}
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			n.parts[p].merge(token, e, &n.used)
+		}
+	}
+	return nil
+}
+
+func (n *Node) servePullKey(v *view, h header, d *wire.Decoder) ([]byte, error) {
+	token, err := readToken(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	if h.tableID != v.id() && !n.leaving.Load() {
+		return nil, errOtherView
+	}
+	var enc wire.Encoder
+	encodeOptEntry(&enc, n.parts[v.table.Partition(token)].get(token))
+	return enc.B, nil
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"time"
+)
+
+// watchMembership rebuilds the view after every membership change.
+func (n *Node) watchMembership() {
+	defer n.wg.Done()
+	changes := n.cluster.Changes()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-changes:
+			n.refreshView()
+		}
+	}
+}
+
+// refreshView swaps in a view built from the current members and updates
+// which partitions must be pulled (newly held) or are orphaned (no longer
+// held).
+func (n *Node) refreshView() {
+	n.viewMu.Lock()
+	defer n.viewMu.Unlock()
+	old := n.view.Load()
+	v := newView(n.name, n.cluster.Members(), len(n.parts), n.leaving.Load())
+	if old != nil && old.id() == v.id() && sameIncarnations(old, v) {
+		return
+	}
+	now := time.Now()
+	pending := 0
+	for p, part := range n.parts {
+		heldNow := v.holds(p)
+		heldBefore := old != nil && old.holds(p)
+		switch {
+		case heldNow && !heldBefore && old != nil:
+			part.setReady(false)
+			pending++
+		case heldNow && !part.isReady():
+			pending++
+		case !heldNow && heldBefore:
+			n.orphanSince[p] = now
+		}
+		if heldNow {
+			n.orphanSince[p] = time.Time{}
+		}
+		if old != nil {
+			n.noteRoleChange(old, v, p, part)
+		}
+	}
+	n.view.Store(v)
+	if old == nil || old.id() != v.id() {
+		n.log.Info("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
+	}
+	n.kickHandoff()
+	n.kickLeases()
+}
+
+// noteRoleChange records what a change of owner means for read leases: a
+// node that stops owning p hands its writes back with the next lease grant;
+// a replica that becomes owner waits out the lease it granted the old owner.
+func (n *Node) noteRoleChange(old, v *view, p int, part *partition) {
+	oldOwner, oldReplica := old.table.Holders(p)
+	newOwner := v.table.Owner(p)
+	demoted := oldOwner == n.name && newOwner != n.name
+	var block time.Time
+	if newOwner == n.name && oldOwner != n.name && oldReplica == n.name {
+		block = n.readLeases.grantedTo(oldOwner)
+	}
+	if demoted || !block.IsZero() {
+		part.setRoleChange(demoted, block)
+	}
+}
+
+func sameIncarnations(a, b *view) bool {
+	if len(a.incs) != len(b.incs) {
+		return false
+	}
+	for k, x := range a.incs {
+		if b.incs[k] != x {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Node) kickHandoff() {
+	select {
+	case n.handoffKick <- struct{}{}:
+	default:
+	}
+}
+
+// syncWith forces a gossip state exchange with a peer whose placement view
+// differs from ours, so a stale view is corrected in one round trip rather
+// than by the next periodic push/pull. Rate limited per peer.
+func (n *Node) syncWith(peer string) {
+	n.syncMu.Lock()
+	if time.Since(n.lastSync[peer]) < 500*time.Millisecond {
+		n.syncMu.Unlock()
+		return
+	}
+	n.lastSync[peer] = time.Now()
+	n.syncMu.Unlock()
+	for _, m := range n.cluster.Members() {
+		if m.Name == peer {
+			n.wg.Add(1)
+			go func(addr string) {
+				defer n.wg.Done()
+				n.cluster.Join([]string{addr})
+			}(m.Addr)
+			return
+		}
+	}
+}

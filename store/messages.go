@@ -1,0 +1,196 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/e5b1d45c/sessring/internal/wire"
+)
+
+// Peer request methods (rpc opcodes).
+const (
+	mRead      uint8 = 1 // client read at the owner (or replica fallback)
+	mWrite     uint8 = 2 // client write forwarded to the owner
+	mReplicate uint8 = 3 // owner -> replica: one new entry
+	mPull      uint8 = 4 // new holder <- source: whole partitions
+	mPullKey   uint8 = 5 // not-ready owner <- source: one session
+	mHandover  uint8 = 6 // leaving node -> new holders: entries
+	mDigest    uint8 = 7 // owner -> replica: partition digests
+	mSync      uint8 = 8 // owner <-> replica: repair one partition
+	mLease     uint8 = 9 // owner -> replica: read lease
+)
+
+// header starts every request: who sends it and the placement it used.
+type header struct {
+	from    string
+	tableID uint64
+}
+
+func (h header) encode(e *wire.Encoder) {
+	e.String(h.from)
+	e.Uvarint(h.tableID)
+}
+
+func decodeHeader(d *wire.Decoder) header {
+	return header{from: d.String(), tableID: d.Uvarint()}
+}
+
+type opKind uint8
+
+const (
+	opCommit opKind = iota + 1
+	opApply
+	opDelete
+	opTouch
+	opLock
+	opUnlock
+)
+
+// writeOp is a client write, executed at the owner.
+type writeOp struct {
+	kind   opKind
+	value  []byte        // opCommit
+	expiry int64         // opCommit: unix nanoseconds
+	mut    Mutation      // opApply
+	lease  uint64        // opUnlock
+	ttl    time.Duration // opLock
+}
+
+func (o *writeOp) encode(e *wire.Encoder) {
+	e.Byte(byte(o.kind))
+	e.Bytes(o.value)
+	e.Varint(o.expiry)
+	e.Uvarint(o.lease)
+	e.Varint(int64(o.ttl))
+	encodeMutation(e, &o.mut)
+}
+
+func decodeWriteOp(d *wire.Decoder) writeOp {
+	o := writeOp{kind: opKind(d.Byte())}
+	o.value = d.Bytes()
+	o.expiry = d.Varint()
+	o.lease = d.Uvarint()
+	o.ttl = time.Duration(d.Varint())
+	o.mut = decodeMutation(d)
+	if d.Err() == nil && (o.kind < opCommit || o.kind > opUnlock) {
+		d.Fail(fmt.Sprintf("unknown write op %d", o.kind))
+	}
+	return o
+}
+
+func encodeMutation(e *wire.Encoder, m *Mutation) {
+	e.Bool(m.Clear)
+	e.Uvarint(uint64(len(m.Set)))
+	for k, v := range m.Set {
+		e.String(k)
+		e.Bytes(v)
+	}
+	e.Uvarint(uint64(len(m.Delete)))
+	for _, k := range m.Delete {
+		e.String(k)
+	}
+	e.Varint(unixNano(m.Expiry))
+	e.Varint(int64(m.Idle))
+	e.Bool(m.Touch)
+	e.Bool(m.Create)
+	e.Uvarint(m.IfVersion)
+	e.Uvarint(m.Lease)
+}
+
+func decodeMutation(d *wire.Decoder) Mutation {
+	var m Mutation
+	m.Clear = d.Bool()
+	if n := d.Count(2); n > 0 {
+		m.Set = make(map[string][]byte, n)
+		for i := 0; i < n && d.Err() == nil; i++ {
+			k := d.String()
+			m.Set[k] = d.Bytes()
+		}
+	}
+	if n := d.Count(1); n > 0 {
+		m.Delete = make([]string, 0, n)
+		for i := 0; i < n && d.Err() == nil; i++ {
+			m.Delete = append(m.Delete, d.String())
+		}
+	}
+	if ns := d.Varint(); ns != 0 {
+		m.Expiry = time.Unix(0, ns)
+	}
+	m.Idle = time.Duration(d.Varint())
+	m.Touch = d.Bool()
+	m.Create = d.Bool()
+	m.IfVersion = d.Uvarint()
+	m.Lease = d.Uvarint()
+	return m
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// encodeEntries writes a list of (token, entry) pairs.
+func encodeEntries(e *wire.Encoder, list []tokenEntry) {
+	e.Uvarint(uint64(len(list)))
+	for _, te := range list {
+		e.String(te.token)
+		te.e.encode(e)
+	}
+}
+
+func decodeEntries(d *wire.Decoder) ([]tokenEntry, error) {
+	n := d.Count(8)
+	out := make([]tokenEntry, 0, n)
+	for i := 0; i < n; i++ {
+		tok := d.String()
+		if d.Err() == nil && !validToken(tok) {
+			return nil, fmt.Errorf("%w: invalid token in entry list", wire.ErrMalformed)
+		}
+		e, err := decodeEntry(d, tok)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tokenEntry{tok, e})
+	}
+	return out, d.Err()
+}
+
+// encodeOptEntry writes a presence flag and the entry.
+func encodeOptEntry(enc *wire.Encoder, e *entry) {
+	enc.Bool(e != nil)
+	if e != nil {
+		e.encode(enc)
+	}
+}
+
+func decodeOptEntry(d *wire.Decoder, token string) (*entry, error) {
+	if !d.Bool() {
+		return nil, d.Err()
+	}
+	return decodeEntry(d, token)
+}
+
+func encodeInts(e *wire.Encoder, ps []int) {
+	e.Uvarint(uint64(len(ps)))
+	for _, p := range ps {
+		e.Uvarint(uint64(p))
+	}
+}
+
+func decodeInts(d *wire.Decoder, limit int) []int {
+	n := d.Count(1)
+	out := make([]int, 0, n)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		v := d.Uvarint()
+		if v >= uint64(limit) {
+			d.Fail(fmt.Sprintf("partition %d out of range", v))
+			return nil
+		}
+		out = append(out, int(v))
+	}
+	return out
+}
+
+func validToken(t string) bool { return t != "" && len(t) <= MaxTokenLen }

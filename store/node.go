@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/peertls"
+	"github.com/e5b1d45c/sessring/internal/rpc"
+	"github.com/e5b1d45c/sessring/placement"
+)
+
+// Node is one member of a sessring cluster. All methods are safe for
+// concurrent use. Any node serves any session: it forwards to the session's
+// owner when it is not the owner itself.
+type Node struct {
+	cfg         Config
+	name        string
+	incarnation uint64
+	log         *slog.Logger
+	parts       []*partition
+	used        atomic.Int64 // bytes held, all partitions
+	stats       counters
+
+	view    atomic.Pointer[view]
+	cluster *gossip.Cluster
+	client  *rpc.Client
+	server  *rpc.Server
+	ln      net.Listener
+	leases  *leaseTable
+	// readLeases are the owner/replica read leases (readlease.go).
+	readLeases *readLeases
+	leaseKick  chan struct{}
+	backup  *backupQueue // nil without a Backup
+
+	// viewMu serializes view changes and guards orphanSince.
+	viewMu      sync.Mutex
+	orphanSince []time.Time // per partition: when it stopped being held here
+
+	// expireMu guards expireFns.
+	expireMu  sync.Mutex
+	expireFns []func(token string, r Record)
+
+	handoffKick chan struct{}
+	syncMu      sync.Mutex           // guards lastSync
+	lastSync    map[string]time.Time // peer -> last forced gossip sync
+
+	leaving   atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	stop      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Open starts a node: it listens for peer traffic, joins the cluster through
+// cfg.Join (or starts a new one) and returns once joined. Sessions this node
+// now holds are copied in from their previous holders in the background;
+// requests for them are served meanwhile by fetching on demand.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Partitions == 0 {
+		cfg.Partitions = placement.DefaultPartitions
+	}
+	n := &Node{
+		cfg:         cfg,
+		name:        cfg.Name,
+		incarnation: randUint64(),
+		log:         cfg.Logger.With("node", cfg.Name),
+		parts:       make([]*partition, cfg.Partitions),
+		orphanSince: make([]time.Time, cfg.Partitions),
+		leases:      newLeaseTable(),
+		readLeases:  newReadLeases(),
+		leaseKick:   make(chan struct{}, 1),
+		handoffKick: make(chan struct{}, 1),
+		lastSync:    make(map[string]time.Time),
+		stop:        make(chan struct{}),
+	}
+	alone := len(cfg.Join) == 0
+	for i := range n.parts {
+		n.parts[i] = newPartition(i)
+		// A new cluster starts complete; a joining node starts empty and
+		// pulls what it will hold.
+		n.parts[i].ready = alone
+	}
+	if err := n.start(); err != nil {
+		n.shutdown()
+		return nil, err
+	}
+	return n, nil
+}
+
+// start brings up peer traffic, then gossip, then the background loops. On
+// error the caller undoes what was started with shutdown.
+func (n *Node) start() error {
+	tlsCfg, err := n.peerTLS()
+	if err != nil {
+		return err
+	}
+	if err := n.listen(tlsCfg); err != nil {
+		return err
+	}
+	if n.cfg.Backup != nil {
+		n.backup = newBackupQueue(n)
+	}
+	gcfg, err := n.gossipConfig()
+	if err != nil {
+		return err
+	}
+	cluster, err := gossip.New(gcfg)
+	if err != nil {
+		return fmt.Errorf("store: join: %w", err)
+	}
+	n.cluster = cluster
+	n.refreshView()
+	n.wg.Add(5)
+	go n.leaseLoop()
+	go n.watchMembership()
+	go n.handoffLoop()
+	go n.sweepLoop()
+	go n.antiEntropyLoop()
+	if n.backup != nil {
+		n.backup.start()
+	}
+	n.log.Info("sessring node started", "gossip", n.cluster.Self().Addr, "rpc", n.ln.Addr().String(), "members", len(n.cluster.Members()))
+	return nil
+}
+
+func (n *Node) peerTLS() (*tls.Config, error) {
+	switch {
+	case n.cfg.TLS != nil:
+		return n.cfg.TLS, nil
+	case len(n.cfg.SecretKey) > 0:
+		c, err := peertls.FromSecret(n.cfg.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("store: peer tls: %w", err)
+		}
+		return c, nil
+	}
+	return nil, nil
+}
+
+func (n *Node) listen(tlsCfg *tls.Config) error {
+	addr := n.cfg.RPCAddr
+	if addr == "" {
+		host, _, _ := net.SplitHostPort(n.cfg.BindAddr)
+		addr = net.JoinHostPort(host, "0")
+	}
+	var err error
+	if n.cfg.Network != nil {
+		n.ln, err = n.cfg.Network.Listen(addr)
+	} else {
+		n.ln, err = net.Listen("tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("store: listen %s: %w", addr, err)
+	}
+	rcfg := rpc.DefaultConfig()
+	rcfg.TLS = tlsCfg
+	rcfg.CallTimeout = n.cfg.CallTimeout
+	rcfg.MaxFrame = n.cfg.MaxValueBytes*2 + maxPullBytes
+	rcfg.Logger = n.log
+	if n.cfg.Network != nil {
+		rcfg.Dial = n.cfg.Network.Dial
+	}
+	if n.client, err = rpc.NewClient(rcfg); err != nil {
+		return fmt.Errorf("store: rpc client: %w", err)
+	}
+	if n.server, err = rpc.NewServer(rcfg, rpc.HandlerFunc(n.serveRPC)); err != nil {
+		return fmt.Errorf("store: rpc server: %w", err)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.server.Serve(n.ln)
+	}()
+	return nil
+}
+
+func (n *Node) gossipConfig() (gossip.Config, error) {
+	g := gossip.DefaultConfig()
+	g.Name = n.name
+	g.BindAddr = n.cfg.BindAddr
+	g.Join = n.cfg.Join
+	g.JoinTimeout = n.cfg.JoinTimeout
+	g.SecretKey = n.cfg.SecretKey
+	g.Logger = n.log
+	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation}
+	if n.cfg.ProbeInterval != 0 {
+		g.ProbeInterval = n.cfg.ProbeInterval
+	}
+	if n.cfg.ProbeTimeout != 0 {
+		g.ProbeTimeout = n.cfg.ProbeTimeout
+	}
+	if n.cfg.GossipInterval != 0 {
+		g.GossipInterval = n.cfg.GossipInterval
+	}
+	if n.cfg.PushPullInterval != 0 {
+		g.PushPullInterval = n.cfg.PushPullInterval
+	}
+	if n.cfg.SuspicionMult != 0 {
+		g.SuspicionMult = n.cfg.SuspicionMult
+	}
+	if n.cfg.AdvertiseAddr != "" {
+		g.AdvertiseAddr = n.cfg.AdvertiseAddr
+	}
+	if n.cfg.Network != nil {
+		t, err := n.cfg.Network.GossipTransport(n.cfg.BindAddr)
+		if err != nil {
+			return g, fmt.Errorf("store: gossip transport: %w", err)
+		}
+		g.Transport = t
+	}
+	return g, nil
+}
+
+func (n *Node) advertisedRPC() string {
+	addr := n.ln.Addr().String()
+	if n.cfg.AdvertiseAddr == "" {
+		return addr
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	host, _, err := net.SplitHostPort(n.cfg.AdvertiseAddr)
+	if err != nil {
+		host = n.cfg.AdvertiseAddr
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Members returns the names of the live members this node sees.
+func (n *Node) Members() []string {
+	if v := n.view.Load(); v != nil {
+		return v.table.Members()
+	}
+	return nil
+}
+
+// Locate reports the owner and replica of a token under this node's current
+// view of the cluster.
+func (n *Node) Locate(token string) (owner, replica string) {
+	v := n.view.Load()
+	if v == nil {
+		return "", ""
+	}
+	return v.table.Holders(v.table.Partition(token))
+}
+
+// OnExpire registers fn to be called once for every session that expires,
+// on the node that owns it at that moment. fn must not block for long.
+func (n *Node) OnExpire(fn func(token string, r Record)) {
+	n.expireMu.Lock()
+	n.expireFns = append(n.expireFns, fn)
+	n.expireMu.Unlock()
+}
+
+// Close leaves the cluster gracefully: it hands its sessions to the nodes
+// that will hold them, announces its departure, stops serving, and returns
+// after every goroutine has exited. Close is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cluster != nil {
+			n.closeErr = n.leave()
+		}
+		n.shutdown()
+	})
+	return n.closeErr
+}
+
+// shutdown stops everything without handing over (also used to undo a
+// failed Open).
+func (n *Node) shutdown() {
+	n.closed.Store(true)
+	close(n.stop)
+	var errs []error
+	if n.cluster != nil {
+		errs = append(errs, n.cluster.Close())
+	}
+	if n.server != nil {
+		errs = append(errs, n.server.Close())
+	} else if n.ln != nil {
+		n.ln.Close()
+	}
+	if n.backup != nil {
+		n.backup.close()
+	}
+	if n.client != nil {
+		errs = append(errs, n.client.Close())
+	}
+	n.wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		n.log.Debug("shutdown", "err", err)
+	}
+}
+
+// opContext bounds an operation by OpTimeout unless ctx ends sooner.
+func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= n.cfg.OpTimeout {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.OpTimeout)
+}

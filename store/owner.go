@@ -1,0 +1,325 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/e5b1d45c/sessring/internal/wire"
+)
+
+// localRead serves a read on this node: as owner, or as replica when the
+// caller could not reach the owner (fallback).
+func (n *Node) localRead(ctx context.Context, v *view, p int, token string, fallback bool) (*entry, error) {
+	owner, replica := v.table.Holders(p)
+	part := n.parts[p]
+	switch {
+	case owner == n.name:
+		if err := n.mayServe(v, p); err != nil {
+			return nil, err
+		}
+		if !part.isReady() {
+			if err := n.fetchKey(ctx, v, p, token); err != nil {
+				return nil, err
+			}
+		}
+	case fallback && replica == n.name:
+		if !part.isReady() {
+			return nil, errNotReady
+		}
+	default:
+		return nil, errNotOwner
+	}
+	n.stats.served.Add(1)
+	e := part.get(token)
+	if !e.live(time.Now().UnixNano()) {
+		e = nil
+		if owner == n.name && n.backup != nil {
+			return n.restore(ctx, v, p, token)
+		}
+	}
+	return e, nil
+}
+
+// ownerWrite applies op at the owner: it builds the next version from the
+// current one, has the replica store it (synchronous mode), then installs it
+// locally. The partition's write lock makes each session's versions a chain.
+func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op *writeOp) (*entry, uint64, error) {
+	if v.table.Owner(p) != n.name || n.leaving.Load() {
+		return nil, 0, errNotOwner
+	}
+	switch op.kind {
+	case opLock:
+		lease, err := n.leases.acquire(ctx, token, op.ttl)
+		return nil, lease, err
+	case opUnlock:
+		n.leases.release(token, op.lease)
+		return nil, 0, nil
+	}
+	if until := n.parts[p].blockedUntil(); time.Now().Before(until) {
+		return nil, 0, errNotReady
+	}
+	part := n.parts[p]
+	part.wmu.Lock()
+	defer part.wmu.Unlock()
+	if !part.isReady() {
+		if err := n.fetchKey(ctx, v, p, token); err != nil {
+			return nil, 0, err
+		}
+	}
+	if n.backup != nil && part.get(token) == nil {
+		if _, err := n.restoreLocked(ctx, v, p, token); err != nil {
+			return nil, 0, err
+		}
+	}
+	for range 3 {
+		cur := part.get(token)
+		next, err := n.buildNext(token, cur, op, time.Now().UnixNano())
+		if err != nil || next == nil {
+			return liveOrNil(cur), 0, err
+		}
+		if err := n.admit(cur, next); err != nil {
+			return nil, 0, err
+		}
+		if n.backup != nil && n.cfg.BackupMode == WriteThrough {
+			// Cold tier first: if it fails, nothing has changed anywhere.
+			if err := n.backup.writeThrough(ctx, token, next); err != nil {
+				return nil, 0, err
+			}
+		}
+		if ok, err := n.replicateAndInstall(ctx, v, p, token, cur, next); err != nil || !ok {
+			if err != nil {
+				return nil, 0, err
+			}
+			continue // the replica or a repair had a newer copy: rebuild on it
+		}
+		n.afterWrite(token, cur, next)
+		return liveOrNil(next), 0, nil
+	}
+	return nil, 0, errRaced
+}
+
+func liveOrNil(e *entry) *entry {
+	if e.live(time.Now().UnixNano()) {
+		return e
+	}
+	return nil
+}
+
+// replicateAndInstall stores next on the replica (synchronous mode) and then
+// locally. ok=false means a newer copy was found and adopted: rebuild.
+func (n *Node) replicateAndInstall(ctx context.Context, v *view, p int, token string, cur, next *entry) (bool, error) {
+	part := n.parts[p]
+	replica := v.table.Replica(p)
+	if replica != "" && n.cfg.Replication == Sync {
+		theirs, err := n.replicate(ctx, v, replica, p, token, next)
+		if err != nil {
+			n.stats.replicationErrors.Add(1)
+			return false, err
+		}
+		if theirs != nil {
+			part.merge(token, theirs, &n.used)
+			n.stats.repairs.Add(1)
+			return false, nil
+		}
+	}
+	if !part.install(token, cur, next, &n.used) {
+		return false, nil
+	}
+	if replica != "" && n.cfg.Replication == Async {
+		n.replicateAsync(v, replica, p, token, next)
+	}
+	return true, nil
+}
+
+// replicate sends next to the replica. A non-nil result is the replica's
+// own, newer copy.
+func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, token string, next *entry) (*entry, error) {
+	var enc wire.Encoder
+	header{n.name, v.id()}.encode(&enc)
+	enc.Uvarint(uint64(p))
+	enc.String(token)
+	next.encode(&enc)
+	resp, err := n.call(ctx, v, replica, mReplicate, enc.B)
+	if err != nil {
+		return nil, err
+	}
+	n.stats.replicated.Add(1)
+	d := wire.NewDecoder(resp)
+	theirs, err := decodeOptEntry(d, token)
+	if err == nil {
+		err = d.Finish()
+	}
+	return theirs, err
+}
+
+func (n *Node) replicateAsync(v *view, replica string, p int, token string, next *entry) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
+		defer cancel()
+		theirs, err := n.replicate(ctx, v, replica, p, token, next)
+		if err != nil {
+			n.stats.replicationErrors.Add(1)
+			return // anti-entropy repairs the replica
+		}
+		if theirs != nil {
+			n.parts[p].merge(token, theirs, &n.used)
+		}
+	}()
+}
+
+// admit checks size limits for replacing cur by next.
+func (n *Node) admit(cur, next *entry) error {
+	body := len(next.value)
+	for k, v := range next.fields {
+		body += len(k) + len(v)
+	}
+	if body > n.cfg.MaxValueBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, body, n.cfg.MaxValueBytes)
+	}
+	grow := int64(next.size)
+	if cur != nil {
+		grow -= int64(cur.size)
+	}
+	return n.reserve(grow)
+}
+
+// reserve checks that grow more bytes fit under MaxBytes, passivating
+// backed-up sessions if it has to.
+func (n *Node) reserve(grow int64) error {
+	if grow <= 0 || n.used.Load()+grow <= n.cfg.MaxBytes {
+		return nil
+	}
+	if n.backup != nil && n.backup.passivate(n.used.Load()+grow-n.cfg.MaxBytes) {
+		return nil
+	}
+	n.stats.full.Add(1)
+	return fmt.Errorf("%w: %s holds %d bytes, limit %d", ErrFull, n.name, n.used.Load(), n.cfg.MaxBytes)
+}
+
+// buildNext computes the entry that op turns cur into. nil means nothing
+// changes (the write is skipped: unchanged sessions cost no replication).
+func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*entry, error) {
+	live := cur
+	if !cur.live(now) {
+		live = nil
+	}
+	var base uint64
+	if cur != nil {
+		base = cur.version
+	}
+	var next *entry
+	var err error
+	switch op.kind {
+	case opCommit:
+		next = n.buildCommit(live, op, now)
+	case opApply:
+		next, err = n.buildApply(token, live, &op.mut, now)
+	case opDelete:
+		if live == nil {
+			return nil, nil
+		}
+		next = &entry{kind: live.kind, deleted: true, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+	default:
+		return nil, fmt.Errorf("store: unknown write op %d", op.kind)
+	}
+	if err != nil || next == nil {
+		return nil, err
+	}
+	if next.version == 0 {
+		next.version = base + 1
+	}
+	next.computeSize(token)
+	return next, nil
+}
+
+func (n *Node) buildCommit(live *entry, op *writeOp, now int64) *entry {
+	if op.expiry != 0 && op.expiry <= now {
+		if live == nil {
+			return nil
+		}
+		return &entry{kind: live.kind, deleted: true, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+	}
+	if live != nil && live.kind == KindBytes && live.expiry == op.expiry && bytes.Equal(live.value, op.value) {
+		return nil
+	}
+	return &entry{kind: KindBytes, value: bytes.Clone(op.value), expiry: op.expiry, access: now}
+}
+
+func (n *Node) buildApply(token string, live *entry, m *Mutation, now int64) (*entry, error) {
+	switch {
+	case live != nil && live.kind != KindFields:
+		return nil, ErrKindMismatch
+	case m.Create && live != nil:
+		return nil, fmt.Errorf("%w: session exists", ErrConflict)
+	case m.IfVersion != 0 && (live == nil || live.version != m.IfVersion):
+		return nil, fmt.Errorf("%w: want version %d", ErrConflict, m.IfVersion)
+	}
+	if m.Lease != 0 {
+		if err := n.leases.check(token, m.Lease); err != nil {
+			return nil, err
+		}
+	}
+	if live == nil && m.empty() && !m.Create {
+		return nil, nil // touching a missing session creates nothing
+	}
+	next := &entry{kind: KindFields, access: now}
+	if live != nil {
+		next.expiry, next.idle = live.expiry, live.idle
+		next.fields = maps.Clone(live.fields)
+	}
+	changed := applyFields(next, m)
+	if !m.Expiry.IsZero() && m.Expiry.UnixNano() != next.expiry {
+		next.expiry, changed = m.Expiry.UnixNano(), true
+	}
+	if m.Idle != 0 && int64(m.Idle) != next.idle {
+		next.idle, changed = int64(m.Idle), true
+	}
+	switch {
+	case live == nil || changed:
+		return next, nil
+	case m.Touch:
+		touched := *live // same version: a touch only moves the access time
+		touched.access = now
+		return &touched, nil
+	}
+	return nil, nil
+}
+
+// applyFields applies Clear, Delete and Set to e.fields, reporting whether
+// anything changed.
+func applyFields(e *entry, m *Mutation) bool {
+	changed := false
+	if m.Clear && len(e.fields) > 0 {
+		e.fields, changed = nil, true
+	}
+	for _, k := range m.Delete {
+		if _, ok := e.fields[k]; ok {
+			delete(e.fields, k)
+			changed = true
+		}
+	}
+	for k, v := range m.Set {
+		if old, ok := e.fields[k]; ok && bytes.Equal(old, v) {
+			continue
+		}
+		if e.fields == nil {
+			e.fields = make(map[string][]byte, len(m.Set))
+		}
+		e.fields[k] = bytes.Clone(v)
+		changed = true
+	}
+	return changed
+}
+
+// afterWrite runs once a write is installed: backup, stats.
+func (n *Node) afterWrite(token string, cur, next *entry) {
+	n.stats.writes.Add(1)
+	if n.backup != nil && n.cfg.BackupMode == WriteBehind {
+		n.backup.enqueue(token, next)
+	}
+}

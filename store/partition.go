@@ -1,0 +1,189 @@
+package store
+
+import (
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// partition holds this node's copy of one placement partition.
+type partition struct {
+	id int
+
+	// wmu serializes owner-side writes of this partition, so each session's
+	// versions form one chain: read current, build next, replicate, install.
+	// Replica-side accepts do not take it (two nodes that briefly both think
+	// they own p must not deadlock each other); install's compare step
+	// catches that race instead.
+	wmu sync.Mutex
+
+	// mu guards the fields below.
+	mu     sync.RWMutex
+	items  map[string]*entry
+	bytes  int64
+	digest uint64 // XOR of itemHash over items, for anti-entropy
+	// ready is true when this node holds a complete copy for its current
+	// role; false while a handoff pull is pending.
+	ready bool
+	// demoted is set when this node stops owning the partition; the next
+	// lease grant to the new owner carries the partition's sessions.
+	demoted bool
+	// blockUntil: as new owner, do not serve before the read lease granted
+	// to the previous owner has run out.
+	blockUntil time.Time
+}
+
+func newPartition(id int) *partition {
+	return &partition{id: id, items: make(map[string]*entry)}
+}
+
+// itemHash mixes a token and version into the partition digest.
+func itemHash(token string, version uint64) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(token))
+	x := h.Sum64() ^ (version * 0x9E3779B97F4A7C15)
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+func (p *partition) get(token string) *entry {
+	p.mu.RLock()
+	e := p.items[token]
+	p.mu.RUnlock()
+	return e
+}
+
+func (p *partition) isReady() bool {
+	p.mu.RLock()
+	r := p.ready
+	p.mu.RUnlock()
+	return r
+}
+
+func (p *partition) blockedUntil() time.Time {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.blockUntil
+}
+
+// takeDemoted reports and clears the demoted flag.
+func (p *partition) takeDemoted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.demoted
+	p.demoted = false
+	return d
+}
+
+func (p *partition) setRoleChange(demoted bool, blockUntil time.Time) {
+	p.mu.Lock()
+	if demoted {
+		p.demoted = true
+	}
+	if blockUntil.After(p.blockUntil) {
+		p.blockUntil = blockUntil
+	}
+	p.mu.Unlock()
+}
+
+func (p *partition) setReady(r bool) {
+	p.mu.Lock()
+	p.ready = r
+	p.mu.Unlock()
+}
+
+// swapLocked replaces the entry for token (nil removes it) and keeps the
+// byte count and digest in step. It returns the change in bytes.
+func (p *partition) swapLocked(token string, old, e *entry) int64 {
+	var delta int64
+	if old != nil {
+		p.digest ^= itemHash(token, old.version)
+		delta -= int64(old.size)
+	}
+	if e == nil {
+		delete(p.items, token)
+	} else {
+		p.items[token] = e
+		p.digest ^= itemHash(token, e.version)
+		delta += int64(e.size)
+	}
+	p.bytes += delta
+	return delta
+}
+
+// install stores e if the current entry is still expect (compare-and-swap).
+func (p *partition) install(token string, expect, e *entry, used *atomic.Int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.items[token]
+	if cur != expect {
+		return false
+	}
+	used.Add(p.swapLocked(token, cur, e))
+	return true
+}
+
+// merge stores e if it is newer than the current entry. It returns the entry
+// that is current afterwards and whether e was taken.
+func (p *partition) merge(token string, e *entry, used *atomic.Int64) (*entry, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.items[token]
+	if !newer(e, cur) {
+		if cur != nil && e.version == cur.version && e.access > cur.access {
+			touched := *cur
+			touched.access = e.access
+			p.items[token] = &touched
+			return &touched, false
+		}
+		return cur, false
+	}
+	used.Add(p.swapLocked(token, cur, e))
+	return e, true
+}
+
+// remove drops token if its entry is still expect.
+func (p *partition) remove(token string, expect *entry, used *atomic.Int64) {
+	p.mu.Lock()
+	if cur := p.items[token]; cur != nil && cur == expect {
+		used.Add(p.swapLocked(token, cur, nil))
+	}
+	p.mu.Unlock()
+}
+
+// clear drops every entry (the partition moved away from this node).
+func (p *partition) clear(used *atomic.Int64) {
+	p.mu.Lock()
+	used.Add(-p.bytes)
+	p.items = make(map[string]*entry)
+	p.bytes, p.digest = 0, 0
+	p.ready = false
+	p.mu.Unlock()
+}
+
+type tokenEntry struct {
+	token string
+	e     *entry
+}
+
+// snapshot returns the partition's entries (shared, immutable).
+func (p *partition) snapshot() []tokenEntry {
+	p.mu.RLock()
+	out := make([]tokenEntry, 0, len(p.items))
+	for t, e := range p.items {
+		out = append(out, tokenEntry{t, e})
+	}
+	p.mu.RUnlock()
+	return out
+}
+
+func (p *partition) stats() (items int, bytes int64, digest uint64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.items), p.bytes, p.digest
+}

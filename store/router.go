@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/e5b1d45c/sessring/internal/rpc"
+	"github.com/e5b1d45c/sessring/internal/wire"
+)
+
+// retry runs attempt with the current view until it succeeds, fails for
+// good, or ctx ends. Membership changes (a node died, joined or left) show up
+// as retryable errors for the few hundred milliseconds views take to agree.
+func (n *Node) retry(ctx context.Context, attempt func(v *view) error) error {
+	backoff := time.Millisecond
+	for {
+		if n.closed.Load() {
+			return ErrClosed
+		}
+		v := n.view.Load()
+		var err error
+		if v == nil || v.table.Len() == 0 {
+			err = errNotReady
+		} else {
+			err = attempt(v)
+		}
+		if err == nil || !retryable(err) {
+			return err
+		}
+		n.stats.retries.Add(1)
+		t := time.NewTimer(backoff/2 + rand.N(backoff))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: %w", ErrUnavailable, errors.Join(ctx.Err(), err))
+		case <-n.stop:
+			t.Stop()
+			return ErrClosed
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 50*time.Millisecond)
+	}
+}
+
+// read returns the current entry for token (nil when missing or expired).
+func (n *Node) read(ctx context.Context, token string) (*entry, error) {
+	var out *entry
+	err := n.retry(ctx, func(v *view) error {
+		p := v.table.Partition(token)
+		owner, replica := v.table.Holders(p)
+		e, err := n.readAt(ctx, v, owner, p, token, false)
+		if err != nil && replica != "" && errors.Is(err, rpc.ErrUnreachable) {
+			// The owner is gone but membership has not noticed yet: its
+			// replica holds every acknowledged write (synchronous mode), so
+			// serve from it rather than wait.
+			if e2, err2 := n.readAt(ctx, v, replica, p, token, true); err2 == nil {
+				n.stats.fallbackReads.Add(1)
+				e, err = e2, nil
+			}
+		}
+		out = e
+		return err
+	})
+	return out, err
+}
+
+func (n *Node) readAt(ctx context.Context, v *view, target string, p int, token string, fallback bool) (*entry, error) {
+	if target == n.name {
+		return n.localRead(ctx, v, p, token, fallback)
+	}
+	n.stats.forwarded.Add(1)
+	var enc wire.Encoder
+	header{n.name, v.id()}.encode(&enc)
+	enc.String(token)
+	enc.Bool(fallback)
+	resp, err := n.call(ctx, v, target, mRead, enc.B)
+	if err != nil {
+		return nil, err
+	}
+	d := wire.NewDecoder(resp)
+	e, err := decodeOptEntry(d, token)
+	if err == nil {
+		err = d.Finish()
+	}
+	return e, err
+}
+
+// write runs op at token's owner and returns the resulting entry (nil when
+// the session does not exist afterwards) and, for locks, the lease.
+func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, uint64, error) {
+	var (
+		out   *entry
+		lease uint64
+	)
+	err := n.retry(ctx, func(v *view) error {
+		p := v.table.Partition(token)
+		owner := v.table.Owner(p)
+		var err error
+		if owner == n.name {
+			out, lease, err = n.ownerWrite(ctx, v, p, token, op)
+		} else {
+			out, lease, err = n.forwardWrite(ctx, v, owner, token, op)
+		}
+		return err
+	})
+	return out, lease, err
+}
+
+func (n *Node) forwardWrite(ctx context.Context, v *view, owner, token string, op *writeOp) (*entry, uint64, error) {
+	n.stats.forwarded.Add(1)
+	var enc wire.Encoder
+	header{n.name, v.id()}.encode(&enc)
+	enc.String(token)
+	op.encode(&enc)
+	resp, err := n.call(ctx, v, owner, mWrite, enc.B)
+	if err != nil {
+		return nil, 0, err
+	}
+	d := wire.NewDecoder(resp)
+	lease := d.Uvarint()
+	e, err := decodeOptEntry(d, token)
+	if err == nil {
+		err = d.Finish()
+	}
+	return e, lease, err
+}
+
+// call sends one request to a member by name.
+func (n *Node) call(ctx context.Context, v *view, target string, method uint8, body []byte) ([]byte, error) {
+	addr, ok := v.addrs[target]
+	if !ok || addr == "" {
+		return nil, fmt.Errorf("%w: no address for %s", errNotReady, target)
+	}
+	resp, err := n.client.Call(ctx, addr, method, body)
+	if err != nil {
+		err = fromRemote(target, err)
+		if errors.Is(err, errOtherView) || errors.Is(err, errNotOwner) || errors.Is(err, errNotHolder) {
+			n.syncWith(target)
+		}
+		return nil, err
+	}
+	return resp, nil
+}

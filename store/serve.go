@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/e5b1d45c/sessring/internal/wire"
+)
+
+// serveRPC dispatches one peer request. Decoding errors are reported to the
+// peer as internal errors; they never touch stored data.
+func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+	n.stats.requests.Add(1)
+	if n.closed.Load() {
+		return nil, toRemote(ErrClosed)
+	}
+	v := n.view.Load()
+	if v == nil {
+		return nil, toRemote(errNotReady)
+	}
+	d := wire.NewDecoder(body)
+	h := decodeHeader(d)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	if h.tableID != v.id() {
+		n.stats.viewMismatches.Add(1)
+	}
+	var (
+		resp []byte
+		err  error
+	)
+	switch method {
+	case mRead:
+		resp, err = n.serveRead(ctx, v, d)
+	case mWrite:
+		resp, err = n.serveWrite(ctx, v, d)
+	case mReplicate:
+		resp, err = n.serveReplicate(v, h, d)
+	case mPull:
+		resp, err = n.servePull(v, h, d)
+	case mPullKey:
+		resp, err = n.servePullKey(v, h, d)
+	case mHandover:
+		resp, err = n.serveHandover(d)
+	case mDigest:
+		resp, err = n.serveDigest(v, h, d)
+	case mSync:
+		resp, err = n.serveSync(v, h, d)
+	case mLease:
+		resp, err = n.serveLease(v, h, d)
+	default:
+		err = fmt.Errorf("store: unknown method %d", method)
+	}
+	if err != nil {
+		return nil, toRemote(err)
+	}
+	return resp, nil
+}
+
+func readToken(d *wire.Decoder) (string, error) {
+	t := d.String()
+	if err := d.Err(); err != nil {
+		return "", err
+	}
+	if !validToken(t) {
+		return "", ErrInvalidToken
+	}
+	return t, nil
+}
+
+func (n *Node) serveRead(ctx context.Context, v *view, d *wire.Decoder) ([]byte, error) {
+	token, err := readToken(d)
+	if err != nil {
+		return nil, err
+	}
+	fallback := d.Bool()
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	e, err := n.localRead(ctx, v, v.table.Partition(token), token, fallback)
+	if err != nil {
+		return nil, err
+	}
+	var enc wire.Encoder
+	encodeOptEntry(&enc, e)
+	return enc.B, nil
+}
+
+func (n *Node) serveWrite(ctx context.Context, v *view, d *wire.Decoder) ([]byte, error) {
+	token, err := readToken(d)
+	if err != nil {
+		return nil, err
+	}
+	op := decodeWriteOp(d)
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	e, lease, err := n.ownerWrite(ctx, v, v.table.Partition(token), token, &op)
+	if err != nil {
+		return nil, err
+	}
+	var enc wire.Encoder
+	enc.Uvarint(lease)
+	encodeOptEntry(&enc, e)
+	return enc.B, nil
+}
+
+// serveReplicate stores an owner's new version. It is accepted only when
+// this node's own view agrees that the sender owns the partition and this
+// node is its replica: two nodes cannot both get writes acknowledged through
+// the same replica while their views differ.
+func (n *Node) serveReplicate(v *view, h header, d *wire.Decoder) ([]byte, error) {
+	p := int(d.Uvarint())
+	token, err := readToken(d)
+	if err != nil {
+		return nil, err
+	}
+	if p >= len(n.parts) || p != v.table.Partition(token) {
+		return nil, fmt.Errorf("store: replicate: bad partition %d", p)
+	}
+	e, err := decodeEntry(d, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	if owner, replica := v.table.Holders(p); owner != h.from || replica != n.name {
+		return nil, fmt.Errorf("%w: %s is %s's replica for partition %d, owner %s", errNotHolder, replica, owner, p, owner)
+	}
+	part := n.parts[p]
+	cur := part.get(token)
+	var enc wire.Encoder
+	if cur != nil && !newer(e, cur) && !(cur.version == e.version && sameContent(cur, e)) {
+		encodeOptEntry(&enc, cur) // ours is newer: the owner adopts it
+		return enc.B, nil
+	}
+	grow := int64(e.size)
+	if cur != nil {
+		grow -= int64(cur.size)
+	}
+	if err := n.reserve(grow); err != nil {
+		return nil, err
+	}
+	part.merge(token, e, &n.used)
+	n.stats.replicaWrites.Add(1)
+	encodeOptEntry(&enc, nil)
+	return enc.B, nil
+}
+
+func (n *Node) serveHandover(d *wire.Decoder) ([]byte, error) {
+	list, err := decodeEntries(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Finish(); err != nil {
+		return nil, err
+	}
+	v := n.view.Load()
+	for _, te := range list {
+		n.parts[v.table.Partition(te.token)].merge(te.token, te.e, &n.used)
+	}
+	n.stats.handoffEntries.Add(uint64(len(list)))
+	return nil, nil
+}
