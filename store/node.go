@@ -40,7 +40,7 @@ type Node struct {
 	// readLeases are the owner/replica read leases (readlease.go).
 	readLeases *readLeases
 	leaseKick  chan struct{}
-	backup  *backupQueue // nil without a Backup
+	backup     *backupQueue // nil without a Backup
 
 	// viewMu serializes view changes and guards orphanSince.
 	viewMu      sync.Mutex

@@ -10,7 +10,7 @@ import (
 // swapped in atomically; requests use the snapshot they started with.
 type view struct {
 	table   *placement.Table
-	without *placement.Table // table minus this node: where data came from
+	without *placement.Table  // table minus this node: where data came from
 	addrs   map[string]string // member name -> peer-traffic address
 	incs    map[string]uint64 // member name -> incarnation
 	self    string
