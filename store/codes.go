@@ -37,6 +37,7 @@ const (
 	codeInvalidToken
 	codeBackup
 	codeUnavailable
+	codeNotFound
 )
 
 var codeErrors = []struct {
@@ -48,6 +49,7 @@ var codeErrors = []struct {
 	{codeFull, ErrFull}, {codeTooLarge, ErrTooLarge}, {codeConflict, ErrConflict},
 	{codeLocked, ErrLocked}, {codeLeaseLost, ErrLeaseLost}, {codeKindMismatch, ErrKindMismatch},
 	{codeInvalidToken, ErrInvalidToken}, {codeBackup, ErrBackup}, {codeUnavailable, ErrUnavailable},
+	{codeNotFound, ErrNotFound},
 }
 
 // toRemote turns a handler error into a wire error with a code. A peer the

@@ -26,6 +26,10 @@ var (
 	// different version. Nothing was written.
 	ErrConflict = errors.New("store: version conflict")
 
+	// ErrNotFound means a conditional write (Mutation.IfExists) found no
+	// live session. Nothing was written.
+	ErrNotFound = errors.New("store: session not found")
+
 	// ErrLocked means a lock could not be acquired before the context or the
 	// lock wait deadline expired. The request must not proceed unlocked.
 	ErrLocked = errors.New("store: session locked")

@@ -93,6 +93,7 @@ func encodeMutation(e *wire.Encoder, m *Mutation) {
 	e.Varint(int64(m.Idle))
 	e.Bool(m.Touch)
 	e.Bool(m.Create)
+	e.Bool(m.IfExists)
 	e.Uvarint(m.IfVersion)
 	e.Uvarint(m.Lease)
 }
@@ -119,6 +120,7 @@ func decodeMutation(d *wire.Decoder) Mutation {
 	m.Idle = time.Duration(d.Varint())
 	m.Touch = d.Bool()
 	m.Create = d.Bool()
+	m.IfExists = d.Bool()
 	m.IfVersion = d.Uvarint()
 	m.Lease = d.Uvarint()
 	return m

@@ -169,6 +169,9 @@ func TestApplyConditions(t *testing.T) {
 	if err != nil || r3.Version != r2.Version {
 		t.Errorf("unchanged Apply: version %d -> %d, err %v; want no new version", r2.Version, r3.Version, err)
 	}
+	if _, err := c.live()[1].Apply(ctx, "gone", Mutation{IfExists: true, Set: map[string][]byte{"a": nil}}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("IfExists on a missing session = %v, want ErrNotFound", err)
+	}
 	if err := n.Commit("bytes", []byte("x"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}

@@ -256,6 +256,8 @@ func (n *Node) buildApply(token string, live *entry, m *Mutation, now int64) (*e
 		return nil, ErrKindMismatch
 	case m.Create && live != nil:
 		return nil, fmt.Errorf("%w: session exists", ErrConflict)
+	case m.IfExists && live == nil:
+		return nil, ErrNotFound
 	case m.IfVersion != 0 && (live == nil || live.version != m.IfVersion):
 		return nil, fmt.Errorf("%w: want version %d", ErrConflict, m.IfVersion)
 	}

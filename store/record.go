@@ -68,6 +68,10 @@ type Mutation struct {
 	// Create makes Apply fail with ErrConflict if the session exists (used
 	// when minting a new token).
 	Create bool
+	// IfExists makes Apply fail with ErrNotFound if the session is missing,
+	// expired or deleted, so a late write cannot bring back a session that
+	// was destroyed or expired meanwhile.
+	IfExists bool
 	// IfVersion, when non-zero, makes Apply fail with ErrConflict unless the
 	// current version equals it.
 	IfVersion uint64
