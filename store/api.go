@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -91,6 +92,10 @@ func (n *Node) Apply(ctx context.Context, token string, m Mutation) (Record, err
 // the lease is no longer held.
 func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint64, error) {
 	_, lease, err := n.writeOp(ctx, token, &writeOp{kind: opLock, ttl: ttl})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrLocked) {
+		// The wait ran out on the way back from the owner: same outcome.
+		err = fmt.Errorf("%w: %w", ErrLocked, err)
+	}
 	return lease, err
 }
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -114,4 +116,63 @@ func (n *Node) syncWith(peer string) {
 			return
 		}
 	}
+}
+
+// rejoinEvery is how often a node re-contacts seeds and recently seen
+// members that are missing from its member list. memberlist only exchanges
+// state with members it considers alive, so without this two sides of a
+// healed partition would stay apart forever.
+const (
+	rejoinEvery    = 2 * time.Second
+	rememberMember = time.Hour
+)
+
+func (n *Node) rejoinLoop() {
+	defer n.wg.Done()
+	seen := map[string]time.Time{} // gossip address -> last seen alive
+	t := time.NewTicker(rejoinEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if n.leaving.Load() {
+			continue
+		}
+		missing := n.missingPeers(seen, time.Now())
+		rand.Shuffle(len(missing), func(i, j int) { missing[i], missing[j] = missing[j], missing[i] })
+		if len(missing) > 3 {
+			missing = missing[:3] // each unreachable address can cost a dial timeout
+		}
+		if len(missing) > 0 {
+			n.cluster.Join(missing)
+		}
+	}
+}
+
+// missingPeers updates seen and returns the seeds and remembered members
+// that are not alive in the current member list.
+func (n *Node) missingPeers(seen map[string]time.Time, now time.Time) []string {
+	alive := map[string]bool{}
+	for _, m := range n.cluster.Members() {
+		alive[m.Addr] = true
+		seen[m.Addr] = now
+	}
+	var missing []string
+	for _, a := range n.cfg.Join {
+		if !alive[a] {
+			missing = append(missing, a)
+		}
+	}
+	for a, at := range seen {
+		switch {
+		case now.Sub(at) > rememberMember:
+			delete(seen, a)
+		case !alive[a] && !slices.Contains(missing, a):
+			missing = append(missing, a)
+		}
+	}
+	return missing
 }

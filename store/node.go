@@ -125,7 +125,8 @@ func (n *Node) start() error {
 	}
 	n.cluster = cluster
 	n.refreshView()
-	n.wg.Add(5)
+	n.wg.Add(6)
+	go n.rejoinLoop()
 	go n.leaseLoop()
 	go n.watchMembership()
 	go n.handoffLoop()
