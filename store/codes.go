@@ -18,6 +18,8 @@ var (
 	errOtherView = errors.New("store: peer has another placement view")
 	errRaced     = errors.New("store: concurrent update, retry")
 	errPeerGone  = errors.New("store: peer is shutting down")
+	errNoQuorum  = errors.New("store: this node sees a minority of the cluster")
+	errStranded  = errors.New("store: every holder of this session is unreachable")
 )
 
 // Remote error codes (application codes start at 100).
@@ -38,6 +40,8 @@ const (
 	codeBackup
 	codeUnavailable
 	codeNotFound
+	codeNoQuorum
+	codeStranded
 )
 
 var codeErrors = []struct {
@@ -49,7 +53,7 @@ var codeErrors = []struct {
 	{codeFull, ErrFull}, {codeTooLarge, ErrTooLarge}, {codeConflict, ErrConflict},
 	{codeLocked, ErrLocked}, {codeLeaseLost, ErrLeaseLost}, {codeKindMismatch, ErrKindMismatch},
 	{codeInvalidToken, ErrInvalidToken}, {codeBackup, ErrBackup}, {codeUnavailable, ErrUnavailable},
-	{codeNotFound, ErrNotFound},
+	{codeNotFound, ErrNotFound}, {codeNoQuorum, errNoQuorum}, {codeStranded, errStranded},
 }
 
 // toRemote turns a handler error into a wire error with a code. A peer the
@@ -91,7 +95,7 @@ func fromRemote(peer string, err error) error {
 // retryable reports whether the router should try again: placement is in
 // flux or a holder is unreachable until membership notices.
 func retryable(err error) bool {
-	for _, e := range []error{errNotOwner, errNotReady, errNotHolder, errOtherView, errRaced, errPeerGone, rpc.ErrUnreachable, ErrUnavailable} {
+	for _, e := range []error{errNotOwner, errNotReady, errNotHolder, errOtherView, errRaced, errPeerGone, errNoQuorum, errStranded, rpc.ErrUnreachable, ErrUnavailable} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -25,6 +25,16 @@ const (
 	Async
 )
 
+// MinorityMode is the split-brain policy; see Config.Minority.
+type MinorityMode uint8
+
+const (
+	// MinorityRefuse makes a node that cannot see a majority refuse to serve.
+	MinorityRefuse MinorityMode = iota
+	// MinorityServe makes every node serve what it can see.
+	MinorityServe
+)
+
 // Config configures a Node. Zero fields take the default shown.
 type Config struct {
 	// Name is the node's unique name; default: hostname plus a random
@@ -90,6 +100,19 @@ type Config struct {
 	// HandoverTimeout bounds the hand-over of sessions in Close. Default 10s.
 	HandoverTimeout time.Duration
 
+	// Minority chooses what a node does when it sees fewer than a majority
+	// of the members it knows (alive plus those lost within LostMemberTTL):
+	// MinorityRefuse (default) stops serving as owner, so the two sides of a
+	// network partition cannot both accept writes; MinorityServe keeps
+	// serving (available, but the sides diverge and the higher version wins
+	// when they merge).
+	Minority MinorityMode
+	// LostMemberTTL is how long a member that disappeared without leaving
+	// gracefully still counts as a member (for the majority rule and as the
+	// holder of data nobody else has). After it, the survivors carry on
+	// without it. Default 30s.
+	LostMemberTTL time.Duration
+
 	// Gossip tuning; zero uses gossip's defaults.
 	ProbeInterval, ProbeTimeout, GossipInterval, PushPullInterval time.Duration
 	SuspicionMult                                                 int
@@ -123,6 +146,7 @@ func DefaultConfig() Config {
 		TombstoneTTL:        10 * time.Minute,
 		OrphanGrace:         30 * time.Second,
 		HandoverTimeout:     10 * time.Second,
+		LostMemberTTL:       30 * time.Second,
 		BackupDelay:         time.Second,
 		BackupQueue:         100000,
 	}
@@ -145,6 +169,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.TombstoneTTL, d.TombstoneTTL)
 	setDur(&c.OrphanGrace, d.OrphanGrace)
 	setDur(&c.HandoverTimeout, d.HandoverTimeout)
+	setDur(&c.LostMemberTTL, d.LostMemberTTL)
 	setDur(&c.BackupDelay, d.BackupDelay)
 	if c.MaxBytes == 0 {
 		c.MaxBytes = d.MaxBytes
@@ -202,8 +227,8 @@ func (c Config) Validate() error {
 	if c.MaxBytes < 0 || c.MaxValueBytes < 0 || c.BackupQueue < 0 {
 		return bad("MaxBytes, MaxValueBytes and BackupQueue must not be negative")
 	}
-	if c.Replication > Async || c.BackupMode > WriteThrough {
-		return bad("unknown Replication or BackupMode")
+	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe {
+		return bad("unknown Replication, BackupMode or Minority")
 	}
 	if c.BackupMode == WriteThrough && c.Backup == nil {
 		return bad("BackupMode WriteThrough needs a Backup")

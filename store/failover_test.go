@@ -12,7 +12,8 @@ import (
 
 // TestCrashThenSecondCrash writes 10k sessions, kills a node abruptly, checks
 // every session is readable, waits for re-replication (without any reads
-// driving it), kills a second node and checks again.
+// driving it), kills a second node and checks again. With N=3 the last
+// survivor is a minority and serves once LostMemberTTL has passed.
 func TestCrashThenSecondCrash(t *testing.T) {
 	for _, size := range []int{3, 5} {
 		t.Run(fmt.Sprintf("N=%d", size), func(t *testing.T) {

@@ -44,11 +44,16 @@ func (n *Node) pullPending() int {
 	}
 	bySource := make(map[string][]int)
 	needs := make(map[int]int)
+	left := 0
 	for p, part := range n.parts {
 		if !v.holds(p) || part.isReady() {
 			continue
 		}
-		srcs := v.sources(p)
+		srcs, stranded := v.sources(p)
+		if stranded {
+			left++ // its holders are lost: wait for them or for LostMemberTTL
+			continue
+		}
 		if len(srcs) == 0 {
 			part.setReady(true) // nobody else could have it
 			continue
@@ -59,7 +64,7 @@ func (n *Node) pullPending() int {
 		}
 	}
 	if len(needs) == 0 {
-		return 0
+		return left
 	}
 	var mu sync.Mutex // guards needs
 	var wg sync.WaitGroup
@@ -79,7 +84,6 @@ func (n *Node) pullPending() int {
 		}()
 	}
 	wg.Wait()
-	left := 0
 	for p, c := range needs {
 		if c > 0 {
 			left++
@@ -187,7 +191,11 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 // fetchKey brings one session up to date on an owner whose partition is
 // still being pulled, by asking every previous holder for it.
 func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error {
-	for _, src := range v.sources(p) {
+	srcs, stranded := v.sources(p)
+	if stranded {
+		return errStranded
+	}
+	for _, src := range srcs {
 		var enc wire.Encoder
 		header{n.name, v.id()}.encode(&enc)
 		enc.String(token)

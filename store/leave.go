@@ -16,6 +16,7 @@ func (n *Node) leave() error {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HandoverTimeout)
 	defer cancel()
 	herr := n.handover(ctx)
+	n.announceDeparture(ctx)
 	n.leaving.Store(true)
 	n.refreshView()
 	lerr := n.cluster.Leave(n.cfg.HandoverTimeout / 2)
@@ -78,6 +79,22 @@ func (n *Node) drain() {
 		<-t.C
 		if n.stats.requests.Load() == before {
 			return
+		}
+	}
+}
+
+// announceDeparture tells every member this node is leaving on purpose, so
+// they do not count it as lost (see Config.Minority).
+func (n *Node) announceDeparture(ctx context.Context) {
+	v := n.view.Load()
+	if v == nil {
+		return
+	}
+	var enc wire.Encoder
+	header{n.name, v.id()}.encode(&enc)
+	for _, m := range v.table.Members() {
+		if m != n.name {
+			n.call(ctx, v, m, mDepart, enc.B)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/e5b1d45c/sessring/gossip"
 )
 
 // watchMembership rebuilds the view after every membership change.
@@ -27,8 +29,10 @@ func (n *Node) refreshView() {
 	n.viewMu.Lock()
 	defer n.viewMu.Unlock()
 	old := n.view.Load()
-	v := newView(n.name, n.cluster.Members(), len(n.parts), n.leaving.Load())
-	if old != nil && old.id() == v.id() && sameIncarnations(old, v) {
+	members := n.cluster.Members()
+	lost := n.trackLostLocked(old, members, time.Now())
+	v := newView(n.name, members, lost, len(n.parts), n.leaving.Load())
+	if old != nil && old.id() == v.id() && sameIncarnations(old, v) && slices.Equal(old.lost, v.lost) {
 		return
 	}
 	now := time.Now()
@@ -74,6 +78,63 @@ func (n *Node) noteRoleChange(old, v *view, p int, part *partition) {
 	if demoted || !block.IsZero() {
 		part.setRoleChange(demoted, block)
 	}
+}
+
+// trackLostLocked updates which members disappeared without a departure
+// notice and returns those still within LostMemberTTL, sorted.
+func (n *Node) trackLostLocked(old *view, members []gossip.Member, now time.Time) []string {
+	alive := make(map[string]bool, len(members))
+	for _, m := range members {
+		alive[m.Name] = true
+		delete(n.lostAt, m.Name)
+		delete(n.departedAt, m.Name)
+	}
+	if old != nil {
+		for _, name := range old.table.Members() {
+			_, departed := n.departedAt[name]
+			_, known := n.lostAt[name]
+			if !alive[name] && !departed && !known && name != n.name {
+				n.lostAt[name] = now
+			}
+		}
+	}
+	var lost []string
+	for name, at := range n.lostAt {
+		if now.Sub(at) > n.cfg.LostMemberTTL {
+			delete(n.lostAt, name)
+			continue
+		}
+		lost = append(lost, name)
+	}
+	for name, at := range n.departedAt {
+		if now.Sub(at) > n.cfg.LostMemberTTL {
+			delete(n.departedAt, name)
+		}
+	}
+	slices.Sort(lost)
+	return lost
+}
+
+// lostExpiring reports whether a lost member is due to be forgotten, so the
+// view must be rebuilt without it.
+func (n *Node) lostExpiring(now time.Time) bool {
+	n.viewMu.Lock()
+	defer n.viewMu.Unlock()
+	for _, at := range n.lostAt {
+		if now.Sub(at) > n.cfg.LostMemberTTL {
+			return true
+		}
+	}
+	return false
+}
+
+// serveDepart records that a member is leaving gracefully, so its
+// disappearance does not count as a loss.
+func (n *Node) serveDepart(h header) ([]byte, error) {
+	n.viewMu.Lock()
+	n.departedAt[h.from] = time.Now()
+	n.viewMu.Unlock()
+	return nil, nil
 }
 
 func sameIncarnations(a, b *view) bool {

@@ -17,7 +17,8 @@ const (
 	mHandover  uint8 = 6 // leaving node -> new holders: entries
 	mDigest    uint8 = 7 // owner -> replica: partition digests
 	mSync      uint8 = 8 // owner <-> replica: repair one partition
-	mLease     uint8 = 9 // owner -> replica: read lease
+	mLease     uint8 = 9  // owner -> replica: read lease
+	mDepart    uint8 = 10 // leaving node -> all: graceful departure
 )
 
 // header starts every request: who sends it and the placement it used.

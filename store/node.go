@@ -42,9 +42,11 @@ type Node struct {
 	leaseKick  chan struct{}
 	backup     *backupQueue // nil without a Backup
 
-	// viewMu serializes view changes and guards orphanSince.
+	// viewMu serializes view changes and guards the fields below.
 	viewMu      sync.Mutex
-	orphanSince []time.Time // per partition: when it stopped being held here
+	orphanSince []time.Time          // per partition: when it stopped being held here
+	lostAt      map[string]time.Time // members gone without a departure notice
+	departedAt  map[string]time.Time // members that announced a graceful leave
 
 	// expireMu guards expireFns.
 	expireMu  sync.Mutex
@@ -81,6 +83,8 @@ func Open(cfg Config) (*Node, error) {
 		log:         cfg.Logger.With("node", cfg.Name),
 		parts:       make([]*partition, cfg.Partitions),
 		orphanSince: make([]time.Time, cfg.Partitions),
+		lostAt:      make(map[string]time.Time),
+		departedAt:  make(map[string]time.Time),
 		leases:      newLeaseTable(),
 		readLeases:  newReadLeases(),
 		leaseKick:   make(chan struct{}, 1),

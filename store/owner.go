@@ -26,6 +26,9 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string, fall
 			}
 		}
 	case fallback && replica == n.name:
+		if err := n.checkQuorum(v); err != nil {
+			return nil, err
+		}
 		if !part.isReady() {
 			return nil, errNotReady
 		}
@@ -57,6 +60,9 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	case opUnlock:
 		n.leases.release(token, op.lease)
 		return nil, 0, nil
+	}
+	if err := n.checkQuorum(v); err != nil {
+		return nil, 0, err
 	}
 	if until := n.parts[p].blockedUntil(); time.Now().Before(until) {
 		return nil, 0, errNotReady

@@ -165,12 +165,25 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 // read lease from the replica (or there is none), and any lease it granted
 // to the previous owner has run out.
 func (n *Node) mayServe(v *view, p int) error {
+	if err := n.checkQuorum(v); err != nil {
+		return err
+	}
 	now := time.Now()
 	if until := n.parts[p].blockedUntil(); now.Before(until) {
 		return errNotReady
 	}
 	if r := v.table.Replica(p); r != "" && !n.readLeases.valid(r, v.id(), now) {
 		return errNotReady
+	}
+	return nil
+}
+
+// checkQuorum refuses service on the minority side of a partition
+// (MinorityRefuse): it cannot tell a cut from a crash, and serving there
+// would fork the session's versions.
+func (n *Node) checkQuorum(v *view) error {
+	if n.cfg.Minority == MinorityRefuse && !v.quorate() {
+		return errNoQuorum
 	}
 	return nil
 }

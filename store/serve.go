@@ -49,6 +49,8 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		resp, err = n.serveSync(v, h, d)
 	case mLease:
 		resp, err = n.serveLease(v, h, d)
+	case mDepart:
+		resp, err = n.serveDepart(h)
 	default:
 		err = fmt.Errorf("store: unknown method %d", method)
 	}

@@ -32,6 +32,10 @@ func (n *Node) sweep() {
 		return
 	}
 	now := time.Now()
+	if n.lostExpiring(now) {
+		n.refreshView()
+		v = n.view.Load()
+	}
 	n.leases.sweep(now)
 	n.dropOrphans(v, now)
 	for p, part := range n.parts {

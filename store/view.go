@@ -1,6 +1,8 @@
 package store
 
 import (
+	"slices"
+
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/placement"
 )
@@ -10,17 +12,22 @@ import (
 // swapped in atomically; requests use the snapshot they started with.
 type view struct {
 	table   *placement.Table
-	without *placement.Table  // table minus this node: where data came from
-	addrs   map[string]string // member name -> peer-traffic address
-	incs    map[string]uint64 // member name -> incarnation
-	self    string
+	without *placement.Table // table minus this node: where data came from
+	// lost are members that disappeared without leaving gracefully, within
+	// LostMemberTTL; before is the placement with them still in it.
+	lost   []string
+	before *placement.Table
+	addrs  map[string]string // member name -> peer-traffic address
+	incs   map[string]uint64 // member name -> incarnation
+	self   string
 }
 
-func newView(self string, members []gossip.Member, partitions int, leaving bool) *view {
+func newView(self string, members []gossip.Member, lost []string, partitions int, leaving bool) *view {
 	v := &view{
 		addrs: make(map[string]string, len(members)),
 		incs:  make(map[string]uint64, len(members)),
 		self:  self,
+		lost:  lost,
 	}
 	names := make([]string, 0, len(members))
 	for _, m := range members {
@@ -33,6 +40,10 @@ func newView(self string, members []gossip.Member, partitions int, leaving bool)
 	}
 	v.table = placement.New(names, partitions)
 	v.without = v.table.Without(self)
+	v.before = v.table
+	if len(lost) > 0 {
+		v.before = placement.New(append(slices.Clone(names), lost...), partitions)
+	}
 	return v
 }
 
@@ -44,15 +55,35 @@ func (v *view) holds(p int) bool {
 	return o == v.self || r == v.self
 }
 
-// sources lists the members other than self that held p before self became
-// a holder: the holders of p in the table without self.
-func (v *view) sources(p int) []string {
-	o, r := v.without.Holders(p)
-	out := make([]string, 0, 2)
-	for _, s := range []string{o, r} {
-		if s != "" && s != v.self {
-			out = append(out, s)
+// quorate reports whether this view holds a strict majority of the members
+// known: alive plus recently lost.
+func (v *view) quorate() bool {
+	alive := v.table.Len()
+	return 2*alive > alive+len(v.lost)
+}
+
+// sources lists the live members other than self that may hold data of p
+// that self lacks: the holders of p in the table without self, and those of
+// the holders before the recent losses that are still alive. stranded is
+// true when every holder from before the losses (other than self) is lost:
+// the data is out of reach, so p must not be declared complete.
+func (v *view) sources(p int) (srcs []string, stranded bool) {
+	add := func(s string) {
+		if s != "" && s != v.self && v.table.Has(s) && !slices.Contains(srcs, s) {
+			srcs = append(srcs, s)
 		}
 	}
-	return out
+	o, r := v.without.Holders(p)
+	add(o)
+	add(r)
+	bo, br := v.before.Holders(p)
+	add(bo)
+	add(br)
+	stranded = true
+	for _, h := range []string{bo, br} {
+		if h == v.self || h == "" || v.table.Has(h) {
+			stranded = false
+		}
+	}
+	return srcs, stranded && len(v.lost) > 0
 }
