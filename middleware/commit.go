@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -94,18 +95,24 @@ func (s *Session) createLocked(ctx context.Context) error {
 	return nil
 }
 
-// writeLocked applies a delta to the stored session. It repeats the stored
-// deadlines, so a write racing the session's expiry can never recreate it
-// without one.
+// writeLocked applies a delta to the stored session. IfExists makes a write
+// that races the session's Destroy or expiry fail instead of bringing the
+// session back (see goneLocked). The stored deadlines are repeated as well, so
+// no write can ever leave a session without them.
 func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	if err := s.m.checkSize(s.projectedSizeLocked(mut)); err != nil {
 		return err
 	}
+	mut.IfExists = true
 	mut.Expiry, mut.Idle = s.rec.Expiry, s.rec.Idle
 	if s.token == s.lockToken {
 		mut.Lease = s.lease
 	}
 	rec, err := s.m.apply(ctx, s.token, mut)
+	if errors.Is(err, store.ErrNotFound) {
+		s.goneLocked("write")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -115,31 +122,44 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 }
 
 // touchLocked refreshes the idle deadline of an unchanged session, at most
-// once per TouchInterval. A bare Touch never recreates a session that expired
-// meanwhile; the store then returns the zero record and the session is gone.
-// A failed touch is logged, not fatal: the request changed nothing, and the
-// session merely expires sooner.
+// once per TouchInterval. It never recreates a session that expired or was
+// destroyed meanwhile (IfExists). A failed touch is logged, not fatal: the
+// request changed nothing, and the session merely expires sooner.
 func (s *Session) touchLocked(ctx context.Context) error {
 	if s.rec.Idle <= 0 || s.m.now().Sub(s.rec.LastAccess) < s.m.cfg.TouchInterval {
 		return nil
 	}
-	mut := store.Mutation{Touch: true}
+	mut := store.Mutation{Touch: true, IfExists: true}
 	if s.token == s.lockToken {
 		mut.Lease = s.lease
 	}
 	rec, err := s.m.apply(ctx, s.token, mut)
 	switch {
+	case errors.Is(err, store.ErrNotFound), err == nil && rec.Version == 0:
+		s.goneLocked("touch")
 	case err != nil:
 		s.m.stats.errors.Add(1)
 		s.m.log.Warn("session idle touch failed", slog.Any("error", err))
-	case rec.Version == 0:
-		s.resetLocked() // expired during the request
 	default:
 		s.rec = rec
 		s.writes++
 		s.m.stats.touches.Add(1)
 	}
 	return nil
+}
+
+// goneLocked handles a write that found the session destroyed (by a
+// concurrent request, on any node) or expired since this request loaded it.
+// The session is over: the request's changes to it are dropped, not carried
+// into a new session (after a logout they must not survive under any
+// token), and s becomes a new, empty session, so the response expires the
+// client's cookie exactly as if the request had arrived a moment later.
+// It is not an error: nothing failed, and answering 500 would not help.
+func (s *Session) goneLocked(op string) {
+	s.m.stats.vanished.Add(1)
+	s.m.log.Info("session destroyed or expired during the request; its changes are dropped",
+		slog.String("op", op), slog.String("session", shortToken(s.token)))
+	s.resetLocked()
 }
 
 // deltaLocked builds the mutation for what changed since the last write:

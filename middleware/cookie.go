@@ -128,6 +128,15 @@ func ValidateToken(tok string) error {
 	return nil
 }
 
+// shortToken is a log-safe prefix of a token: enough to correlate log lines,
+// too short to use.
+func shortToken(tok string) string {
+	if len(tok) > 6 {
+		return tok[:6] + "…"
+	}
+	return tok
+}
+
 // requestTokens returns the well-formed, distinct tokens a request carries,
 // best first: the TokenHeader value, then every cookie with our name (a
 // browser sends several when cookies of the same name exist for different

@@ -54,7 +54,9 @@ func (s *Session) resetLocked() {
 // session fixation.
 //
 // It must run before the response headers are written (ErrHeadersWritten
-// otherwise). If the old token cannot be deleted, the session still moved
+// otherwise). A session that was destroyed or expired since the request
+// loaded it is not brought back: the request continues with a new, empty
+// session, which gets a fresh token when first stored. If the old token cannot be deleted, the session still moved
 // and an error is returned: the old token then holds only the pre-renewal
 // data, so do not treat the error as harmless if that data is sensitive.
 func (s *Session) RenewToken(ctx context.Context) error {
@@ -78,6 +80,9 @@ func (s *Session) RenewToken(ctx context.Context) error {
 }
 
 func (s *Session) renewLocked(ctx context.Context) error {
+	if gone, err := s.reloadLocked(ctx); err != nil || gone {
+		return err
+	}
 	fields, err := s.allFieldsLocked()
 	if err != nil {
 		return err
@@ -103,6 +108,25 @@ func (s *Session) renewLocked(ctx context.Context) error {
 		return fmt.Errorf("middleware: renew token: new token stored, old one not deleted: %w", err)
 	}
 	return nil
+}
+
+// reloadLocked reads the session again just before it moves. A session
+// destroyed or expired since this request loaded it must not come back under
+// a new token: it reports gone, and s is then a new session (goneLocked),
+// which gets a fresh token when first stored. Otherwise the move copies the
+// current stored fields, including those concurrent requests changed since
+// the load.
+func (s *Session) reloadLocked(ctx context.Context) (gone bool, err error) {
+	rec, found, err := s.m.load(ctx, s.token)
+	if err != nil {
+		return false, fmt.Errorf("middleware: renew token: %w", err)
+	}
+	if !found || rec.Kind != store.KindFields {
+		s.goneLocked("renew")
+		return true, nil
+	}
+	s.rec = rec
+	return false, nil
 }
 
 // allFieldsLocked is the complete stored form of the session with this

@@ -26,6 +26,7 @@ type Stats struct {
 	LockAutoSkipped  uint64 // LockAuto requests run unlocked on a learned read-only route
 	LockAutoMisses   uint64 // of those, requests that did change the session
 	LateWrites       uint64 // changes after the response was sent that could not be saved
+	Vanished         uint64 // writes that found their session destroyed or expired meanwhile (changes dropped)
 	Detached         uint64 // Manager.Session calls outside LoadAndSave
 	TooLarge         uint64 // writes refused with ErrSessionTooLarge
 	Errors           uint64 // requests answered by ErrorFunc, and failed late writes and touches
@@ -41,7 +42,7 @@ type counters struct {
 	created, saves, skipped, touches, inPlace, decodeFail atomic.Uint64
 	destroyed, renewed, lockAcquired, lockTimeouts        atomic.Uint64
 	autoSkipped, autoMisses, lateWrites, detached         atomic.Uint64
-	tooLarge, errors                                      atomic.Uint64
+	tooLarge, errors, vanished                            atomic.Uint64
 	loadNanos, saveNanos, lockNanos                       atomic.Int64
 }
 
@@ -56,7 +57,7 @@ func (m *Manager) Stats() Stats {
 		Destroyed: c.destroyed.Load(), Renewed: c.renewed.Load(),
 		LockAcquired: c.lockAcquired.Load(), LockTimeouts: c.lockTimeouts.Load(),
 		LockAutoSkipped: c.autoSkipped.Load(), LockAutoMisses: c.autoMisses.Load(),
-		LateWrites: c.lateWrites.Load(), Detached: c.detached.Load(),
+		LateWrites: c.lateWrites.Load(), Vanished: c.vanished.Load(), Detached: c.detached.Load(),
 		TooLarge: c.tooLarge.Load(), Errors: c.errors.Load(),
 		LoadTime:     time.Duration(c.loadNanos.Load()),
 		SaveTime:     time.Duration(c.saveNanos.Load()),

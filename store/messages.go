@@ -9,14 +9,14 @@ import (
 
 // Peer request methods (rpc opcodes).
 const (
-	mRead      uint8 = 1 // client read at the owner (or replica fallback)
-	mWrite     uint8 = 2 // client write forwarded to the owner
-	mReplicate uint8 = 3 // owner -> replica: one new entry
-	mPull      uint8 = 4 // new holder <- source: whole partitions
-	mPullKey   uint8 = 5 // not-ready owner <- source: one session
-	mHandover  uint8 = 6 // leaving node -> new holders: entries
-	mDigest    uint8 = 7 // owner -> replica: partition digests
-	mSync      uint8 = 8 // owner <-> replica: repair one partition
+	mRead      uint8 = 1  // client read at the owner (or replica fallback)
+	mWrite     uint8 = 2  // client write forwarded to the owner
+	mReplicate uint8 = 3  // owner -> replica: one new entry
+	mPull      uint8 = 4  // new holder <- source: whole partitions
+	mPullKey   uint8 = 5  // not-ready owner <- source: one session
+	mHandover  uint8 = 6  // leaving node -> new holders: entries
+	mDigest    uint8 = 7  // owner -> replica: partition digests
+	mSync      uint8 = 8  // owner <-> replica: repair one partition
 	mLease     uint8 = 9  // owner -> replica: read lease
 	mDepart    uint8 = 10 // leaving node -> all: graceful departure
 )

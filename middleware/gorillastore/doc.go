@@ -33,6 +33,11 @@
 // browser-session cookie) expires after Store.IdleTimeout without a Save
 // (default 24h). MaxAge < 0 deletes the session, in the store too.
 //
+// A session deleted (by another request, on any node) or expired after Get
+// stays gone: Save drops the changes, empties the session, expires the
+// cookie and returns nil, rather than bringing it back with the values this
+// request happened to hold.
+//
 // # Errors
 //
 // When the store cannot be reached, Get returns a new empty session and the

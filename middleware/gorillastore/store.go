@@ -138,6 +138,9 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		return err
 	}
 	rec, err := s.write(r, sess, fields, snap, known)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.gone(r, w, sess, snaps)
+	}
 	if err != nil {
 		return err
 	}
@@ -169,6 +172,8 @@ func (s *Store) write(r *http.Request, sess *sessions.Session, fields map[string
 	default:
 		m.Clear, m.Expiry = true, time.Now().Add(s.Lifetime)
 	}
+	// A session destroyed or expired since it was loaded stays gone.
+	m.IfExists = true
 	rec, err := s.st.Apply(ctx, sess.ID, m)
 	if err != nil {
 		return rec, fmt.Errorf("gorillastore: save %q: %w", sess.Name(), err)
@@ -218,6 +223,23 @@ func delta(snap snapshot, cur map[string][]byte, idle time.Duration) store.Mutat
 		}
 	}
 	return m
+}
+
+// gone ends a session that was destroyed (by a concurrent request, on any
+// node) or expired since it was loaded. Its changes are dropped rather than
+// carried into a new session (after a logout they must not survive under any
+// token): sess becomes a new, empty session and the cookie is expired. Save
+// then succeeds, since nothing failed.
+func (s *Store) gone(r *http.Request, w http.ResponseWriter, sess *sessions.Session, snaps *snapshotTable) error {
+	s.Logger.Info("session destroyed or expired since it was loaded; its changes are dropped",
+		slog.String("session", sess.Name()))
+	snaps.drop(sess)
+	sess.ID, sess.IsNew = "", true
+	clear(sess.Values)
+	opts := *sess.Options
+	opts.MaxAge = -1
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), "", s.secured(r, &opts)))
+	return nil
 }
 
 func (s *Store) destroy(r *http.Request, w http.ResponseWriter, sess *sessions.Session, snaps *snapshotTable) error {

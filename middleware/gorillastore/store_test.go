@@ -263,3 +263,39 @@ func TestSecureOverTLS(t *testing.T) {
 		t.Errorf("cookies %v, want one Secure cookie", cs)
 	}
 }
+
+// A Save racing the session's deletion (a logout in another request, on any
+// node) or its expiry must not bring it back, under its token or a new one.
+func TestSaveNeverResurrects(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		s, rec := newStore(t)
+		c := call(t, nil, func(w http.ResponseWriter, r *http.Request) {
+			sess, _ := s.Get(r, "app")
+			sess.Values["user"] = "ann"
+			sess.Save(r, w)
+		})
+		var sess *sessions.Session
+		call(t, c, func(w http.ResponseWriter, r *http.Request) { sess, _ = s.Get(r, "app") })
+		out := call(t, c, func(w http.ResponseWriter, r *http.Request) {
+			if known {
+				sess, _ = s.Get(r, "app") // a snapshot: Save sends a delta
+			}
+			if err := rec.DeleteCtx(context.Background(), c.Value); err != nil {
+				t.Fatal(err)
+			}
+			sess.Values["cart"] = "book"
+			if err := sess.Save(r, w); err != nil {
+				t.Errorf("known=%v: Save = %v, want nil: the session is gone, nothing failed", known, err)
+			}
+		})
+		if rec.Len() != 0 {
+			t.Errorf("known=%v: %d sessions stored after Save, want none", known, rec.Len())
+		}
+		if out == nil || out.MaxAge >= 0 {
+			t.Errorf("known=%v: cookie %+v, want it expired", known, out)
+		}
+		if sess.ID != "" || !sess.IsNew || len(sess.Values) != 0 {
+			t.Errorf("known=%v: after Save ID %q IsNew %v Values %v, want a new empty session", known, sess.ID, sess.IsNew, sess.Values)
+		}
+	}
+}

@@ -41,10 +41,16 @@ func TestApplyPreconditions(t *testing.T) {
 		{"wrong version", store.Mutation{IfVersion: 7, Set: set("x")}, store.ErrConflict},
 		{"no lease", store.Mutation{Lease: 3, Set: set("x")}, store.ErrLeaseLost},
 		{"right version", store.Mutation{IfVersion: 1, Set: set("2")}, nil},
+		{"if exists, present", store.Mutation{IfExists: true, Set: set("3")}, nil},
 	}
 	for _, tc := range tests {
 		if _, err := s.Apply(bg, "t", tc.m); !errors.Is(err, tc.want) {
 			t.Errorf("%s: Apply = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	for _, m := range []store.Mutation{{IfExists: true, Set: set("x")}, {IfExists: true, Touch: true}} {
+		if _, err := s.Apply(bg, "absent", m); !errors.Is(err, store.ErrNotFound) || s.Len() != 1 {
+			t.Errorf("Apply(absent, %+v) = %v with %d sessions, want ErrNotFound and nothing created", m, err, s.Len())
 		}
 	}
 	s.Put("b", store.Record{Kind: store.KindBytes, Value: []byte("v"), Version: 1})
@@ -86,6 +92,9 @@ func TestExpiry(t *testing.T) {
 	c.add(20 * time.Second)
 	if _, ok, _ := s.Load(bg, "idle"); ok {
 		t.Errorf("idle session still loadable past its idle deadline")
+	}
+	if _, err := s.Apply(bg, "idle", store.Mutation{IfExists: true, Set: map[string][]byte{"k": nil}}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("IfExists write to an expired session = %v, want ErrNotFound", err)
 	}
 	c.add(time.Hour)
 	if _, ok, _ := s.Load(bg, "abs"); ok {

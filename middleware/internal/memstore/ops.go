@@ -42,7 +42,8 @@ func (s *Store) Apply(ctx context.Context, token string, m store.Mutation) (stor
 	now := s.now()
 	r, exists := s.recs[token]
 	if exists && isExpired(r, now) {
-		delete(s.recs, token)
+		// Dead to the write, but left for Sweep to expire (and report)
+		// unless the write replaces it, as store.Node does.
 		r, exists = nil, false
 	}
 	if err := s.checkLocked(token, r, m, now); err != nil {
@@ -71,6 +72,8 @@ func (s *Store) checkLocked(token string, r *store.Record, m store.Mutation, now
 		return fmt.Errorf("memstore: apply: %w", store.ErrKindMismatch)
 	case r != nil && m.Create:
 		return fmt.Errorf("memstore: apply: %w", store.ErrConflict)
+	case r == nil && m.IfExists:
+		return fmt.Errorf("memstore: apply: %w", store.ErrNotFound)
 	case m.IfVersion != 0 && (r == nil || r.Version != m.IfVersion):
 		return fmt.Errorf("memstore: apply: %w", store.ErrConflict)
 	}
