@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
@@ -23,6 +24,11 @@ type entry struct {
 	idle    int64 // nanoseconds, 0: none
 	access  int64 // unix nanoseconds of the last touch or write
 	size    int   // cached accounting size
+	// stub: the body (value, fields) was passivated; this exact version is
+	// in the backup and is loaded back on demand (passivate.go).
+	stub bool
+	// backed is set once this exact entry is stored in the backup.
+	backed atomic.Bool
 }
 
 const entryOverhead = 96 // map slot, struct and token, roughly
@@ -33,6 +39,14 @@ func (e *entry) computeSize(token string) {
 		n += len(k) + len(v) + 16
 	}
 	e.size = n
+}
+
+// clone copies e (sharing the immutable value and fields).
+func (e *entry) clone() *entry {
+	c := &entry{kind: e.kind, deleted: e.deleted, version: e.version, value: e.value, fields: e.fields,
+		expiry: e.expiry, idle: e.idle, access: e.access, size: e.size, stub: e.stub}
+	c.backed.Store(e.backed.Load())
+	return c
 }
 
 // deadline is the effective expiry in unix nanoseconds; 0 means never.
@@ -80,6 +94,9 @@ func newer(a, b *entry) bool {
 	if a.version != b.version {
 		return a.version > b.version
 	}
+	if a.stub != b.stub {
+		return b.stub // the same version with its body beats a stub
+	}
 	ha, hb := a.contentHash(), b.contentHash()
 	return ha > hb
 }
@@ -102,12 +119,16 @@ func sameContent(a, b *entry) bool {
 
 const (
 	flagDeleted = 1 << iota
+	flagStub
 )
 
 func (e *entry) encode(enc *wire.Encoder) {
 	var flags byte
 	if e.deleted {
 		flags |= flagDeleted
+	}
+	if e.stub {
+		flags |= flagStub
 	}
 	enc.Byte(flags)
 	enc.Uvarint(e.version)
@@ -161,7 +182,8 @@ func decodeEntry(d *wire.Decoder, token string) (*entry, error) {
 		return nil, err
 	}
 	e.deleted = flags&flagDeleted != 0
-	if e.deleted != deleted || flags&^flagDeleted != 0 {
+	e.stub = flags&flagStub != 0
+	if e.deleted != deleted || flags&^(flagDeleted|flagStub) != 0 || (e.stub && (len(e.value) > 0 || len(e.fields) > 0)) {
 		return nil, fmt.Errorf("%w: inconsistent entry flags", wire.ErrMalformed)
 	}
 	if e.kind != KindBytes && e.kind != KindFields {

@@ -196,18 +196,7 @@ func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error
 		return errStranded
 	}
 	for _, src := range srcs {
-		var enc wire.Encoder
-		header{n.name, v.id()}.encode(&enc)
-		enc.String(token)
-		resp, err := n.call(ctx, v, src, mPullKey, enc.B)
-		if err != nil {
-			return err
-		}
-		d := wire.NewDecoder(resp)
-		e, err := decodeOptEntry(d, token)
-		if err == nil {
-			err = d.Finish()
-		}
+		e, err := n.pullKeyFrom(ctx, v, src, token)
 		if err != nil {
 			return err
 		}
@@ -216,6 +205,23 @@ func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error
 		}
 	}
 	return nil
+}
+
+// pullKeyFrom asks src for its copy of token.
+func (n *Node) pullKeyFrom(ctx context.Context, v *view, src, token string) (*entry, error) {
+	var enc wire.Encoder
+	header{n.name, v.id()}.encode(&enc)
+	enc.String(token)
+	resp, err := n.call(ctx, v, src, mPullKey, enc.B)
+	if err != nil {
+		return nil, err
+	}
+	d := wire.NewDecoder(resp)
+	e, err := decodeOptEntry(d, token)
+	if err == nil {
+		err = d.Finish()
+	}
+	return e, err
 }
 
 func (n *Node) servePullKey(v *view, h header, d *wire.Decoder) ([]byte, error) {

@@ -36,7 +36,10 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string, fall
 		return nil, errNotOwner
 	}
 	n.stats.served.Add(1)
-	e := part.get(token)
+	e, err := n.loadFull(ctx, v, p, token)
+	if err != nil {
+		return nil, err
+	}
 	if !e.live(time.Now().UnixNano()) {
 		e = nil
 		if owner == n.name && n.backup != nil {
@@ -81,7 +84,10 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		}
 	}
 	for range 3 {
-		cur := part.get(token)
+		cur, err := n.loadFull(ctx, v, p, token)
+		if err != nil {
+			return nil, 0, err
+		}
 		next, err := n.buildNext(token, cur, op, time.Now().UnixNano())
 		if err != nil || next == nil {
 			return liveOrNil(cur), 0, err
@@ -94,6 +100,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 			if err := n.backup.writeThrough(ctx, token, next); err != nil {
 				return nil, 0, err
 			}
+			next.backed.Store(true)
 		}
 		if ok, err := n.replicateAndInstall(ctx, v, p, token, cur, next); err != nil || !ok {
 			if err != nil {
@@ -148,6 +155,7 @@ func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, to
 	enc.Uvarint(uint64(p))
 	enc.String(token)
 	next.encode(&enc)
+	enc.Bool(next.backed.Load())
 	resp, err := n.call(ctx, v, replica, mReplicate, enc.B)
 	if err != nil {
 		return nil, err
@@ -200,7 +208,7 @@ func (n *Node) reserve(grow int64) error {
 	if grow <= 0 || n.used.Load()+grow <= n.cfg.MaxBytes {
 		return nil
 	}
-	if n.backup != nil && n.backup.passivate(n.used.Load()+grow-n.cfg.MaxBytes) {
+	if n.passivate(n.used.Load() + grow - n.cfg.MaxBytes) {
 		return nil
 	}
 	n.stats.full.Add(1)
@@ -291,9 +299,9 @@ func (n *Node) buildApply(token string, live *entry, m *Mutation, now int64) (*e
 	case live == nil || changed:
 		return next, nil
 	case m.Touch:
-		touched := *live // same version: a touch only moves the access time
+		touched := live.clone() // same version: a touch only moves the access time
 		touched.access = now
-		return &touched, nil
+		return touched, nil
 	}
 	return nil, nil
 }

@@ -136,10 +136,10 @@ func (p *partition) merge(token string, e *entry, used *atomic.Int64) (*entry, b
 	cur := p.items[token]
 	if !newer(e, cur) {
 		if cur != nil && e.version == cur.version && e.access > cur.access {
-			touched := *cur
+			touched := cur.clone()
 			touched.access = e.access
-			p.items[token] = &touched
-			return &touched, false
+			p.items[token] = touched
+			return touched, false
 		}
 		return cur, false
 	}

@@ -125,9 +125,14 @@ func (n *Node) serveReplicate(v *view, h header, d *wire.Decoder) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	backed := d.Bool()
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
+	if e.stub {
+		return nil, fmt.Errorf("store: replicate: %w: a stub cannot be replicated", wire.ErrMalformed)
+	}
+	e.backed.Store(backed)
 	if owner, replica := v.table.Holders(p); owner != h.from || replica != n.name {
 		return nil, fmt.Errorf("%w: %s is %s's replica for partition %d, owner %s", errNotHolder, replica, owner, p, owner)
 	}
