@@ -18,22 +18,25 @@ import (
 // The benchmarks serve one request per iteration, in process, through each
 // session layer over an in-memory store: "read" reads one value, "update"
 // reads and rewrites a counter. The session holds n other values of 64
-// bytes. "none" is the handler without sessions. The lead adds rows for a
-// real cluster and for memcached.
+// bytes. "none" is the handler without sessions. BenchmarkHandlers
+// measures a real cluster and memcached over HTTP.
 
 // sessionAPI is the part of both libraries a handler uses.
 type sessionAPI interface {
+	get(r *http.Request, key string) any
 	getInt(r *http.Request, key string) int
 	put(r *http.Request, key string, v any)
 }
 
 type sessringAPI struct{ m *middleware.Manager }
 
+func (a sessringAPI) get(r *http.Request, k string) any    { return a.m.Session(r).Get(k) }
 func (a sessringAPI) getInt(r *http.Request, k string) int { return a.m.Session(r).GetInt(k) }
 func (a sessringAPI) put(r *http.Request, k string, v any) { a.m.Session(r).Put(k, v) }
 
 type scsAPI struct{ m *scs.SessionManager }
 
+func (a scsAPI) get(r *http.Request, k string) any    { return a.m.Get(r.Context(), k) }
 func (a scsAPI) getInt(r *http.Request, k string) int { return a.m.GetInt(r.Context(), k) }
 func (a scsAPI) put(r *http.Request, k string, v any) { a.m.Put(r.Context(), k, v) }
 

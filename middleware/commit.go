@@ -269,12 +269,18 @@ func fieldsSize(fields map[string][]byte) int {
 // cookieLocked sets or expires the cookie, only when the client's copy is
 // wrong: a new or renewed token, a RememberMe change, a persistent cookie
 // whose deadline moved, or a token the client holds that no longer exists.
+//
+// Any move counts, however small: under an idle timeout every write moves
+// the deadline by the time since the previous one, and moves of less than a
+// second each would otherwise add up, unsent, until the browser dropped the
+// cookie of a session the server still keeps. Touches are throttled by
+// TouchInterval, so read-only requests re-send it no more often than that.
 func (s *Session) cookieLocked(r *http.Request, h http.Header) {
 	persist := s.persistentLocked()
 	switch {
 	case s.exists:
 		dl := s.rec.Deadline()
-		moved := persist && (dl.Sub(s.loadedDead) >= time.Second || s.loadedDead.Sub(dl) >= time.Second)
+		moved := persist && !dl.Equal(s.loadedDead)
 		if s.token != s.presented || s.remCalled || moved {
 			s.m.setCookie(h, r, s.token, dl, persist)
 		}

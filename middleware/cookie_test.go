@@ -283,3 +283,35 @@ func TestRememberMeIsStoredWithTheSession(t *testing.T) {
 		t.Errorf("re-sent cookie %v, want persistent with Max-Age 600", c2)
 	}
 }
+
+// Under an idle timeout, frequent writes each move the deadline by less than
+// a second; the browser's cookie must still follow the server deadline
+// rather than expire while the session lives.
+func TestCookieFollowsManySmallDeadlineMoves(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = 10 * time.Second
+	e := newEnv(t, cfg, nil)
+	clock := e.useClock()
+	write := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := e2m(r)
+		s.Put("n", s.GetInt("n")+1)
+	})
+	c := sessionCookie(e.serve(write, getReq()).Result())
+	if c == nil {
+		t.Fatal("no cookie for the new session")
+	}
+	tok, browserExpiry := c.Value, clock.now().Add(time.Duration(c.MaxAge)*time.Second)
+	for i := range 100 { // 50 s of writes, 500 ms apart: five idle timeouts
+		clock.advance(500 * time.Millisecond)
+		if clock.now().After(browserExpiry) {
+			t.Fatalf("write %d: the browser dropped the cookie at %v although the session was active", i, browserExpiry)
+		}
+		if c := sessionCookie(e.serve(write, withToken("POST", "/", tok)).Result()); c != nil {
+			browserExpiry = clock.now().Add(time.Duration(c.MaxAge) * time.Second)
+		}
+	}
+	rec, _ := e.st.Peek(tok)
+	if got := browserExpiry.Sub(rec.Deadline()); got < 0 || got >= time.Second {
+		t.Errorf("browser expiry - server deadline = %v, want within [0, 1s)", got)
+	}
+}

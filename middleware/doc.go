@@ -26,22 +26,31 @@
 //
 // # Routers
 //
-// LoadAndSave is a plain func(http.Handler) http.Handler, so it plugs into
-// any router through the router's standard adapter:
+// LoadAndSave is a plain func(http.Handler) http.Handler. Routers whose
+// middleware has that type take it as is:
 //
-//	// chi
 //	r := chi.NewRouter()
 //	r.Use(sessions.LoadAndSave)
 //
-//	// echo
-//	e := echo.New()
-//	e.Use(echo.WrapMiddleware(sessions.LoadAndSave))
-//	// in a handler: sessions.Session(c.Request())
+// gin and echo engines are http.Handlers themselves; wrap the whole engine,
+// so that every byte of the response, whichever helper writes it, passes
+// through the middleware's ResponseWriter and the session is saved before
+// the headers leave:
 //
-//	// gin, with github.com/gwatts/gin-adapter
-//	g := gin.New()
-//	g.Use(adapter.Wrap(sessions.LoadAndSave))
-//	// in a handler: sessions.Session(c.Request)
+//	g := gin.New() // in a handler: sessions.Session(c.Request)
+//	http.ListenAndServe(addr, sessions.LoadAndSave(g))
+//
+//	e := echo.New() // in a handler: sessions.Session(c.Request())
+//	http.ListenAndServe(addr, sessions.LoadAndSave(e))
+//
+// Their adapters for net/http middleware are not equivalent. echo v4's
+// e.Use(echo.WrapMiddleware(sessions.LoadAndSave)) works: it hands the
+// middleware's writer to the handlers (older releases did not). gin's
+// gwatts/gin-adapter forwards only Header, Write and WriteHeader, so
+// c.Writer.WriteString, c.Writer.Flush (c.Stream, SSE) and c.Writer.Hijack
+// go around the middleware: the response then starts before the session is
+// saved, and a new session's cookie cannot be sent (Stats.LateWrites). Use
+// IgnorePattern for the routes that need no session.
 //
 // gorilla/sessions code switches with one line: see package gorillastore.
 //
@@ -67,27 +76,56 @@
 //
 // # Concurrent requests and locking
 //
-// With LockNone (the default) requests of one session run in parallel and
-// their deltas merge at the session's owner: two requests that change
-// different keys both survive; for the same key, the last write wins.
+// Config.Locking chooses which requests of a session run one at a time,
+// cluster-wide (MSM's lockingMode):
 //
-// LockExclusive serializes every request of a session across the whole
-// cluster with a lease taken before the load and released after the
-// handler. Writes carry the lease, so a request that outlived LockTTL cannot
-// overwrite its successor (it fails with store.ErrLeaseLost, a 503). A
-// request that cannot get the lock within LockWait fails with
-// ErrLockTimeout (503) without running the handler: it never proceeds
-// unlocked.
+//   - LockNone (the default) never locks. Requests of one session run in
+//     parallel on any nodes and their deltas merge at the session's owner:
+//     two requests that change different keys both survive; for the same
+//     key, the last write wins.
+//   - LockExclusive serializes every request of a session across the
+//     cluster with a lease at the session's owner, taken before the load and
+//     released after the handler. Twenty parallel increments of one counter
+//     through three nodes give exactly twenty.
+//   - LockAuto locks a request unless its route was seen leaving the
+//     session unmodified for the last LockAutoAfter requests (default 10) on
+//     this node. A route is the ServeMux pattern when LoadAndSave wraps a
+//     single route, otherwise the method and the path with identifier-like
+//     segments (containing a digit, or longer than 24 bytes) folded to "*".
+//     One modifying request puts the route back under locking until it
+//     proves itself again; unlocked requests are observed too, so a wrong
+//     guess costs one unlocked request, whose delta still merges per key.
+//     Touches do not count as modifications.
+//   - LockPattern restricts LockExclusive or LockAuto to matching paths
+//     (MSM's uriPattern): say, the checkout routes only.
 //
-// LockAuto locks a request unless its route was seen leaving the session
-// unmodified for the last LockAutoAfter requests (default 10). A route is
-// the ServeMux pattern when LoadAndSave wraps a single route, otherwise the
-// method and the path with identifier-like segments (containing a digit, or
-// longer than 24 bytes) folded to "*". One modifying request puts the route
-// back under locking until it proves itself again; unlocked requests are
-// observed too, so a wrong guess costs one unlocked request, whose delta
-// still merges per key. Touches do not count as modifications. LockPattern
-// restricts either mode to matching paths.
+// Writes carry the lease, so a request that outlived LockTTL, or whose
+// lease was lost when the session's owner failed, cannot overwrite its
+// successor: its write fails with store.ErrLeaseLost, a 503. A request that
+// cannot get the lock within LockWait fails with ErrLockTimeout (503)
+// without running the handler: it never proceeds unlocked.
+//
+// # Consistency and node failures
+//
+// Reads go to the session's owner; a write is acknowledged once the owner
+// and its replica hold it (the store's default Sync mode), before the
+// response headers leave, so a response that reports success never hides a
+// lost write, and any one node can die without losing an acknowledged
+// change. A client always keeps its token: no node id is baked into it, and
+// nothing is rewritten when the owner changes.
+//
+// When a node crashes, requests it was serving fail like those of any
+// crashed server. Requests on the surviving nodes carry on: reads are
+// answered by the session's replica without waiting for failure detection;
+// writes to sessions the dead node held, as owner or as replica, wait until
+// failure detection has moved its role to a survivor, up to the store's
+// OpTimeout (default 5s) but never longer than StoreTimeout (default 2s).
+// A request that times out answers 503 with Retry-After through ErrorFunc
+// instead of its handler's response: its changes were not acknowledged (a
+// delta is atomic: it was applied whole or not at all), and the client is
+// told to retry. Set StoreTimeout at or above the store's OpTimeout for
+// requests to ride out a failure instead. Locks held at the dead owner are
+// gone with it; see above for what that means for their holders.
 //
 // # Expiry and cookies
 //
@@ -100,11 +138,16 @@
 // closes. RememberMe overrides Persist per session. OnExpire fires once per
 // expired session, on the node that owned it.
 //
-// An idle touch never brings back a session that expired meanwhile. A write
-// of changed keys that races the session's expiry, or its Destroy by a
-// concurrent request, does recreate it holding only those keys (under the
-// original deadlines, never without one), because the store's Apply creates
-// absent sessions.
+// Writes never bring a session back. Every write to an existing session (a
+// delta, an idle touch, the move done by RenewToken) is conditional on the
+// session still being alive at its owner (store.Mutation.IfExists). A
+// request whose session was destroyed by a concurrent request, on any
+// node, or expired while it ran, drops its changes (logged, Stats.Vanished)
+// and ends as if it had arrived a moment later: its session is new and
+// empty, the response expires the client's cookie (unless its headers left
+// already), and the handler's answer stands; it is not an error. The
+// changes are not carried into a new session either: after a logout they
+// must not survive under any token.
 //
 // Cookie.Secure defaults to SecureAuto: Secure when the request came over
 // TLS, or over a trusted proxy reporting https. So plain-HTTP development

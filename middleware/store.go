@@ -17,9 +17,10 @@ import (
 //   - Apply is atomic at the session's owner and changes only the fields named
 //     in the mutation, so concurrent requests that change different fields
 //     both survive. It creates an absent session, fails with store.ErrConflict
-//     when m.Create finds one, with store.ErrLeaseLost when m.Lease is not
-//     held, and with store.ErrKindMismatch for a session of KindBytes. The
-//     returned record is the session after the write.
+//     when m.Create finds one, with store.ErrNotFound when m.IfExists finds
+//     none (missing, expired or deleted), with store.ErrLeaseLost when
+//     m.Lease is not held, and with store.ErrKindMismatch for a session of
+//     KindBytes. The returned record is the session after the write.
 //   - DeleteCtx of a missing session returns nil.
 //   - Lock blocks until the cluster-wide lease is free or ctx is done; then it
 //     returns an error wrapping store.ErrLocked. A lease whose holder died

@@ -21,23 +21,35 @@ type backupQueue struct {
 	b  Backup
 	sf singleflight.Group
 
-	// mu guards pending.
+	// mu guards pending and flushing.
 	mu      sync.Mutex
 	pending map[string]*entry
+	// flushing counts the versions a flush has taken out of pending and not
+	// yet written or put back. They are still pending: until they are
+	// written, a crash of every node loses them.
+	flushing int
 
 	queued, written, deleted, failed, dropped, restored atomic.Uint64
+	passivated, rehydrated                              atomic.Uint64
 	wg                                                  sync.WaitGroup
 	stop                                                chan struct{}
 }
 
 // BackupStats counts the cold tier's work on this node.
 type BackupStats struct {
-	// Pending sessions waiting to be written (write-behind).
+	// Pending versions waiting to be written (write-behind), including
+	// those being written at this moment: at zero, every write acknowledged
+	// before is in the backup.
 	Pending int
 	// Queued versions, Written puts, Deleted removals, Failed attempts
-	// (retried), Dropped versions refused because the queue was full, and
-	// Restored sessions loaded back from the backup.
+	// (retried), Dropped versions that will never be written (refused
+	// because the queue was full, or by the backup as too large: an error
+	// wrapping ErrTooLarge), and Restored sessions loaded back from the
+	// backup.
 	Queued, Written, Deleted, Failed, Dropped, Restored uint64
+	// Passivated session bodies dropped from memory (safe in the backup) and
+	// Rehydrated ones loaded back on use.
+	Passivated, Rehydrated uint64
 }
 
 func newBackupQueue(n *Node) *backupQueue {
@@ -90,6 +102,9 @@ func (q *backupQueue) put(ctx context.Context, token string, e *entry) error {
 		}
 		err = q.b.Put(ctx, token, marshalEntry(token, e), exp)
 		q.written.Add(1)
+		if err == nil {
+			e.backed.Store(true) // this exact version may now be passivated
+		}
 	}
 	if err != nil {
 		q.failed.Add(1)
@@ -110,51 +125,97 @@ func (q *backupQueue) loop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*q.n.cfg.CallTimeout)
-		failures := q.flush(ctx)
+		written, failures := q.flush(ctx)
 		cancel()
-		if failures > 0 {
+		// Back off only when nothing got through (the backup is down): a
+		// session that fails while others are written must not delay them.
+		if failures > 0 && written == 0 {
 			backoff = min(backoff*2, 30*time.Second)
-			q.n.log.Warn("backup writes failed, will retry", "failed", failures, "retry_in", backoff)
 		} else {
 			backoff = delay
+		}
+		if failures > 0 {
+			q.n.log.Warn("backup writes failed, will retry", "failed", failures, "written", written, "retry_in", backoff)
 		}
 		t.Reset(backoff)
 	}
 }
 
 // flush writes everything pending; failed sessions go back to the queue
-// unless a newer version arrived meanwhile. It returns the failure count.
-func (q *backupQueue) flush(ctx context.Context) int {
+// unless a newer version arrived meanwhile, or the backup refused the value
+// as too large, which no retry can change. It returns how many versions
+// were written and how many failed and were put back.
+func (q *backupQueue) flush(ctx context.Context) (written, failures int) {
 	q.mu.Lock()
 	batch := q.pending
 	q.pending = make(map[string]*entry, len(batch))
+	q.flushing = len(batch)
 	q.mu.Unlock()
-	failures := 0
-	for token, e := range batch {
-		if err := q.put(ctx, token, e); err != nil {
-			failures++
+	tokens := make([]string, 0, len(batch))
+	for token := range batch {
+		tokens = append(tokens, token)
+	}
+	for i, token := range tokens {
+		if q.superseded(token, batch[token]) {
 			q.mu.Lock()
-			if _, newer := q.pending[token]; !newer {
-				q.pending[token] = e
-			}
+			q.flushing--
 			q.mu.Unlock()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				q.requeueRest(batch, token)
-				return failures
+			continue
+		}
+		err := q.put(ctx, token, batch[token])
+		permanent := errors.Is(err, ErrTooLarge)
+		q.mu.Lock()
+		q.flushing--
+		if err != nil && !permanent {
+			q.requeueLocked(token, batch[token])
+		}
+		q.mu.Unlock()
+		switch {
+		case err == nil:
+			written++
+		case permanent:
+			q.dropped.Add(1)
+			q.n.log.Error("session too large for the backup, not retried", "token", shortToken(token), "err", err)
+		default:
+			failures++
+			if ctx.Err() != nil {
+				q.requeueRest(batch, tokens[i+1:])
+				return written, failures
 			}
 		}
 	}
-	return failures
+	return written, failures
 }
 
-func (q *backupQueue) requeueRest(batch map[string]*entry, after string) {
+// superseded reports whether this node holds a newer version of token
+// than e, as the replica of a session whose ownership moved here from this
+// node, say. The node that wrote the newer version queued it; writing e
+// now could overwrite it in the backup with older data.
+func (q *backupQueue) superseded(token string, e *entry) bool {
+	v := q.n.view.Load()
+	if v == nil {
+		return false
+	}
+	cur := q.n.parts[v.table.Partition(token)].get(token)
+	return cur != nil && cur.version > e.version
+}
+
+// requeueLocked puts a version that could not be written back in the
+// queue, unless a newer one is queued already.
+func (q *backupQueue) requeueLocked(token string, e *entry) {
+	if _, newer := q.pending[token]; !newer {
+		q.pending[token] = e
+	}
+}
+
+// requeueRest puts the versions of a flush that ended early back.
+func (q *backupQueue) requeueRest(batch map[string]*entry, rest []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for token, e := range batch {
-		if _, ok := q.pending[token]; !ok {
-			q.pending[token] = e
-		}
+	for _, token := range rest {
+		q.requeueLocked(token, batch[token])
 	}
+	q.flushing = 0
 }
 
 // load fetches token from the backup, collapsing concurrent loads.
@@ -172,16 +233,13 @@ func (q *backupQueue) load(ctx context.Context, token string) (*entry, error) {
 	return v.(*entry), nil
 }
 
-// passivate would free need bytes by dropping sessions already safe in the
-// backup. Not implemented yet: the node refuses with ErrFull instead.
-func (q *backupQueue) passivate(need int64) bool { return false }
-
 func (q *backupQueue) stats() BackupStats {
 	q.mu.Lock()
-	p := len(q.pending)
+	p := len(q.pending) + q.flushing
 	q.mu.Unlock()
 	return BackupStats{Pending: p, Queued: q.queued.Load(), Written: q.written.Load(), Deleted: q.deleted.Load(),
-		Failed: q.failed.Load(), Dropped: q.dropped.Load(), Restored: q.restored.Load()}
+		Failed: q.failed.Load(), Dropped: q.dropped.Load(), Restored: q.restored.Load(),
+		Passivated: q.passivated.Load(), Rehydrated: q.rehydrated.Load()}
 }
 
 // restore serves an owner miss from the backup (after a full restart, say)
@@ -208,6 +266,7 @@ func (n *Node) restoreLocked(ctx context.Context, v *view, p int, token string) 
 	if e == nil || !e.live(time.Now().UnixNano()) {
 		return nil, nil
 	}
+	e.backed.Store(true)
 	if _, err := n.replicateAndInstall(ctx, v, p, token, nil, e); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,15 @@ func newTestCluster(t testing.TB, size int) *testCluster {
 	return c
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quietLogger discards node logs unless SESSRING_TEST_LOG is set (to a level
+// such as debug or info), which helps when a fault scenario fails.
+func quietLogger() *slog.Logger {
+	var level slog.Level
+	if lv := os.Getenv("SESSRING_TEST_LOG"); lv != "" && level.UnmarshalText([]byte(lv)) == nil {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // config returns a node config tuned for fast failure detection in memory.
 func (c *testCluster) config(name, ip string, join []string) Config {

@@ -230,6 +230,9 @@ func (c Config) Validate() error {
 	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe {
 		return bad("unknown Replication, BackupMode or Minority")
 	}
+	if c.SuspicionMult == 1 {
+		return bad("SuspicionMult must be at least 2: the majority rule relies on a death verdict taking longer than one probe interval")
+	}
 	if c.BackupMode == WriteThrough && c.Backup == nil {
 		return bad("BackupMode WriteThrough needs a Backup")
 	}

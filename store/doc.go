@@ -19,8 +19,9 @@
 // (default) an acknowledged write is on two nodes. The replica accepts a
 // version only when its own view agrees that the sender owns the partition;
 // a replica that holds a newer version (after a lost acknowledgement)
-// returns it and the owner adopts it. Reads go to the owner; when the owner
-// cannot be reached and membership has not noticed yet, the replica answers.
+// returns it and the owner adopts it. Reads go to the owner, which answers from memory only while
+// its replica grants it a read lease for the same view, so an owner that is
+// cut off or wrongly declared dead stops serving before anyone else starts.
 // Apply changes only the named fields, so concurrent requests that touch
 // different fields of one session never overwrite each other; Lock gives a
 // cluster-wide lease for the rest, with fencing (ErrLeaseLost).

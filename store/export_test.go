@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 
 	"github.com/e5b1d45c/sessring/internal/peertls"
+	"github.com/e5b1d45c/sessring/placement"
 )
 
 // halt stops a node without handing over or leaving: with the node's host
@@ -14,3 +15,5 @@ func (n *Node) halt() {
 }
 
 func peerTLSFor(key []byte) (*tls.Config, error) { return peertls.FromSecret(key) }
+
+func placementPartitionOf(key string) int { return placement.PartitionOf(key, 2048) }

@@ -43,7 +43,6 @@ func FuzzServeRPC(f *testing.F) {
 	var enc wire.Encoder
 	header{"x", n.view.Load().id()}.encode(&enc)
 	enc.String("keep")
-	enc.Bool(false)
 	f.Add(mRead, enc.B)
 	f.Add(mReplicate, append(bytes.Clone(enc.B), 1, 2, 3))
 	f.Add(mPull, []byte{1, 'x', 0, 2, 0, 1})

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,8 +91,22 @@ func canonical(fields map[string]string) string {
 
 // history collects completed operations.
 type history struct {
-	mu  sync.Mutex // guards ops
-	ops []porcupine.Operation
+	mu     sync.Mutex // guards ops and errors
+	ops    []porcupine.Operation
+	errors map[string]int // error text (first line, no token) -> count
+}
+
+func (h *history) fail(err error) {
+	msg := strings.ReplaceAll(err.Error(), "\n", " | ")
+	if len(msg) > 400 {
+		msg = msg[:400]
+	}
+	h.mu.Lock()
+	if h.errors == nil {
+		h.errors = map[string]int{}
+	}
+	h.errors[msg]++
+	h.mu.Unlock()
 }
 
 func (h *history) add(op porcupine.Operation) {
@@ -124,8 +140,13 @@ func runClient(c *testCluster, id int, rng *rand.Rand, h *history, start time.Ti
 			in.value = fmt.Sprintf("c%d.%d", id, seq)
 		}
 		call := time.Since(start).Nanoseconds()
+		slow := time.AfterFunc(1500*time.Millisecond, dumpOnce)
 		out, err := linDo(n, in)
+		slow.Stop()
 		ret := time.Since(start).Nanoseconds()
+		if err != nil {
+			h.fail(err)
+		}
 		switch {
 		case err == nil:
 		case in.write:
@@ -133,7 +154,7 @@ func runClient(c *testCluster, id int, rng *rand.Rand, h *history, start time.Ti
 		default:
 			continue
 		}
-		h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+		h.add(porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret, Metadata: n.Name()})
 	}
 }
 
@@ -187,12 +208,15 @@ var nemeses = []nemesis{
 		return func() { c.startAs(name, ip) }
 	}},
 	{"isolate-one", func(c *testCluster, rng *rand.Rand) func() {
-		c.net.Isolate(c.ipsSnapshot()[pickNode(c, rng)])
+		name := pickNode(c, rng)
+		c.t.Logf("isolating %s", name)
+		c.net.Isolate(c.ipsSnapshot()[name])
 		return c.net.Heal
 	}},
 	{"partition-3-2", func(c *testCluster, rng *rand.Rand) func() {
 		ips := slices.Sorted(maps.Values(c.ipsSnapshot()))
 		rng.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
+		c.t.Logf("partition %v | %v", ips[:3], ips[3:])
 		c.net.Partition(ips[:3], ips[3:])
 		return c.net.Heal
 	}},
@@ -234,7 +258,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		seed = rand.Uint64()
 	}
 	t.Logf("seed %d (rerun with -lin.seed=%d)", seed, seed)
-	faultFor := 1500 * time.Millisecond
+	faultFor := 2500 * time.Millisecond
 	if *linLong {
 		faultFor *= 10
 	}
@@ -242,7 +266,15 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		t.Run(nm.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(i)))
 			c := newTestCluster(t, 0)
-			c.tweak = func(cfg *Config) { cfg.LostMemberTTL = time.Minute }
+			c.tweak = func(cfg *Config) {
+				cfg.LostMemberTTL = time.Minute
+				// LAN-like failure detection: the reachability window (half
+				// of SuspicionMult × ProbeInterval = 400ms) stays meaningful
+				// on a loaded 2-core machine running the race detector.
+				cfg.ProbeInterval = 200 * time.Millisecond
+				cfg.ProbeTimeout = 150 * time.Millisecond
+				cfg.SuspicionMult = 4
+			}
 			for range 5 {
 				c.add()
 			}
@@ -260,12 +292,38 @@ func TestLinearizableUnderFaults(t *testing.T) {
 				}()
 			}
 			time.Sleep(300 * time.Millisecond) // traffic before the fault
+			t.Logf("fault at %.3fs", time.Since(start).Seconds())
 			undo := nm.inject(c, rng)
 			time.Sleep(faultFor)
+			t.Logf("heal at %.3fs", time.Since(start).Seconds())
 			undo()
 			time.Sleep(faultFor)
 			close(stop)
 			wg.Wait()
+			if len(h.ops) < 200 {
+				for _, n := range c.live() {
+					v := n.view.Load()
+					n.reach.mu.Lock()
+					ages := map[string]string{}
+					for k, at := range n.reach.heard {
+						ages[k] = time.Since(at).Round(time.Millisecond).String()
+					}
+					n.reach.mu.Unlock()
+					t.Logf("%s: alive %d lost %v quorate %v reach %v heard %v", n.Name(), v.table.Len(), v.lost, v.quorate(), n.reachableMajority(v), ages)
+				}
+				hist := map[int]int{}
+				for _, op := range h.ops {
+					hist[int(op.Call/1e8)]++
+				}
+				t.Logf("ops started per 100ms: %v", hist)
+				for msg, n := range h.errors {
+					t.Logf("%d x %s", n, msg)
+				}
+				buf := make([]byte, 16<<20)
+				path := filepath.Join(os.TempDir(), "sessring-lin-stacks.txt")
+				os.WriteFile(path, buf[:runtime.Stack(buf, true)], 0o644)
+				t.Logf("goroutines written to %s", path)
+			}
 			checkLinearizable(t, h.ops, seed)
 		})
 	}
@@ -291,6 +349,7 @@ func checkLinearizable(t *testing.T, ops []porcupine.Operation, seed uint64) {
 	case porcupine.Illegal:
 		path := filepath.Join(os.TempDir(), fmt.Sprintf("sessring-lin-%d-%s.html", seed, filepath.Base(t.Name())))
 		porcupine.VisualizePath(linModel, info, path)
+		reportIllegalKeys(t, ops)
 		t.Fatalf("history is not linearizable (seed %d); visualization: %s", seed, path)
 	case porcupine.Unknown:
 		t.Logf("checker timed out: result unknown")
@@ -333,4 +392,48 @@ func TestCheckerCatchesSplitBrain(t *testing.T) {
 		c.closeAll()
 	}
 	t.Fatal("three split-brain runs passed the linearizability check: the checker cannot see stale reads")
+}
+
+// reportIllegalKeys logs the history of each session whose operations alone
+// are not linearizable, in call order, with the node that served each.
+func reportIllegalKeys(t *testing.T, ops []porcupine.Operation) {
+	for _, part := range linModel.Partition(ops) {
+		if porcupine.CheckOperationsTimeout(linModel, part, 10*time.Second) != porcupine.Illegal {
+			continue
+		}
+		// The shortest illegal prefix ends at the first operation that cannot
+		// be explained; show the operations leading up to it.
+		lo, hi := 1, len(part)
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if porcupine.CheckOperationsTimeout(linModel, part[:mid], 10*time.Second) == porcupine.Illegal {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		key := part[0].Input.(linInput).key
+		t.Logf("session %s (partition %d): first unexplained operation is #%d of %d:", key, placementPartition(key), lo, len(part))
+		for _, op := range part[max(0, lo-25):lo] {
+			ret := fmt.Sprintf("%.3fs", float64(op.Return)/1e9)
+			if op.Return == 1<<62 {
+				ret = "unknown"
+			}
+			t.Logf("  [%.3fs, %s] client %d via %v: %s", float64(op.Call)/1e9, ret, op.ClientId, op.Metadata,
+				linModel.DescribeOperation(op.Input, op.Output))
+		}
+	}
+}
+
+func placementPartition(key string) int { return placementPartitionOf(key) }
+
+var dumpMu sync.Once
+
+// dumpOnce writes all goroutine stacks once per process, when an operation
+// hangs, so a stall can be diagnosed after the fact.
+func dumpOnce() {
+	dumpMu.Do(func() {
+		buf := make([]byte, 32<<20)
+		os.WriteFile(filepath.Join(os.TempDir(), "sessring-stall-stacks.txt"), buf[:runtime.Stack(buf, true)], 0o644)
+	})
 }

@@ -87,7 +87,12 @@ func (n *Node) trackLostLocked(old *view, members []gossip.Member, now time.Time
 	for _, m := range members {
 		alive[m.Name] = true
 		delete(n.lostAt, m.Name)
-		delete(n.departedAt, m.Name)
+		// A departure notice arrives while the leaver is still alive, so
+		// keep it until the member has gone; clear it only when a member
+		// that had gone comes back.
+		if old != nil && !old.table.Has(m.Name) {
+			delete(n.departedAt, m.Name)
+		}
 	}
 	if old != nil {
 		for _, name := range old.table.Members() {

@@ -9,7 +9,7 @@ import (
 
 // Peer request methods (rpc opcodes).
 const (
-	mRead      uint8 = 1  // client read at the owner (or replica fallback)
+	mRead      uint8 = 1  // client read at the owner
 	mWrite     uint8 = 2  // client write forwarded to the owner
 	mReplicate uint8 = 3  // owner -> replica: one new entry
 	mPull      uint8 = 4  // new holder <- source: whole partitions
@@ -19,6 +19,7 @@ const (
 	mSync      uint8 = 8  // owner <-> replica: repair one partition
 	mLease     uint8 = 9  // owner -> replica: read lease
 	mDepart    uint8 = 10 // leaving node -> all: graceful departure
+	mPing      uint8 = 11 // heartbeat for the reachability quorum
 )
 
 // header starts every request: who sends it and the placement it used.

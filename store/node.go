@@ -40,6 +40,7 @@ type Node struct {
 	// readLeases are the owner/replica read leases (readlease.go).
 	readLeases *readLeases
 	leaseKick  chan struct{}
+	reach      reachability
 	backup     *backupQueue // nil without a Backup
 
 	// viewMu serializes view changes and guards the fields below.
@@ -87,6 +88,7 @@ func Open(cfg Config) (*Node, error) {
 		departedAt:  make(map[string]time.Time),
 		leases:      newLeaseTable(),
 		readLeases:  newReadLeases(),
+		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},
 		leaseKick:   make(chan struct{}, 1),
 		handoffKick: make(chan struct{}, 1),
 		lastSync:    make(map[string]time.Time),
@@ -129,7 +131,8 @@ func (n *Node) start() error {
 	}
 	n.cluster = cluster
 	n.refreshView()
-	n.wg.Add(6)
+	n.wg.Add(7)
+	go n.heartbeatLoop()
 	go n.rejoinLoop()
 	go n.leaseLoop()
 	go n.watchMembership()

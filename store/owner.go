@@ -10,30 +10,19 @@ import (
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
-// localRead serves a read on this node: as owner, or as replica when the
-// caller could not reach the owner (fallback).
-func (n *Node) localRead(ctx context.Context, v *view, p int, token string, fallback bool) (*entry, error) {
-	owner, replica := v.table.Holders(p)
+// localRead serves a read on this node as the session's owner.
+func (n *Node) localRead(ctx context.Context, v *view, p int, token string) (*entry, error) {
 	part := n.parts[p]
-	switch {
-	case owner == n.name:
-		if err := n.mayServe(v, p); err != nil {
-			return nil, err
-		}
-		if !part.isReady() {
-			if err := n.fetchKey(ctx, v, p, token); err != nil {
-				return nil, err
-			}
-		}
-	case fallback && replica == n.name:
-		if err := n.checkQuorum(v); err != nil {
-			return nil, err
-		}
-		if !part.isReady() {
-			return nil, errNotReady
-		}
-	default:
+	if v.table.Owner(p) != n.name {
 		return nil, errNotOwner
+	}
+	if err := n.mayServe(v, p); err != nil {
+		return nil, err
+	}
+	if !part.isReady() {
+		if err := n.fetchKey(ctx, v, p, token); err != nil {
+			return nil, err
+		}
 	}
 	n.stats.served.Add(1)
 	e, err := n.loadFull(ctx, v, p, token)
@@ -42,7 +31,7 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string, fall
 	}
 	if !e.live(time.Now().UnixNano()) {
 		e = nil
-		if owner == n.name && n.backup != nil {
+		if n.backup != nil {
 			return n.restore(ctx, v, p, token)
 		}
 	}

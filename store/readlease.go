@@ -147,6 +147,9 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	if h.tableID != v.id() {
 		return nil, errOtherView
 	}
+	if err := n.checkQuorum(v); err != nil {
+		return nil, err
+	}
 	var back []tokenEntry
 	for p, part := range n.parts {
 		if o, r := v.table.Holders(p); o == h.from && r == n.name && part.takeDemoted() {
@@ -182,7 +185,7 @@ func (n *Node) mayServe(v *view, p int) error {
 // (MinorityRefuse): it cannot tell a cut from a crash, and serving there
 // would fork the session's versions.
 func (n *Node) checkQuorum(v *view) error {
-	if n.cfg.Minority == MinorityRefuse && !v.quorate() {
+	if n.cfg.Minority == MinorityRefuse && (!v.quorate() || !n.reachableMajority(v)) {
 		return errNoQuorum
 	}
 	return nil

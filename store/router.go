@@ -46,36 +46,30 @@ func (n *Node) retry(ctx context.Context, attempt func(v *view) error) error {
 }
 
 // read returns the current entry for token (nil when missing or expired).
+// Reads go to the owner only. (An earlier version let the replica answer
+// when the owner was unreachable; the linearizability check showed that a
+// cut-off replica cannot know whether the owner has moved on to a new
+// replica, so it could serve an unacknowledged version. Now a dead owner's
+// sessions are served once membership notices and its read lease ends.)
 func (n *Node) read(ctx context.Context, token string) (*entry, error) {
 	var out *entry
 	err := n.retry(ctx, func(v *view) error {
 		p := v.table.Partition(token)
-		owner, replica := v.table.Holders(p)
-		e, err := n.readAt(ctx, v, owner, p, token, false)
-		if err != nil && replica != "" && errors.Is(err, rpc.ErrUnreachable) {
-			// The owner is gone but membership has not noticed yet: its
-			// replica holds every acknowledged write (synchronous mode), so
-			// serve from it rather than wait.
-			if e2, err2 := n.readAt(ctx, v, replica, p, token, true); err2 == nil {
-				n.stats.fallbackReads.Add(1)
-				e, err = e2, nil
-			}
-		}
+		e, err := n.readAt(ctx, v, v.table.Owner(p), p, token)
 		out = e
 		return err
 	})
 	return out, err
 }
 
-func (n *Node) readAt(ctx context.Context, v *view, target string, p int, token string, fallback bool) (*entry, error) {
+func (n *Node) readAt(ctx context.Context, v *view, target string, p int, token string) (*entry, error) {
 	if target == n.name {
-		return n.localRead(ctx, v, p, token, fallback)
+		return n.localRead(ctx, v, p, token)
 	}
 	n.stats.forwarded.Add(1)
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	enc.String(token)
-	enc.Bool(fallback)
 	resp, err := n.call(ctx, v, target, mRead, enc.B)
 	if err != nil {
 		return nil, err
@@ -135,6 +129,10 @@ func (n *Node) call(ctx context.Context, v *view, target string, method uint8, b
 		return nil, fmt.Errorf("%w: no address for %s", errNotReady, target)
 	}
 	resp, err := n.client.Call(ctx, addr, method, body)
+	var re *rpc.RemoteError
+	if err == nil || errors.As(err, &re) {
+		n.reach.note(target, time.Now()) // it answered
+	}
 	if err != nil {
 		err = fromRemote(target, err)
 		if errors.Is(err, errOtherView) || errors.Is(err, errNotOwner) || errors.Is(err, errNotHolder) {

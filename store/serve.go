@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
@@ -25,6 +26,9 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 	}
 	if h.tableID != v.id() {
 		n.stats.viewMismatches.Add(1)
+	}
+	if _, member := v.addrs[h.from]; member {
+		n.reach.note(h.from, time.Now())
 	}
 	var (
 		resp []byte
@@ -51,6 +55,8 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		resp, err = n.serveLease(v, h, d)
 	case mDepart:
 		resp, err = n.serveDepart(h)
+	case mPing:
+		err = d.Finish()
 	default:
 		err = fmt.Errorf("store: unknown method %d", method)
 	}
@@ -76,11 +82,10 @@ func (n *Node) serveRead(ctx context.Context, v *view, d *wire.Decoder) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	fallback := d.Bool()
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
-	e, err := n.localRead(ctx, v, v.table.Partition(token), token, fallback)
+	e, err := n.localRead(ctx, v, v.table.Partition(token), token)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +140,9 @@ func (n *Node) serveReplicate(v *view, h header, d *wire.Decoder) ([]byte, error
 	e.backed.Store(backed)
 	if owner, replica := v.table.Holders(p); owner != h.from || replica != n.name {
 		return nil, fmt.Errorf("%w: %s is %s's replica for partition %d, owner %s", errNotHolder, replica, owner, p, owner)
+	}
+	if err := n.checkQuorum(v); err != nil {
+		return nil, err
 	}
 	part := n.parts[p]
 	cur := part.get(token)

@@ -7,7 +7,6 @@ type counters struct {
 	reads, writes, deletes     atomic.Uint64
 	served, forwarded          atomic.Uint64
 	requests, retries          atomic.Uint64
-	fallbackReads              atomic.Uint64
 	replicated, replicaWrites  atomic.Uint64
 	replicationErrors, repairs atomic.Uint64
 	antiEntropyRepairs         atomic.Uint64
@@ -36,10 +35,8 @@ type Stats struct {
 
 	Reads, Writes, Deletes uint64
 	// Served counts requests answered as owner; Forwarded those sent on to
-	// another node; Retries the attempts repeated while placement settled;
-	// FallbackReads the reads served by a replica because the owner was
-	// unreachable.
-	Served, Forwarded, Retries, FallbackReads uint64
+	// another node; Retries the attempts repeated while placement settled.
+	Served, Forwarded, Retries uint64
 	// Replicated counts versions sent to replicas; ReplicaWrites versions
 	// accepted as replica; ReplicationErrors failed sends; Repairs newer
 	// copies adopted from a replica; AntiEntropyRepairs partitions synced by
@@ -66,7 +63,7 @@ func (n *Node) Stats() Stats {
 	}
 	c := &n.stats
 	s.Reads, s.Writes, s.Deletes = c.reads.Load(), c.writes.Load(), c.deletes.Load()
-	s.Served, s.Forwarded, s.Retries, s.FallbackReads = c.served.Load(), c.forwarded.Load(), c.retries.Load(), c.fallbackReads.Load()
+	s.Served, s.Forwarded, s.Retries = c.served.Load(), c.forwarded.Load(), c.retries.Load()
 	s.Replicated, s.ReplicaWrites = c.replicated.Load(), c.replicaWrites.Load()
 	s.ReplicationErrors, s.Repairs = c.replicationErrors.Load(), c.repairs.Load()
 	s.AntiEntropyRepairs, s.HandoffEntries = c.antiEntropyRepairs.Load(), c.handoffEntries.Load()

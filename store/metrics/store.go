@@ -42,21 +42,20 @@ func storeGauges(e *exposition, s *store.Stats, node label) {
 	e.gauge("sessring_store_members", "Live members in this node's view, itself included.", float64(len(s.Members)), node)
 }
 
-// storeCounter names one cumulative counter of store.Stats.
-type storeCounter struct {
+// counterDef names one cumulative counter of store.Stats.
+type counterDef struct {
 	name, help string
 	v          uint64
 }
 
 func storeCounters(e *exposition, s *store.Stats, node label) {
-	for _, c := range []storeCounter{
+	for _, c := range []counterDef{
 		{"sessring_store_reads_total", "Session loads (Find, Load) started on this node.", s.Reads},
-		{"sessring_store_writes_total", "Session writes (Commit, Apply) accepted by this node as owner.", s.Writes},
-		{"sessring_store_deletes_total", "Session deletes started on this node.", s.Deletes},
+		{"sessring_store_writes_total", "Session writes installed by this node as owner.", s.Writes},
+		{"sessring_store_deletes_total", "Session deletes requested through this node that succeeded.", s.Deletes},
 		{"sessring_store_requests_served_total", "Requests answered by this node as owner.", s.Served},
 		{"sessring_store_requests_forwarded_total", "Requests this node sent on to the session's owner.", s.Forwarded},
 		{"sessring_store_retries_total", "Request attempts repeated while placement settled.", s.Retries},
-		{"sessring_store_fallback_reads_total", "Reads answered by a replica because the owner was unreachable.", s.FallbackReads},
 		{"sessring_store_replicated_total", "Session versions sent to replicas.", s.Replicated},
 		{"sessring_store_replica_writes_total", "Session versions accepted as replica.", s.ReplicaWrites},
 		{"sessring_store_replication_errors_total", "Failed sends to replicas.", s.ReplicationErrors},
@@ -74,13 +73,15 @@ func storeCounters(e *exposition, s *store.Stats, node label) {
 
 func storeBackup(e *exposition, b *store.BackupStats, node label) {
 	e.gauge("sessring_store_backup_pending", "Sessions waiting to be written to the cold tier (write-behind).", float64(b.Pending), node)
-	for _, c := range []storeCounter{
+	for _, c := range []counterDef{
 		{"sessring_store_backup_queued_total", "Session versions queued for the cold tier.", b.Queued},
 		{"sessring_store_backup_written_total", "Puts to the cold tier that succeeded.", b.Written},
 		{"sessring_store_backup_deleted_total", "Removals from the cold tier.", b.Deleted},
 		{"sessring_store_backup_failed_total", "Cold-tier attempts that failed (and were retried).", b.Failed},
 		{"sessring_store_backup_dropped_total", "Versions refused because the write-behind queue was full.", b.Dropped},
 		{"sessring_store_backup_restored_total", "Sessions loaded back from the cold tier.", b.Restored},
+		{"sessring_store_backup_passivated_total", "Session bodies dropped from memory because they are safe in the cold tier.", b.Passivated},
+		{"sessring_store_backup_rehydrated_total", "Passivated sessions loaded back on use.", b.Rehydrated},
 	} {
 		e.counter(c.name, c.help, c.v, node)
 	}

@@ -1,0 +1,176 @@
+package demo
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestShortID(t *testing.T) {
+	tok := "k2Vq3zVb1H8yQ0lJgq6m7V9m0J2oWcF4s8Xn5rT1yA0"
+	sum := sha256.Sum256([]byte(tok))
+	if got, want := ShortID(tok), hex.EncodeToString(sum[:])[:12]; got != want {
+		t.Errorf("ShortID(%q) = %q, want %q", tok, got, want)
+	}
+}
+
+func TestStateLineRoundTrip(t *testing.T) {
+	s := State{Name: "n1", State: StateReady, URL: "http://127.0.0.1:8081", Gossip: "127.0.0.1:7946"}
+	got, ok := ParseState(s.String())
+	if !ok || got != s {
+		t.Errorf("ParseState(%q) = %+v, %v; want %+v", s.String(), got, ok, s)
+	}
+	for _, line := range []string{"", "hello", "node n1 ready http=x gossip=y", "node n1 ready: url=x gossip=y", "node n1 ready: http=x addr=y"} {
+		if _, ok := ParseState(line); ok {
+			t.Errorf("ParseState(%q) accepted a line that is not a state line", line)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		want    Options
+		invalid bool
+	}{
+		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946"}, false},
+		{"lists", []string{"-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}}, false},
+		{"key", []string{"-key", strings.Repeat("ab", 16)},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16))}, false},
+		{"short key", []string{"-key", "abcd"}, Options{}, true},
+		{"bad bind", []string{"-bind", "7946"}, Options{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var o Options
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			o.RegisterFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate()
+			if tc.invalid {
+				if err == nil {
+					t.Errorf("Validate() = nil for %q, want an error", tc.args)
+				}
+				return
+			}
+			if err != nil || o.Name != tc.want.Name || o.HTTPAddr != tc.want.HTTPAddr || o.BindAddr != tc.want.BindAddr ||
+				!slices.Equal(o.Join, tc.want.Join) || !slices.Equal(o.Memcached, tc.want.Memcached) || string(o.Key) != string(tc.want.Key) {
+				t.Errorf("flags %q gave %+v (Validate %v), want %+v", tc.args, o, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFreeGossipAddr(t *testing.T) {
+	addr, err := freeGossipAddr("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("TCP %s not free: %v", addr, err)
+	}
+	defer l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("UDP %s not free: %v", addr, err)
+	}
+	u.Close()
+}
+
+// TestRunOneNode runs a node in this process (under -race) through its
+// life: joining line, API, the directory record kept out of the counts,
+// and a graceful stop.
+func TestRunOneNode(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Out: pw, Logger: slog.New(slog.DiscardHandler)})
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	var ready State
+	for ready.State != StateReady {
+		if !lines.Scan() {
+			t.Fatalf("Run ended before ready: %v", <-done)
+		}
+		ready, _ = ParseState(lines.Text())
+	}
+	go io.Copy(io.Discard, pr)
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post(ready.URL+"/api/incr", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v sessionView
+	json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+	if v.Count != 1 || v.ServedBy != "solo" || v.Owner != "solo" || v.Replica != "" {
+		t.Errorf("POST /api/incr = %+v, want count 1 served and owned by solo, no replica", v)
+	}
+
+	// The directory record is written in the background. Once the store
+	// holds it (two records owned: the session and the directory), the
+	// counts must still show exactly the one session.
+	deadline := time.Now().Add(10 * time.Second)
+	for ownedRecords(t, client, ready.URL) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("directory record not written within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err = client.Get(ready.URL + "/api/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c clusterView
+	json.NewDecoder(resp.Body).Decode(&c)
+	resp.Body.Close()
+	if len(c.Members) != 1 || c.Members[0].Owned == nil || *c.Members[0].Owned != 1 || *c.Members[0].Replicas != 0 {
+		t.Errorf("/api/cluster = %+v, want solo owning 1 session and no replica", c)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20s of cancel")
+	}
+}
+
+// ownedRecords is the number of records the node holds as owner, from
+// /status (which, unlike /api/cluster, counts the directory record).
+func ownedRecords(t *testing.T, client *http.Client, url string) int {
+	t.Helper()
+	resp, err := client.Get(url + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Copies struct {
+			Owned int `json:"owned"`
+		} `json:"copies"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st.Copies.Owned
+}

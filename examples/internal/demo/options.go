@@ -1,0 +1,110 @@
+package demo
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+)
+
+// Options configures one demo node.
+type Options struct {
+	// Name is the node's cluster name. Default "<hostname>-<gossip port>",
+	// which a restart on the same port keeps, so the node gets its
+	// partitions back.
+	Name string
+	// HTTPAddr is where the app listens. Port 0 picks a free port.
+	HTTPAddr string
+	// BindAddr is the gossip address. Port 0 picks a port free for both
+	// TCP and UDP before the node starts, so it can be printed for others
+	// to join.
+	BindAddr string
+	// Join lists seed gossip addresses; empty starts a new cluster.
+	Join []string
+	// Memcached lists optional cold-tier servers (backup.Config.Servers).
+	Memcached []string
+	// Key is the optional cluster key (16, 24 or 32 bytes): encrypted
+	// gossip, mutual TLS between nodes, encrypted memcached values.
+	Key []byte
+	// Sticky mints session tokens owned by the node that creates them, for
+	// a load balancer that pins clients to nodes.
+	Sticky bool
+	// Controls, when set, names every node of an examples/cluster demo: the
+	// page then shows buttons to crash the serving node and start stopped
+	// ones, which that command's load balancer carries out.
+	Controls []string
+
+	// Out receives the node's state lines (see StateLine). Default os.Stdout.
+	Out io.Writer
+	// Logger receives the node's logs. Default: text on os.Stderr.
+	Logger *slog.Logger
+}
+
+// RegisterFlags defines the node's command-line flags on fs, writing into o.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Name, "name", "", "node name, unique in the cluster (default <hostname>-<gossip port>)")
+	fs.StringVar(&o.HTTPAddr, "http", "127.0.0.1:8081", "HTTP address of the app (port 0: any free port)")
+	fs.StringVar(&o.BindAddr, "bind", "127.0.0.1:7946", "gossip address (port 0: any free port)")
+	fs.Var((*listFlag)(&o.Join), "join", "comma-separated gossip addresses of nodes to join (empty: start a new cluster)")
+	fs.Var((*listFlag)(&o.Memcached), "memcached", "comma-separated memcached servers host:port for the optional cold tier")
+	fs.Var((*keyFlag)(&o.Key), "key", "cluster key in hex, 16, 24 or 32 bytes (required off loopback)")
+	fs.BoolVar(&o.Sticky, "sticky", false, "mint session tokens owned by this node (for a sticky load balancer)")
+}
+
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
+	for _, a := range []struct{ flag, v string }{{"-http", o.HTTPAddr}, {"-bind", o.BindAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return fmt.Errorf("%s %q: want host:port", a.flag, a.v)
+		}
+	}
+	switch len(o.Key) {
+	case 0, 16, 24, 32:
+	default:
+		return fmt.Errorf("-key: %d bytes, want 16, 24 or 32", len(o.Key))
+	}
+	return nil
+}
+
+func (o *Options) withDefaults() {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+}
+
+// listFlag is a comma-separated list; empty items are dropped.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	*l = nil
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l = append(*l, item)
+		}
+	}
+	return nil
+}
+
+// keyFlag is a hex-encoded key.
+type keyFlag []byte
+
+func (k *keyFlag) String() string { return "" } // never print a key
+
+func (k *keyFlag) Set(s string) error {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return errors.New("not hex")
+	}
+	*k = b
+	return nil
+}

@@ -1,0 +1,101 @@
+package metrics_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/e5b1d45c/sessring/backup"
+	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/middleware"
+	"github.com/e5b1d45c/sessring/store"
+	"github.com/e5b1d45c/sessring/store/metrics"
+)
+
+// TestLiveNode scrapes a real node (loopback), Manager and memcached after
+// real requests, and checks the scrape against their Stats.
+func TestLiveNode(t *testing.T) {
+	mcd := memcachedtest.Start(t)
+	mc, err := backup.New(backup.Config{Servers: []string{mcd.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mc.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	cfg := store.DefaultConfig()
+	cfg.Name, cfg.Backup, cfg.BackupDelay, cfg.Logger = "live", mc, 20*time.Millisecond, quiet
+	node, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	mcfg := middleware.DefaultConfig()
+	mcfg.Logger = quiet
+	sessions, err := middleware.New(node, mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := httptest.NewServer(sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.Session(r)
+		s.Put("n", s.GetInt("n")+1)
+	})))
+	defer app.Close()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	const requests = 5
+	for range requests {
+		resp, err := client.Get(app.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for node.Stats().Backup.Pending > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("write-behind queue not empty after 10s: %+v", node.Stats().Backup)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	srv := httptest.NewServer(metrics.Handler(metrics.Node(node), metrics.Sessions(sessions), metrics.Memcached(mc)))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	got := mustParse(t, string(body)).values
+
+	// The node is idle now, so a snapshot taken after the scrape must give
+	// the same series.
+	var again bytes.Buffer
+	if err := metrics.Write(&again, metrics.Node(fakeNode(node.Stats())), metrics.Sessions(fakeSessions(sessions.Stats())), metrics.Memcached(fakeMemcached(mc.Stats()))); err != nil {
+		t.Fatal(err)
+	}
+	sameSeries(t, got, mustParse(t, again.String()).values)
+
+	for key, want := range map[string]float64{
+		`sessring_store_sessions{node="live",role="owner"}`: 1,
+		`sessring_store_members{node="live"}`:               1,
+		`sessring_store_writes_total{node="live"}`:          requests,
+		`sessring_sessions_requests_total`:                  requests,
+		`sessring_sessions_created_total`:                   1,
+		`sessring_sessions_saves_total`:                     requests - 1,
+		`sessring_memcached_server_up{server="` + mcd.Addr + `",addr="` + mcd.Addr + `",failover="false"}`: 1,
+	} {
+		if g := got[key]; g != want {
+			t.Errorf("%s = %v, want %v", key, g, want)
+		}
+	}
+	if w, p := got[`sessring_store_backup_written_total{node="live"}`], got["sessring_memcached_puts_total"]; w < 1 || p < w {
+		t.Errorf("backup written %v, memcached puts %v: want at least one write, each a put", w, p)
+	}
+}
