@@ -60,9 +60,15 @@ func (n *Node) Load(ctx context.Context, token string) (Record, bool, error) {
 	if n.closed.Load() {
 		return Record{}, false, ErrClosed
 	}
+	n.stats.reads.Add(1)
+	if e, ok := n.localFastRead(token); ok {
+		if e == nil {
+			return Record{}, false, nil
+		}
+		return e.record(), true, nil
+	}
 	ctx, cancel := n.opContext(ctx)
 	defer cancel()
-	n.stats.reads.Add(1)
 	e, err := n.read(ctx, token)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), err)

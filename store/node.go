@@ -41,6 +41,7 @@ type Node struct {
 	readLeases *readLeases
 	leaseKick  chan struct{}
 	reach      reachability
+	quorumOK   atomic.Pointer[quorumVerdict]
 	backup     *backupQueue // nil without a Backup
 
 	// viewMu serializes view changes and guards the fields below.

@@ -10,6 +10,38 @@ import (
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
+// localFastRead answers a read this node owns, holds completely and may
+// serve (lease, quorum), without the context and retry machinery: the
+// common case with sticky sessions. ok=false sends the caller the slow way.
+func (n *Node) localFastRead(token string) (*entry, bool) {
+	v := n.view.Load()
+	if v == nil {
+		return nil, false
+	}
+	p := v.table.Partition(token)
+	owner, replica := v.table.Holders(p)
+	if owner != n.name {
+		return nil, false
+	}
+	now := time.Now()
+	e, ready, block := n.parts[p].readState(token)
+	if !ready || now.Before(block) || n.checkQuorumAt(v, now) != nil ||
+		(replica != "" && !n.readLeases.valid(replica, v.id(), now)) {
+		return nil, false
+	}
+	if e != nil && e.stub {
+		return nil, false // needs the backup: slow path
+	}
+	if !e.live(now.UnixNano()) {
+		if n.backup != nil {
+			return nil, false // may be restorable
+		}
+		e = nil
+	}
+	n.stats.served.Add(1)
+	return e, true
+}
+
 // localRead serves a read on this node as the session's owner.
 func (n *Node) localRead(ctx context.Context, v *view, p int, token string) (*entry, error) {
 	part := n.parts[p]

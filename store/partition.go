@@ -58,6 +58,14 @@ func (p *partition) get(token string) *entry {
 	return e
 }
 
+// readState returns what a read needs under one lock acquisition.
+func (p *partition) readState(token string) (e *entry, ready bool, blockUntil time.Time) {
+	p.mu.RLock()
+	e, ready, blockUntil = p.items[token], p.ready, p.blockUntil
+	p.mu.RUnlock()
+	return e, ready, blockUntil
+}
+
 func (p *partition) isReady() bool {
 	p.mu.RLock()
 	r := p.ready

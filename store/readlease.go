@@ -184,9 +184,28 @@ func (n *Node) mayServe(v *view, p int) error {
 // checkQuorum refuses service on the minority side of a partition
 // (MinorityRefuse): it cannot tell a cut from a crash, and serving there
 // would fork the session's versions.
-func (n *Node) checkQuorum(v *view) error {
-	if n.cfg.Minority == MinorityRefuse && (!v.quorate() || !n.reachableMajority(v)) {
+//
+// A positive verdict is cached for an eighth of the reach window (per view),
+// which keeps it off the per-read cost and still well inside the suspicion
+// timeout the window is derived from.
+func (n *Node) checkQuorum(v *view) error { return n.checkQuorumAt(v, time.Now()) }
+
+func (n *Node) checkQuorumAt(v *view, now time.Time) error {
+	if n.cfg.Minority != MinorityRefuse {
+		return nil
+	}
+	if c := n.quorumOK.Load(); c != nil && c.viewID == v.id() && now.Before(c.until) {
+		return nil
+	}
+	if !v.quorate() || !n.reachableMajority(v) {
 		return errNoQuorum
 	}
+	n.quorumOK.Store(&quorumVerdict{viewID: v.id(), until: now.Add(n.reachWindow() / 8)})
 	return nil
+}
+
+// quorumVerdict caches a positive majority check.
+type quorumVerdict struct {
+	viewID uint64
+	until  time.Time
 }
