@@ -84,4 +84,71 @@
 // with their own TTL. So that such a copy cannot bring back a deleted
 // session should the first choice fail again, Delete removes the key from
 // every server that is up.
+//
+// # Using it with the store
+//
+// Give every node its own Memcached, with the same Servers and the cluster's
+// SecretKey (store.Config.SecretKey does not reach the backup: set both).
+// Close the node first, so its last write-behind flush still has a client,
+// then the backup:
+//
+//	b, err := backup.New(backup.Config{Servers: servers, SecretKey: clusterKey})
+//	if err != nil { ... }
+//	node, err := store.Open(store.Config{
+//		SecretKey:   clusterKey,
+//		Join:        seeds,
+//		Backup:      b,
+//		BackupMode:  store.WriteBehind, // or store.WriteThrough
+//		BackupDelay: time.Second,
+//	})
+//	if err != nil { ... }
+//	defer b.Close()
+//	defer node.Close()
+//
+// In write-behind mode (the default) a write returns once the owner and the
+// replica hold it; the owner keeps the latest version of each session in a
+// queue and writes it to memcached within BackupDelay. If every node crashes
+// at once, the writes of the last BackupDelay are lost, a logout (Delete)
+// included, plus whatever queued up while memcached was unreachable.
+// Stats().Backup.Pending counts the versions not yet in memcached, those
+// being written included: at zero, every write acknowledged before is there.
+//
+// In write-through mode a write returns only after memcached has stored it
+// (before it is replicated), so every acknowledged write survives a crash
+// of every node, at the price of one memcached round trip per write. A
+// write whose replication fails afterwards may still be in memcached.
+//
+// The owner of a session it does not hold (after a full restart, say) reads
+// it from memcached and puts it back on owner and replica; concurrent reads
+// of one token share one Get. Every miss costs a Get, including the first
+// write of a new session and a lookup of an unknown token. Sessions are
+// stored with their effective deadline, the earlier of the absolute expiry
+// and the last access plus the idle timeout, so an idle session's touches
+// are written through the queue too, and expired sessions are not restored.
+//
+// # When memcached is down
+//
+// Every call gives up after about Timeout, and a failed server is skipped
+// for DownFor, so requests do not wait for it. In write-behind mode no
+// request fails: writes queue up (at most BackupQueue sessions; beyond that
+// Stats().Backup.Dropped counts the versions given up), the queue retries
+// with a backoff that doubles up to 30s while nothing gets through, and
+// drains once memcached answers again. In write-through mode writes fail
+// with store.ErrBackup and change nothing in the cluster, while reads of
+// sessions the cluster holds go on working. In both modes a session that is
+// only in memcached reads as missing until memcached is back; the failure is
+// logged, not returned.
+//
+// memcached keeps nothing across its own restart. Sessions not written since
+// are still held by the cluster and reach memcached with their next write;
+// until then, a crash of every node would lose them.
+//
+// A session the store accepts (store.Config.MaxValueBytes, 1 MiB by
+// default) may not fit memcached's item limit (MaxItemSize) once framed and
+// sealed: in write-through mode the write fails with an error matching
+// store.ErrTooLarge (ErrTooLarge matches it); in write-behind mode the
+// cluster keeps the session, the version is not retried, and it is logged
+// and counted in Stats().Backup.Dropped. Keep MaxValueBytes a few hundred
+// bytes below MaxItemSize for incompressible values, or raise both
+// MaxItemSize and memcached's -I.
 package backup

@@ -20,8 +20,10 @@ var (
 	ErrBadConfig = errors.New("backup: invalid config")
 
 	// ErrTooLarge means the value exceeds MaxValueSize, or its encoded form
-	// exceeds MaxItemSize. Nothing was written.
-	ErrTooLarge = errors.New("backup: value too large")
+	// exceeds MaxItemSize. Nothing was written. It also matches
+	// store.ErrTooLarge, which tells the store that no retry can store
+	// this version.
+	ErrTooLarge error = tooLarge{}
 
 	// ErrCorrupt means a stored value could not be decoded: malformed,
 	// truncated, altered, moved to another key, or written with another
@@ -37,6 +39,13 @@ var (
 )
 
 var _ store.Backup = (*Memcached)(nil)
+
+// tooLarge is ErrTooLarge's type: errors.Is matches it with both
+// ErrTooLarge and store.ErrTooLarge.
+type tooLarge struct{}
+
+func (tooLarge) Error() string        { return "backup: value too large" }
+func (tooLarge) Is(target error) bool { return target == store.ErrTooLarge }
 
 // Memcached is a store.Backup on one or more memcached servers. All methods
 // may be called concurrently.

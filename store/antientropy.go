@@ -98,7 +98,7 @@ func (n *Node) syncPartition(ctx context.Context, v *view, replica string, p int
 		return err
 	}
 	for _, te := range list {
-		n.parts[p].merge(te.token, te.e, &n.used)
+		n.adopt(p, te.token, te.e)
 	}
 	n.stats.antiEntropyRepairs.Add(1)
 	return nil

@@ -259,9 +259,11 @@ func (n *Node) restoreLocked(ctx context.Context, v *view, p int, token string) 
 	e, err := n.backup.load(ctx, token)
 	if err != nil {
 		// The live copies are authoritative; a cold tier that is down only
-		// means a session not in the cluster cannot be restored now.
+		// means a session not in the cluster cannot be restored now. Reads
+		// treat that as "not found"; writes that depend on the old value
+		// fail (see ownerWrite).
 		n.log.Warn("backup restore failed", "token", shortToken(token), "err", err)
-		return nil, nil
+		return nil, fmt.Errorf("%w: restore: %w", ErrBackup, err)
 	}
 	if e == nil || !e.live(time.Now().UnixNano()) {
 		return nil, nil

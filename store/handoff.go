@@ -133,7 +133,7 @@ func (n *Node) mergeAll(list []tokenEntry) {
 		if te.e.deleted && te.e.expiry < now {
 			continue // a tombstone past its time: nothing to remember
 		}
-		n.parts[n.partitionOf(te.token)].merge(te.token, te.e, &n.used)
+		n.adopt(n.partitionOf(te.token), te.token, te.e)
 	}
 	n.stats.handoffEntries.Add(uint64(len(list)))
 }

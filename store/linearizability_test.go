@@ -381,7 +381,7 @@ func TestCheckerCatchesSplitBrain(t *testing.T) {
 			}()
 		}
 		c.net.Isolate(c.ipsSnapshot()["node-01"])
-		time.Sleep(2 * time.Second)
+		time.Sleep(4 * time.Second) // long enough for the isolated node to see itself alone
 		close(stop)
 		wg.Wait()
 		c.net.Heal()

@@ -78,6 +78,15 @@ func (n *Node) noteRoleChange(old, v *view, p int, part *partition) {
 	if demoted || !block.IsZero() {
 		part.setRoleChange(demoted, block)
 	}
+	if newOwner == n.name && oldOwner != n.name && n.backup != nil {
+		// Promoted: the old owner may have died with these versions still
+		// in its write-behind queue.
+		for _, te := range part.snapshot() {
+			if !te.e.backed.Load() && !te.e.stub {
+				n.backup.enqueue(te.token, te.e)
+			}
+		}
+	}
 }
 
 // trackLostLocked updates which members disappeared without a departure

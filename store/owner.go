@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -64,7 +65,11 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string) (*en
 	if !e.live(time.Now().UnixNano()) {
 		e = nil
 		if n.backup != nil {
-			return n.restore(ctx, v, p, token)
+			r, err := n.restore(ctx, v, p, token)
+			if errors.Is(err, ErrBackup) {
+				return nil, nil // cold tier unreachable: serve the live view
+			}
+			return r, err
 		}
 	}
 	return e, nil
@@ -100,7 +105,11 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		}
 	}
 	if n.backup != nil && part.get(token) == nil {
-		if _, err := n.restoreLocked(ctx, v, p, token); err != nil {
+		if _, err := n.restoreLocked(ctx, v, p, token); err != nil && !blindWrite(op) {
+			// The session may exist only in the cold tier, which cannot be
+			// reached: deleting or changing "nothing" here would bring a
+			// logged-out session back, or overwrite the full one in the
+			// backup with a fragment.
 			return nil, 0, err
 		}
 	}
@@ -135,6 +144,12 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	return nil, 0, errRaced
 }
 
+// blindWrite reports whether op does not depend on the session's current
+// contents (so it may proceed when a cold copy cannot be checked).
+func blindWrite(op *writeOp) bool {
+	return op.kind == opCommit || (op.kind == opApply && op.mut.Create)
+}
+
 func liveOrNil(e *entry) *entry {
 	if e.live(time.Now().UnixNano()) {
 		return e
@@ -154,7 +169,7 @@ func (n *Node) replicateAndInstall(ctx context.Context, v *view, p int, token st
 			return false, err
 		}
 		if theirs != nil {
-			part.merge(token, theirs, &n.used)
+			n.adopt(p, token, theirs)
 			n.stats.repairs.Add(1)
 			return false, nil
 		}
@@ -351,6 +366,20 @@ func applyFields(e *entry, m *Mutation) bool {
 		changed = true
 	}
 	return changed
+}
+
+// adopt stores a copy that came from another node (a replica's newer
+// version, anti-entropy, handoff) and, when this node owns the partition,
+// queues it for the backup: the write that made it may never have been
+// queued (its owner lost the race with this merge, or died with it queued).
+func (n *Node) adopt(p int, token string, e *entry) {
+	cur, taken := n.parts[p].merge(token, e, &n.used)
+	if !taken || n.backup == nil || cur.backed.Load() || cur.stub {
+		return
+	}
+	if v := n.view.Load(); v != nil && v.table.Owner(p) == n.name {
+		n.backup.enqueue(token, cur)
+	}
 }
 
 // afterWrite runs once a write is installed: backup, stats.

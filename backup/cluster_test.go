@@ -1,0 +1,394 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/e5b1d45c/sessring/backup"
+	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/store"
+)
+
+// The tests in this package run store clusters on the in-memory network
+// (internal/memnet) against a real memcached (internal/memcachedtest)
+// through backup.New, the way an application embeds them.
+
+// clusterKey is the SecretKey of the test clusters' store and backup.
+var clusterKey = []byte("sessring backup test cluster key") // 32 bytes
+
+// crashTimeout bounds how long stopping a crashed node may take: Close
+// after memnet.Crash finds no peer to hand over to and must not hang.
+const crashTimeout = 10 * time.Second
+
+// errCrashed is what a crashed node's backup client returns.
+var errCrashed = errors.New("node crashed")
+
+// crashable is one node's memcached client, which dies with the node. Once
+// killed, every call fails at once, as in a process that got SIGKILL: a
+// crashed node's Close cannot flush its write-behind queue on the way out.
+// Writes already on the wire complete, as they would in a real crash.
+type crashable struct {
+	*backup.Memcached
+	dead atomic.Bool
+}
+
+func (c *crashable) Put(ctx context.Context, token string, data []byte, expiry time.Time) error {
+	if c.dead.Load() {
+		return errCrashed
+	}
+	return c.Memcached.Put(ctx, token, data, expiry)
+}
+
+func (c *crashable) Get(ctx context.Context, token string) ([]byte, bool, error) {
+	if c.dead.Load() {
+		return nil, false, errCrashed
+	}
+	return c.Memcached.Get(ctx, token)
+}
+
+func (c *crashable) Delete(ctx context.Context, token string) error {
+	if c.dead.Load() {
+		return errCrashed
+	}
+	return c.Memcached.Delete(ctx, token)
+}
+
+// member is one running node: a process with its own memcached client.
+type member struct {
+	name, ip string
+	node     *store.Node
+	backup   *crashable
+}
+
+// cluster runs store nodes on one memnet network, all backed by the same
+// memcached servers.
+type cluster struct {
+	t   testing.TB
+	net *memnet.Network
+	// backupCfg is every node's backup config (Servers set by newCluster).
+	backupCfg backup.Config
+	// tweak adjusts every node's store config after the test defaults.
+	tweak func(*store.Config)
+
+	// mu guards members and ips.
+	mu      sync.Mutex
+	members []*member
+	ips     map[string]string // node name -> ip, stable across restarts
+}
+
+// newCluster returns an empty cluster using memcached at servers. Nodes it
+// still runs at the end of the test are crashed.
+func newCluster(t testing.TB, servers []string, bcfg backup.Config, tweak func(*store.Config)) *cluster {
+	t.Helper()
+	bcfg.Servers = servers
+	c := &cluster{t: t, net: memnet.New(1), backupCfg: bcfg, tweak: tweak, ips: map[string]string{}}
+	t.Cleanup(c.crashAll)
+	return c
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// config is store's test tuning (store/cluster_test.go): fast failure
+// detection, short timeouts and fewer partitions, with a short write-behind
+// delay and hand-over timeout.
+func (c *cluster) config(name, ip string, join []string, b store.Backup) store.Config {
+	cfg := store.DefaultConfig()
+	cfg.Name = name
+	cfg.BindAddr = ip + ":7946"
+	cfg.RPCAddr = ip + ":7947"
+	cfg.Join = join
+	cfg.SecretKey = clusterKey
+	cfg.Network = c.net.Host(ip)
+	cfg.ProbeInterval = 100 * time.Millisecond
+	cfg.ProbeTimeout = 80 * time.Millisecond
+	cfg.GossipInterval = 30 * time.Millisecond
+	cfg.PushPullInterval = 500 * time.Millisecond
+	cfg.SuspicionMult = 3
+	cfg.Partitions = 2048
+	cfg.CallTimeout = 300 * time.Millisecond
+	cfg.OpTimeout = 5 * time.Second
+	cfg.JoinTimeout = 5 * time.Second
+	// Anti-entropy runs often, so its interplay with the write-behind queue
+	// is exercised (regression_test.go).
+	cfg.AntiEntropyInterval = 200 * time.Millisecond
+	cfg.OrphanGrace = 2 * time.Second
+	cfg.HandoverTimeout = 500 * time.Millisecond
+	cfg.Backup = b
+	cfg.BackupDelay = 200 * time.Millisecond
+	cfg.Logger = quietLogger()
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
+	return cfg
+}
+
+// start opens nodes with the given names, one after the other (the first
+// founds the cluster if none runs), and waits until the cluster converged.
+// A name keeps its ip across restarts.
+func (c *cluster) start(names ...string) {
+	c.t.Helper()
+	for _, name := range names {
+		c.startOne(name)
+	}
+	c.waitConverged()
+}
+
+func (c *cluster) startOne(name string) *member {
+	c.t.Helper()
+	c.mu.Lock()
+	ip, ok := c.ips[name]
+	if !ok {
+		ip = fmt.Sprintf("127.0.1.%d", len(c.ips)+1)
+		c.ips[name] = ip
+	}
+	var join []string
+	for _, m := range c.members {
+		join = append(join, m.ip+":7946")
+	}
+	c.mu.Unlock()
+	b, err := backup.New(c.backupCfg)
+	if err != nil {
+		c.t.Fatalf("backup.New: %v", err)
+	}
+	m := &member{name: name, ip: ip, backup: &crashable{Memcached: b}}
+	if m.node, err = store.Open(c.config(name, ip, join, m.backup)); err != nil {
+		b.Close()
+		c.t.Fatalf("store.Open(%s) = %v", name, err)
+	}
+	c.mu.Lock()
+	c.members = append(c.members, m)
+	c.mu.Unlock()
+	return m
+}
+
+// nodes returns the running nodes in start order.
+func (c *cluster) nodes() []*store.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*store.Node, len(c.members))
+	for i, m := range c.members {
+		out[i] = m.node
+	}
+	return out
+}
+
+// crashAll kills every node at once, the way a power cut or a SIGKILL of
+// every process would: their memcached clients die first (no last flush),
+// then their hosts drop off the network, then Close reaps the goroutines,
+// which must not take long with nobody left to hand over to.
+func (c *cluster) crashAll() {
+	c.mu.Lock()
+	ms := c.members
+	c.members = nil
+	c.mu.Unlock()
+	for _, m := range ms {
+		m.backup.dead.Store(true)
+	}
+	for _, m := range ms {
+		c.net.Crash(m.ip)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Go(func() {
+			m.node.Close() // errors expected: there is nobody to hand over to
+			if err := m.backup.Close(); err != nil {
+				c.t.Errorf("backup Close(%s) = %v", m.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if d := time.Since(start); d > crashTimeout {
+		c.t.Errorf("stopping %d crashed nodes took %v, want at most %v", len(ms), d, crashTimeout)
+	}
+	for _, m := range ms {
+		c.net.Revive(m.ip)
+	}
+}
+
+// restart waits for the write-behind queues, crashes every node and starts
+// count fresh ones on the same memcached.
+func (c *cluster) restart(count int, prefix string) {
+	c.t.Helper()
+	c.waitDrained(30 * time.Second)
+	c.crashAll()
+	c.start(names(prefix, count)...)
+}
+
+// load reads tok through n, failing the test on error.
+func load(t testing.TB, n *store.Node, tok string) (store.Record, bool) {
+	t.Helper()
+	r, ok, err := n.Load(context.Background(), tok)
+	if err != nil {
+		t.Fatalf("Load(%s) via %s = %v", tok, n.Name(), err)
+	}
+	return r, ok
+}
+
+// waitConverged waits until every node sees every other and holds every
+// partition it should.
+func (c *cluster) waitConverged() {
+	c.t.Helper()
+	waitFor(c.t, 20*time.Second, "cluster converged", func() bool {
+		nodes := c.nodes()
+		for _, n := range nodes {
+			s := n.Stats()
+			if len(s.Members) != len(nodes) || s.PartitionsPending != 0 || s.TableID != nodes[0].Stats().TableID {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitDrained waits until no node has a write-behind backup pending.
+func (c *cluster) waitDrained(timeout time.Duration) {
+	c.t.Helper()
+	waitFor(c.t, timeout, "write-behind queues drained", func() bool {
+		for _, n := range c.nodes() {
+			if n.Stats().Backup.Pending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// backupStats sums the nodes' backup counters.
+func (c *cluster) backupStats() store.BackupStats {
+	var sum store.BackupStats
+	for _, n := range c.nodes() {
+		s := n.Stats().Backup
+		sum.Pending += s.Pending
+		sum.Queued += s.Queued
+		sum.Written += s.Written
+		sum.Deleted += s.Deleted
+		sum.Failed += s.Failed
+		sum.Dropped += s.Dropped
+		sum.Restored += s.Restored
+	}
+	return sum
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// names returns prefix-1 ... prefix-n.
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i+1)
+	}
+	return out
+}
+
+// parallel runs fn for every item on workers goroutines; fn gets a worker
+// index to pick a node with.
+func parallel[T any](items []T, workers int, fn func(worker int, item T)) {
+	ch := make(chan T)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for it := range ch {
+				fn(w, it)
+			}
+		})
+	}
+	for _, it := range items {
+		ch <- it
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// commitAll commits every token's value through the nodes in turn and
+// fails the test on any error.
+func commitAll(t testing.TB, c *cluster, values map[string]string, expiry time.Time) {
+	t.Helper()
+	nodes := c.nodes()
+	toks := make([]string, 0, len(values))
+	for tok := range values {
+		toks = append(toks, tok)
+	}
+	var failed atomic.Int64
+	parallel(toks, 16, func(w int, tok string) {
+		n := nodes[w%len(nodes)]
+		if err := n.Commit(tok, []byte(values[tok]), expiry); err != nil {
+			if failed.Add(1) <= 5 {
+				t.Errorf("Commit(%s) via %s = %v", tok, n.Name(), err)
+			}
+		}
+	})
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d commits failed", f, len(values))
+	}
+}
+
+// findAll reads every token through the nodes in turn. A missing session
+// maps to "" (no session is committed with an empty value here); a read
+// error fails the test.
+func findAll(t testing.TB, c *cluster, toks []string) map[string]string {
+	t.Helper()
+	nodes := c.nodes()
+	var mu sync.Mutex
+	got := make(map[string]string, len(toks))
+	var failed atomic.Int64
+	parallel(toks, 8, func(w int, tok string) {
+		n := nodes[w%len(nodes)]
+		v, ok, err := n.FindCtx(context.Background(), tok)
+		if err != nil {
+			if failed.Add(1) <= 5 {
+				t.Errorf("Find(%s) via %s = %v", tok, n.Name(), err)
+			}
+			return
+		}
+		if !ok && v != nil {
+			t.Errorf("Find(%s) = (%q, false), want nil data when not found", tok, v)
+		}
+		mu.Lock()
+		got[tok] = string(v)
+		mu.Unlock()
+	})
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d reads failed", f, len(toks))
+	}
+	return got
+}
+
+// checkValues fails the test unless every token reads back as want.
+func checkValues(t testing.TB, c *cluster, want map[string]string) {
+	t.Helper()
+	toks := make([]string, 0, len(want))
+	for tok := range want {
+		toks = append(toks, tok)
+	}
+	got := findAll(t, c, toks)
+	bad := 0
+	for _, tok := range toks {
+		if got[tok] != want[tok] {
+			if bad < 5 {
+				t.Errorf("Find(%s) after restart = %q, want %q", tok, got[tok], want[tok])
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d sessions lost or wrong after a full restart", bad, len(want))
+	}
+}
