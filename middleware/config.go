@@ -112,7 +112,10 @@ type Config struct {
 
 	// StoreTimeout bounds each store call. Writes are detached from the
 	// client's cancellation, so a client that hangs up does not lose the
-	// update. Default 2s.
+	// update. Default 6s: longer than the store's failure detection plus
+	// read-lease expiry (about 4s with default gossip timing), so a request
+	// that arrives just after a node crashed waits for the failover instead
+	// of failing.
 	StoreTimeout time.Duration
 	// Sticky mints new tokens owned by this node (store.NewToken(true)), for
 	// sticky load balancing with zero network hops. Default false.
@@ -175,7 +178,7 @@ func DefaultConfig() Config {
 		LockAutoAfter:   10,
 		LockWait:        5 * time.Second,
 		LockTTL:         30 * time.Second,
-		StoreTimeout:    2 * time.Second,
+		StoreTimeout:    6 * time.Second,
 		Codec:           DefaultCodec{},
 		CompressAbove:   1024,
 		MaxSessionBytes: defaultSizeLimit,
