@@ -187,7 +187,7 @@ func (n *Node) listen(tlsCfg *tls.Config) error {
 	if n.client, err = rpc.NewClient(rcfg); err != nil {
 		return fmt.Errorf("store: rpc client: %w", err)
 	}
-	if n.server, err = rpc.NewServer(rcfg, rpc.HandlerFunc(n.serveRPC)); err != nil {
+	if n.server, err = rpc.NewServer(rcfg, peerHandler{n}); err != nil {
 		return fmt.Errorf("store: rpc server: %w", err)
 	}
 	n.wg.Add(1)

@@ -5,8 +5,50 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/rpc"
+
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
+
+// peerHandler is the node's rpc.Handler, with a fast path for owner-local
+// reads.
+type peerHandler struct{ n *Node }
+
+var _ rpc.FastHandler = peerHandler{}
+
+func (h peerHandler) ServeRPC(ctx context.Context, method uint8, body []byte) ([]byte, error) {
+	return h.n.serveRPC(ctx, method, body)
+}
+
+// ServeFast answers a forwarded read that this node owns and may serve from
+// memory at once (see localFastRead), on the connection's reader goroutine.
+func (h peerHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
+	n := h.n
+	if method != mRead || n.closed.Load() {
+		return nil, false
+	}
+	v := n.view.Load()
+	if v == nil {
+		return nil, false
+	}
+	d := wire.NewDecoder(body)
+	hd := decodeHeader(d)
+	token := d.String()
+	if d.Finish() != nil || !validToken(token) {
+		return nil, false
+	}
+	e, ok := n.localFastRead(token)
+	if !ok {
+		return nil, false
+	}
+	n.stats.requests.Add(1)
+	if _, member := v.addrs[hd.from]; member {
+		n.reach.note(hd.from, time.Now())
+	}
+	var enc wire.Encoder
+	encodeOptEntry(&enc, e)
+	return enc.B, true
+}
 
 // serveRPC dispatches one peer request. Decoding errors are reported to the
 // peer as internal errors; they never touch stored data.

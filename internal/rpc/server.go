@@ -36,6 +36,16 @@ func (f HandlerFunc) ServeRPC(ctx context.Context, method uint8, body []byte) ([
 
 var _ Handler = HandlerFunc(nil)
 
+// FastHandler is optionally implemented by a Handler whose cheapest
+// requests can be answered without blocking (no I/O, no waiting). ServeFast
+// runs on the connection's reader goroutine, saving the hand-off to a
+// handler goroutine; it returns ok=false to send the request down the normal
+// ServeRPC path. It must not retain body and must not block: while it runs,
+// no other request on the connection is read.
+type FastHandler interface {
+	ServeFast(method uint8, body []byte) (resp []byte, ok bool)
+}
+
 // Accept retry bounds for transient errors such as running out of file
 // descriptors.
 const (

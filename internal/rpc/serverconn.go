@@ -99,6 +99,9 @@ func (sc *serverConn) readRequests(br *bufio.Reader) error {
 			return fmt.Errorf("rpc: frame kind %d sent to a server: %w", h.kind, ErrBadFrame)
 		}
 		sc.s.stats.calls.Add(1)
+		if sc.serveFast(h, body) {
+			continue
+		}
 		select {
 		case sc.sem <- struct{}{}:
 		case <-sc.ctx.Done():
@@ -139,6 +142,29 @@ func (sc *serverConn) handle(h header, body []byte) {
 	if err := sc.w.write(out, resp); err != nil {
 		sc.nc.Close() // the stream is corrupt; the reader will exit
 	}
+}
+
+// serveFast answers h inline when the Handler is a FastHandler that can.
+func (sc *serverConn) serveFast(h header, body []byte) (done bool) {
+	fh, ok := sc.s.h.(FastHandler)
+	if !ok {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sc.s.cfg.Logger.Error("rpc: fast handler panicked", "method", h.method,
+				"remote", sc.remote, "panic", r, "stack", string(debug.Stack()))
+			done = false // let the normal path answer (or report) it
+		}
+	}()
+	resp, ok := fh.ServeFast(h.method, body)
+	if !ok || len(resp) > sc.s.cfg.MaxFrame {
+		return false
+	}
+	if err := sc.w.write(header{kind: kindResponse, method: h.method, id: h.id}, resp); err != nil {
+		sc.nc.Close()
+	}
+	return true
 }
 
 // invoke calls the Handler, turning a panic into a CodeInternal error.
