@@ -31,7 +31,7 @@ func (n *Node) refreshView() {
 	old := n.view.Load()
 	members := n.cluster.Members()
 	lost := n.trackLostLocked(old, members, time.Now())
-	v := newView(n.name, members, lost, len(n.parts), n.leaving.Load())
+	v := newView(n.name, members, lost, len(n.parts), n.leaving.Load(), old)
 	if old != nil && old.id() == v.id() && sameIncarnations(old, v) && slices.Equal(old.lost, v.lost) {
 		return
 	}

@@ -14,7 +14,9 @@ type view struct {
 	table   *placement.Table
 	without *placement.Table // table minus this node: where data came from
 	// lost are members that disappeared without leaving gracefully, within
-	// LostMemberTTL; before is the placement with them still in it.
+	// LostMemberTTL. before is the placement of the previous membership
+	// (carried over by refreshes that do not change the members): where the
+	// data was when the last change happened.
 	lost   []string
 	before *placement.Table
 	addrs  map[string]string // member name -> peer-traffic address
@@ -22,7 +24,7 @@ type view struct {
 	self   string
 }
 
-func newView(self string, members []gossip.Member, lost []string, partitions int, leaving bool) *view {
+func newView(self string, members []gossip.Member, lost []string, partitions int, leaving bool, prev *view) *view {
 	v := &view{
 		addrs: make(map[string]string, len(members)),
 		incs:  make(map[string]uint64, len(members)),
@@ -40,9 +42,13 @@ func newView(self string, members []gossip.Member, lost []string, partitions int
 	}
 	v.table = placement.New(names, partitions)
 	v.without = v.table.Without(self)
-	v.before = v.table
-	if len(lost) > 0 {
-		v.before = placement.New(append(slices.Clone(names), lost...), partitions)
+	switch {
+	case prev == nil:
+		v.before = v.table
+	case prev.table.ID() == v.table.ID():
+		v.before = prev.before
+	default:
+		v.before = prev.table
 	}
 	return v
 }
@@ -64,9 +70,10 @@ func (v *view) quorate() bool {
 
 // sources lists the live members other than self that may hold data of p
 // that self lacks: the holders of p in the table without self, and those of
-// the holders before the recent losses that are still alive. stranded is
-// true when every holder from before the losses (other than self) is lost:
-// the data is out of reach, so p must not be declared complete.
+// the previous membership that are still alive. stranded is true when every
+// previous holder other than self was lost (not departed gracefully) and is
+// not back yet: the data is out of reach, so p must not be declared
+// complete (until LostMemberTTL forgets them).
 func (v *view) sources(p int) (srcs []string, stranded bool) {
 	add := func(s string) {
 		if s != "" && s != v.self && v.table.Has(s) && !slices.Contains(srcs, s) {
@@ -79,11 +86,15 @@ func (v *view) sources(p int) (srcs []string, stranded bool) {
 	bo, br := v.before.Holders(p)
 	add(bo)
 	add(br)
-	stranded = true
+	stranded, any := true, false
 	for _, h := range []string{bo, br} {
-		if h == v.self || h == "" || v.table.Has(h) {
+		if h == "" || h == v.self {
+			continue
+		}
+		any = true
+		if !slices.Contains(v.lost, h) {
 			stranded = false
 		}
 	}
-	return srcs, stranded && len(v.lost) > 0
+	return srcs, stranded && any
 }
