@@ -24,11 +24,19 @@ func (h peerHandler) ServeRPC(ctx context.Context, method uint8, body []byte) ([
 // memory at once (see localFastRead), on the connection's reader goroutine.
 func (h peerHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
 	n := h.n
-	if method != mRead || n.closed.Load() {
+	if n.closed.Load() {
 		return nil, false
 	}
 	v := n.view.Load()
 	if v == nil {
+		return nil, false
+	}
+	if method == mReplicate && n.backup == nil {
+		// Accepting a version never blocks without a cold tier (reserve
+		// cannot passivate): answer on the reader goroutine, errors too.
+		return n.replicateFast(v, body)
+	}
+	if method != mRead {
 		return nil, false
 	}
 	d := wire.NewDecoder(body)
@@ -48,6 +56,23 @@ func (h peerHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
 	var enc wire.Encoder
 	encodeOptEntry(&enc, e)
 	return enc.B, true
+}
+
+// replicateFast runs serveReplicate inline; a refusal goes the normal way so
+// its error code reaches the owner.
+func (n *Node) replicateFast(v *view, body []byte) ([]byte, bool) {
+	d := wire.NewDecoder(body)
+	h := decodeHeader(d)
+	if d.Err() != nil {
+		return nil, false
+	}
+	resp, err := n.serveReplicate(v, h, d)
+	if err != nil {
+		return nil, false // not applied: ServeRPC repeats it and reports the error
+	}
+	n.stats.requests.Add(1)
+	n.reach.note(h.from, time.Now())
+	return resp, true
 }
 
 // serveRPC dispatches one peer request. Decoding errors are reported to the
