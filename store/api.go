@@ -71,7 +71,7 @@ func (n *Node) Load(ctx context.Context, token string) (Record, bool, error) {
 	defer cancel()
 	e, err := n.read(ctx, token)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), err)
+		return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), n.closedErr(err))
 	}
 	if e == nil {
 		return Record{}, false, nil
@@ -126,9 +126,18 @@ func (n *Node) writeOp(ctx context.Context, token string, op *writeOp) (*entry, 
 	defer cancel()
 	e, lease, err := n.write(ctx, token, op)
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: write %s: %w", shortToken(token), err)
+		return nil, 0, fmt.Errorf("store: write %s: %w", shortToken(token), n.closedErr(err))
 	}
 	return e, lease, nil
+}
+
+// closedErr makes an operation cut short by this node's own Close report
+// ErrClosed, whatever layer noticed first (the rpc client, a peer).
+func (n *Node) closedErr(err error) error {
+	if n.closed.Load() && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // shortToken is a log-safe prefix of a token: enough to correlate, too short
