@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/e5b1d45c/sessring/examples/internal/proc"
 )
 
 // appProc is an app server process started by this command.
@@ -20,9 +17,7 @@ type appProc struct {
 	name   string
 	gossip string // "-" without a store node
 	http   string // host:port
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{}
+	child  *proc.Child
 }
 
 // startApps starts n app server processes from spec; with the sessring
@@ -60,71 +55,27 @@ func startApps(spec appSpec, n int) ([]*appProc, error) {
 	return apps, nil
 }
 
+// startApp starts an app server process and parses its first line,
+// "READY <gossip> <http>"; anything else stops the app.
 func startApp(spec appSpec) (*appProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	raw, _ := json.Marshal(spec)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), appEnv+"="+string(raw))
-	cmd.Stderr = os.Stderr
-	dieWithParent(cmd)
-	stdin, err := cmd.StdinPipe()
+	cmd, err := proc.Self(appEnv + "=" + string(raw))
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	a := &appProc{name: spec.Name}
+	a.child, err = proc.Start(cmd, 30*time.Second, proc.Expect("READY", &a.gossip, &a.http))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("app %s: %w", spec.Name, err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start app %s: %w", spec.Name, err)
-	}
-	a := &appProc{name: spec.Name, cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		close(line)
-		io.Copy(io.Discard, out)
-		cmd.Wait() // the exit status of a killed app is expected
-		close(a.exited)
-	}()
-	return a, a.awaitReady(line)
-}
-
-// awaitReady parses "READY <gossip> <http>"; anything else stops the app.
-func (a *appProc) awaitReady(line <-chan string) error {
-	select {
-	case l := <-line:
-		f := strings.Fields(l)
-		if len(f) == 3 && f[0] == "READY" {
-			a.gossip, a.http = f[1], f[2]
-			return nil
-		}
-		a.kill()
-		return fmt.Errorf("app %s: %q", a.name, l)
-	case <-time.After(30 * time.Second):
-		a.kill()
-		return fmt.Errorf("app %s did not start within 30s", a.name)
-	}
-}
-
-// kill sends SIGKILL, as a crash would, and waits for the process.
-func (a *appProc) kill() {
-	a.cmd.Process.Signal(syscall.SIGKILL) // fails only if it already exited
-	<-a.exited
+	return a, nil
 }
 
 // stopApps ends every app. The clusters are throwaway, so there is nothing
 // to hand over: SIGKILL keeps teardown fast and bounded.
 func stopApps(apps []*appProc) {
 	for _, a := range apps {
-		a.stdin.Close()
-		a.kill()
+		a.child.Stop(0)
 	}
 }
 

@@ -105,7 +105,7 @@ func (w *watch) killDuringLoad(l *loader, victim, survivor *appProc) {
 	w.mu.Lock()
 	w.killAt = time.Now()
 	w.mu.Unlock()
-	victim.kill()
+	victim.child.Kill()
 	if waitFor(30*time.Second, func() bool { st, err := survivor.stats(false); return err == nil && st.Members == 2 }) {
 		w.res.detected = time.Since(w.killAt)
 	}

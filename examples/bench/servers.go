@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/e5b1d45c/sessring/examples/internal/proc"
 )
 
 // extServer is a memcached or redis-server process this command started on
@@ -107,7 +109,7 @@ func launchExt(args []string, port int, dir, ping, want string) (*extServer, err
 	s := &extServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{}), dir: dir}
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
-	dieWithParent(s.cmd)
+	proc.DieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}

@@ -18,8 +18,8 @@ import (
 )
 
 // childEnv turns this binary into a node process: the driver re-executes
-// itself with the node's spec in this variable (as examples/bench does), so
-// a node can be killed with SIGKILL like a crashed server.
+// itself with the node's spec in this variable (see examples/internal/proc),
+// so a node can be killed with SIGKILL like a crashed server.
 const childEnv = "SESSRING_CHAOS_NODE"
 
 // nodeSpec is what the driver tells a node process.

@@ -1,28 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/e5b1d45c/sessring/examples/internal/proc"
 )
 
-// proc is one running node process.
-type proc struct {
-	http   string // host:port of its driver API
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{}
+// node is one running node process.
+type node struct {
+	http  string // host:port of its driver API
+	child *proc.Child
 }
 
 // slot is one cluster position: a fixed name and gossip address, so a
@@ -30,7 +25,7 @@ type proc struct {
 type slot struct {
 	name   string
 	gossip string
-	p      *proc // nil while down
+	p      *node // nil while down
 }
 
 // cluster tracks the slots. Workers pick among live slots; the nemesis marks
@@ -87,7 +82,7 @@ func (c *cluster) start(i int, join []string) error {
 	spec := nodeSpec{Name: s.name, Bind: s.gossip, Join: join, Key: c.key, Members: len(c.slots), Verbose: c.verbose}
 	var err error
 	for attempt := range 3 { // the gossip port may still be held briefly after a kill
-		var p *proc
+		var p *node
 		if p, err = launch(spec); err == nil {
 			c.mu.Lock()
 			s.p = p
@@ -99,61 +94,24 @@ func (c *cluster) start(i int, join []string) error {
 	return err
 }
 
-func launch(spec nodeSpec) (*proc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// launch starts a node process and parses its first line,
+// "READY <http-addr>"; anything else stops the node.
+func launch(spec nodeSpec) (*node, error) {
 	raw, _ := json.Marshal(spec)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
-	cmd.Stderr = os.Stderr
-	dieWithParent(cmd)
-	stdin, err := cmd.StdinPipe()
+	cmd, err := proc.Self(childEnv + "=" + string(raw))
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	n := &node{}
+	n.child, err = proc.Start(cmd, 40*time.Second, proc.Expect("READY", &n.http))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node %s: %w", spec.Name, err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
-	}
-	p := &proc{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		close(line)
-		io.Copy(io.Discard, out)
-		cmd.Wait() // a killed node's exit status is expected
-		close(p.exited)
-	}()
-	select {
-	case l := <-line:
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "READY" {
-			p.http = f[1]
-			return p, nil
-		}
-		p.signal(syscall.SIGKILL)
-		return nil, fmt.Errorf("node %s: %q", spec.Name, l)
-	case <-time.After(40 * time.Second):
-		p.signal(syscall.SIGKILL)
-		return nil, fmt.Errorf("node %s did not start within 40s", spec.Name)
-	}
-}
-
-// signal sends sig and waits for the process to exit.
-func (p *proc) signal(sig syscall.Signal) {
-	p.cmd.Process.Signal(sig) // fails only if it already exited
-	<-p.exited
+	return n, nil
 }
 
 // down marks slot i down and returns its process.
-func (c *cluster) down(i int) *proc {
+func (c *cluster) down(i int) *node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.slots[i].p
@@ -221,8 +179,7 @@ func (c *cluster) waitHealthy(client *http.Client, timeout time.Duration) bool {
 func (c *cluster) stopAll() {
 	for i := range c.slots {
 		if p := c.down(i); p != nil {
-			p.stdin.Close()
-			p.signal(syscall.SIGKILL)
+			p.child.Stop(0)
 		}
 	}
 }

@@ -148,17 +148,17 @@ func nemesis(c *cluster, probe *http.Client, seed uint64, t0, end time.Time) ([]
 		if r.IntN(2) == 0 {
 			ev.kind = "kill"
 			ev.at = time.Since(t0)
-			p.signal(syscall.SIGKILL)
+			p.child.Kill()
 			progress("kill %s", ev.slot)
 			time.Sleep(2*time.Second + time.Duration(r.Int64N(int64(2*time.Second))))
 		} else {
 			ev.kind = "roll"
 			ev.at = time.Since(t0)
-			p.cmd.Process.Signal(syscall.SIGTERM) // fails only if it already exited
+			p.child.Signal(syscall.SIGTERM)
 			select {
-			case <-p.exited:
+			case <-p.child.Done():
 			case <-time.After(30 * time.Second):
-				p.signal(syscall.SIGKILL)
+				p.child.Kill()
 				progress("roll %s: no exit 30s after SIGTERM, killed", ev.slot)
 			}
 			progress("roll %s: SIGTERM, exited after %v", ev.slot, (time.Since(t0) - ev.at).Round(time.Millisecond))

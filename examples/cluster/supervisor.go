@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/examples/internal/demo"
+	"github.com/e5b1d45c/sessring/examples/internal/proc"
 )
 
 // childEnv marks a child process: with it set, the command runs one demo
@@ -51,9 +51,7 @@ type child struct {
 	url    string // http://127.0.0.1:port
 	gossip string // 127.0.0.1:port
 
-	cmd   *exec.Cmd
-	stdin io.WriteCloser // closing it asks the node to leave gracefully
-	done  chan struct{}  // closed when the process has exited
+	p *proc.Child // the last process started; nil before the first
 }
 
 func newSupervisor(exe string, names, common []string, stdout, stderr io.Writer) *supervisor {
@@ -75,15 +73,7 @@ func (s *supervisor) find(name string) (*child, error) {
 
 // runningLocked reports whether c's process is alive; s.mu must be held.
 func (c *child) runningLocked() bool {
-	if c.cmd == nil {
-		return false
-	}
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
+	return c.p != nil && !c.p.Exited()
 }
 
 // start launches the named node and returns once it has joined. It joins
@@ -107,7 +97,8 @@ func (s *supervisor) start(name string) error {
 	return s.launchLocked(c, join)
 }
 
-// launchLocked starts c's process and waits for its ready line.
+// launchLocked starts c's process and waits for its ready line. The
+// node's other lines go to s.stdout.
 func (s *supervisor) launchLocked(c *child, join []string) error {
 	httpAddr, bind := "127.0.0.1:0", "127.0.0.1:0"
 	if c.url != "" {
@@ -116,53 +107,24 @@ func (s *supervisor) launchLocked(c *child, join []string) error {
 	args := append([]string{"-name", c.name, "-http", httpAddr, "-bind", bind, "-join", strings.Join(join, ",")}, s.common...)
 	cmd := exec.Command(s.exe, args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stderr = s.stderr
-	ownProcessGroup(cmd)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", c.name, err)
-	}
-	c.cmd, c.stdin, c.done = cmd, stdin, make(chan struct{})
-	ready := make(chan demo.State, 1)
-	go s.readStates(out, ready)
-	go func(done chan struct{}) {
-		cmd.Wait()
-		close(done)
-	}(c.done)
-	select {
-	case st := <-ready:
-		c.url, c.gossip = st.URL, st.Gossip
-		return nil
-	case <-c.done:
-		return fmt.Errorf("%s exited before joining: %v (see its log above)", c.name, cmd.ProcessState)
-	case <-time.After(readyTimeout):
-		cmd.Process.Kill()
-		<-c.done
-		return fmt.Errorf("%s did not join within %v", c.name, readyTimeout)
-	}
-}
-
-// readStates reads a node's stdout until it closes, reporting its ready
-// state line and echoing anything else.
-func (s *supervisor) readStates(out io.Reader, ready chan<- demo.State) {
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		st, ok := demo.ParseState(sc.Text())
-		switch {
-		case ok && st.State == demo.StateReady:
-			ready <- st // buffered; a node is ready once per process
-		case !ok:
-			fmt.Fprintln(s.stdout, sc.Text())
+	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+	proc.OwnGroup(cmd)
+	var st demo.State
+	p, err := proc.Start(cmd, readyTimeout, func(line string) (bool, error) {
+		var ok bool
+		if st, ok = demo.ParseState(line); !ok {
+			fmt.Fprintln(s.stdout, line)
 		}
+		return ok && st.State == demo.StateReady, nil
+	})
+	switch {
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("%s: %w (see its log above)", c.name, err)
+	case err != nil:
+		return fmt.Errorf("%s: %w", c.name, err)
 	}
-	io.Copy(io.Discard, out)
+	c.p, c.url, c.gossip = p, st.URL, st.Gossip
+	return nil
 }
 
 // kill crashes the named node with SIGKILL and waits until it is gone.
@@ -176,10 +138,7 @@ func (s *supervisor) kill(name string) error {
 	if !c.runningLocked() {
 		return fmt.Errorf("%s: %w", name, errNotRunning)
 	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		return err
-	}
-	<-c.done
+	c.p.Kill()
 	return nil
 }
 
@@ -196,13 +155,7 @@ func (s *supervisor) stopAll(each time.Duration) {
 		if !c.runningLocked() {
 			continue
 		}
-		c.stdin.Close()
-		select {
-		case <-c.done:
-		case <-time.After(each):
-			c.cmd.Process.Kill()
-			<-c.done
-		}
+		c.p.Stop(each)
 		s.waitMembersLocked(time.Now().Add(each))
 	}
 }
@@ -248,7 +201,7 @@ func (s *supervisor) snapshot() []nodeInfo {
 	for i, c := range s.nodes {
 		infos[i] = nodeInfo{Name: c.name, URL: c.url, Gossip: c.gossip, Running: c.runningLocked()}
 		if infos[i].Running {
-			infos[i].PID = c.cmd.Process.Pid
+			infos[i].PID = c.p.Pid()
 		}
 	}
 	return infos
