@@ -122,6 +122,9 @@ func (n *Node) writeOp(ctx context.Context, token string, op *writeOp) (*entry, 
 	if n.closed.Load() {
 		return nil, 0, ErrClosed
 	}
+	if op.kind == opCommit || op.kind == opApply || op.kind == opDelete {
+		op.id = n.nextOpID()
+	}
 	ctx, cancel := n.opContext(ctx)
 	defer cancel()
 	e, lease, err := n.write(ctx, token, op)

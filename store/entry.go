@@ -29,12 +29,18 @@ type entry struct {
 	stub bool
 	// backed is set once this exact entry is stored in the backup.
 	backed atomic.Bool
+	// ops are the ids of the writes that made this version and its recent
+	// predecessors; opsCut is the newest record dropped early (opid.go).
+	ops    []opRecord
+	opsCut int64
 }
 
 const entryOverhead = 96 // map slot, struct and token, roughly
 
+const opRecordSize = 24 // one remembered write id (opid.go)
+
 func (e *entry) computeSize(token string) {
-	n := entryOverhead + len(token) + len(e.value)
+	n := entryOverhead + len(token) + len(e.value) + len(e.ops)*opRecordSize
 	for k, v := range e.fields {
 		n += len(k) + len(v) + 16
 	}
@@ -44,7 +50,7 @@ func (e *entry) computeSize(token string) {
 // clone copies e (sharing the immutable value and fields).
 func (e *entry) clone() *entry {
 	c := &entry{kind: e.kind, deleted: e.deleted, version: e.version, value: e.value, fields: e.fields,
-		expiry: e.expiry, idle: e.idle, access: e.access, size: e.size, stub: e.stub}
+		expiry: e.expiry, idle: e.idle, access: e.access, size: e.size, stub: e.stub, ops: e.ops, opsCut: e.opsCut}
 	c.backed.Store(e.backed.Load())
 	return c
 }
@@ -134,6 +140,7 @@ func (e *entry) encode(enc *wire.Encoder) {
 	enc.Uvarint(e.version)
 	enc.Varint(e.access)
 	e.encodeBody(enc)
+	encodeOps(enc, e.ops, e.opsCut)
 }
 
 // encodeBody writes everything but version and access time, in a canonical
@@ -159,6 +166,12 @@ func (e *entry) encodeBody(enc *wire.Encoder) {
 // decodeEntry reads an entry written by encode. Byte slices are copied, so
 // the entry does not alias the frame it came from.
 func decodeEntry(d *wire.Decoder, token string) (*entry, error) {
+	return decodeEntryFormat(d, token, entryFormat)
+}
+
+// decodeEntryFormat reads an entry in a given backup format: format 1
+// predates write ids.
+func decodeEntryFormat(d *wire.Decoder, token string, format byte) (*entry, error) {
 	e := &entry{}
 	flags := d.Byte()
 	e.version = d.Uvarint()
@@ -177,6 +190,9 @@ func decodeEntry(d *wire.Decoder, token string) (*entry, error) {
 	for i := 0; i < n && d.Err() == nil; i++ {
 		k := d.String()
 		e.fields[k] = bytes.Clone(d.Bytes())
+	}
+	if format >= 2 {
+		e.ops, e.opsCut = decodeOps(d)
 	}
 	if err := d.Err(); err != nil {
 		return nil, err
@@ -205,18 +221,19 @@ func marshalEntry(token string, e *entry) []byte {
 	return enc.B
 }
 
-const entryFormat = 1
+const entryFormat = 2 // 2: with write ids
 
 // unmarshalEntry decodes a backup value and checks it belongs to token.
 func unmarshalEntry(token string, b []byte) (*entry, error) {
 	d := wire.NewDecoder(b)
-	if f := d.Byte(); d.Err() == nil && f != entryFormat {
+	f := d.Byte()
+	if d.Err() == nil && (f < 1 || f > entryFormat) {
 		return nil, fmt.Errorf("%w: unknown entry format %d", wire.ErrMalformed, f)
 	}
 	if got := d.String(); d.Err() == nil && got != token {
 		return nil, fmt.Errorf("%w: entry is for another token", wire.ErrMalformed)
 	}
-	e, err := decodeEntry(d, token)
+	e, err := decodeEntryFormat(d, token, f)
 	if err != nil {
 		return nil, err
 	}

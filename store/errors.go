@@ -10,9 +10,17 @@ var (
 	ErrClosed = errors.New("store: node closed")
 
 	// ErrUnavailable means the session's holders could not be reached, or did
-	// not yet agree on placement, within the operation timeout. Nothing was
-	// written; the call may be retried.
+	// not yet agree on placement, within the operation timeout. The call may
+	// be retried. For a write, an attempt whose reply was lost may still
+	// have taken effect (never twice: see ErrUncertain); read the session to
+	// find out.
 	ErrUnavailable = errors.New("store: session holders unavailable")
+
+	// ErrUncertain means a write was attempted, an attempt may have been
+	// applied, and the node could not find out: the write was retried for
+	// longer than its id is remembered, or more writes to the session came
+	// in meanwhile than are remembered. It was not applied twice.
+	ErrUncertain = errors.New("store: write outcome unknown")
 
 	// ErrFull means the node that had to hold the session is at its MaxBytes
 	// limit and had nothing it could safely evict. Nothing was written.

@@ -49,7 +49,7 @@ func (n *Node) pullPending() int {
 		if !v.holds(p) || part.isReady() {
 			continue
 		}
-		srcs, stranded := v.sources(p)
+		srcs, stranded := part.pullSources(v)
 		if stranded {
 			left++ // its holders are lost: wait for them or for LostMemberTTL
 			continue
@@ -191,7 +191,7 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 // fetchKey brings one session up to date on an owner whose partition is
 // still being pulled, by asking every previous holder for it.
 func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error {
-	srcs, stranded := v.sources(p)
+	srcs, stranded := n.parts[p].pullSources(v)
 	if stranded {
 		return errStranded
 	}

@@ -36,6 +36,7 @@ func (n *Node) refreshView() {
 		return
 	}
 	now := time.Now()
+	returning := n.returningLocked(old, v, now)
 	pending := 0
 	for p, part := range n.parts {
 		heldNow := v.holds(p)
@@ -51,12 +52,19 @@ func (n *Node) refreshView() {
 		}
 		if heldNow {
 			n.orphanSince[p] = time.Time{}
+			if len(returning) > 0 {
+				part.setResync()
+			}
 		}
 		if old != nil {
 			n.noteRoleChange(old, v, p, part)
 		}
 	}
 	n.view.Store(v)
+	if len(returning) > 0 {
+		n.stats.resyncs.Add(1)
+		n.log.Warn("members back after being lost; re-pulling held partitions from all members", "returning", returning)
+	}
 	if old == nil || old.id() != v.id() {
 		n.log.Info("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
 	}
@@ -109,6 +117,7 @@ func (n *Node) trackLostLocked(old *view, members []gossip.Member, now time.Time
 			_, known := n.lostAt[name]
 			if !alive[name] && !departed && !known && name != n.name {
 				n.lostAt[name] = now
+				n.goneInc[name] = goneRecord{inc: old.incs[name], at: now}
 			}
 		}
 	}

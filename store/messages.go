@@ -56,6 +56,8 @@ type writeOp struct {
 	mut    Mutation      // opApply
 	lease  uint64        // opUnlock
 	ttl    time.Duration // opLock
+	id     opID          // the same for every attempt (opid.go)
+	retry  bool          // an earlier attempt may have been applied
 }
 
 func (o *writeOp) encode(e *wire.Encoder) {
@@ -65,6 +67,9 @@ func (o *writeOp) encode(e *wire.Encoder) {
 	e.Uvarint(o.lease)
 	e.Varint(int64(o.ttl))
 	encodeMutation(e, &o.mut)
+	e.Uvarint(o.id.node)
+	e.Uvarint(o.id.seq)
+	e.Bool(o.retry)
 }
 
 func decodeWriteOp(d *wire.Decoder) writeOp {
@@ -74,6 +79,8 @@ func decodeWriteOp(d *wire.Decoder) writeOp {
 	o.lease = d.Uvarint()
 	o.ttl = time.Duration(d.Varint())
 	o.mut = decodeMutation(d)
+	o.id = opID{node: d.Uvarint(), seq: d.Uvarint()}
+	o.retry = d.Bool()
 	if d.Err() == nil && (o.kind < opCommit || o.kind > opUnlock) {
 		d.Fail(fmt.Sprintf("unknown write op %d", o.kind))
 	}

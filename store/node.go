@@ -26,6 +26,7 @@ type Node struct {
 	cfg         Config
 	name        string
 	incarnation uint64
+	opSeq       atomic.Uint64 // write ids (opid.go)
 	log         *slog.Logger
 	parts       []*partition
 	used        atomic.Int64 // bytes held, all partitions
@@ -42,13 +43,16 @@ type Node struct {
 	leaseKick  chan struct{}
 	reach      reachability
 	quorumOK   atomic.Pointer[quorumVerdict]
+	hadQuorum  atomic.Bool  // a quorum check passed once (cutOff is meaningful)
+	cutOff     atomic.Bool  // lost the majority since the last resync (resync.go)
 	backup     *backupQueue // nil without a Backup
 
 	// viewMu serializes view changes and guards the fields below.
 	viewMu      sync.Mutex
-	orphanSince []time.Time          // per partition: when it stopped being held here
-	lostAt      map[string]time.Time // members gone without a departure notice
-	departedAt  map[string]time.Time // members that announced a graceful leave
+	orphanSince []time.Time           // per partition: when it stopped being held here
+	lostAt      map[string]time.Time  // members gone without a departure notice
+	departedAt  map[string]time.Time  // members that announced a graceful leave
+	goneInc     map[string]goneRecord // members lost, by the process that was lost (resync.go)
 
 	// expireMu guards expireFns.
 	expireMu  sync.Mutex
@@ -87,6 +91,7 @@ func Open(cfg Config) (*Node, error) {
 		orphanSince: make([]time.Time, cfg.Partitions),
 		lostAt:      make(map[string]time.Time),
 		departedAt:  make(map[string]time.Time),
+		goneInc:     make(map[string]goneRecord),
 		leases:      newLeaseTable(),
 		readLeases:  newReadLeases(),
 		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},

@@ -253,17 +253,23 @@ func TestLimits(t *testing.T) {
 func TestMemoryIsTwoOverN(t *testing.T) {
 	c := newTestCluster(t, 5)
 	acked := writeMany(t, c, "mem", 5000)
+	// Copies left on former holders (orphans, if placement moved while the
+	// sessions were written) are dropped after OrphanGrace: poll for that.
 	total := 0
+	waitFor(t, 10*time.Second, "exactly two copies of every session", func() bool {
+		total = 0
+		for _, n := range c.live() {
+			s := n.Stats()
+			total += s.OwnedSessions + s.ReplicaSessions + s.OrphanSessions
+		}
+		return total == 2*len(acked)
+	})
 	for _, n := range c.live() {
 		s := n.Stats()
 		held := s.OwnedSessions + s.ReplicaSessions + s.OrphanSessions
-		total += held
 		if want := 2 * len(acked) / 5; float64(held) > 1.25*float64(want) {
 			t.Errorf("%s holds %d sessions, want about %d (2/N)", n.Name(), held, want)
 		}
-	}
-	if total != 2*len(acked) {
-		t.Errorf("cluster holds %d copies, want %d (owner + replica each)", total, 2*len(acked))
 	}
 }
 

@@ -25,9 +25,13 @@ func (n *Node) localFastRead(token string) (*entry, bool) {
 		return nil, false
 	}
 	now := time.Now()
+	// The quorum check comes first: after this node was cut off it marks
+	// the partitions for resync (resync.go), which readState must see.
+	if n.checkQuorumAt(v, now) != nil {
+		return nil, false
+	}
 	e, ready, block := n.parts[p].readState(token)
-	if !ready || now.Before(block) || n.checkQuorumAt(v, now) != nil ||
-		(replica != "" && !n.readLeases.valid(replica, v.id(), now)) {
+	if !ready || now.Before(block) || (replica != "" && !n.readLeases.valid(replica, v.id(), now)) {
 		return nil, false
 	}
 	if e != nil && e.stub {
@@ -262,6 +266,12 @@ func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*ent
 	if cur != nil {
 		base = cur.version
 	}
+	if done, err := checkRetry(cur, op, now); done || err != nil {
+		if done {
+			n.stats.duplicateWrites.Add(1) // an earlier attempt is in cur: report cur
+		}
+		return nil, err
+	}
 	var next *entry
 	var err error
 	switch op.kind {
@@ -280,8 +290,9 @@ func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*ent
 	if err != nil || next == nil {
 		return nil, err
 	}
-	if next.version == 0 {
+	if next.version == 0 { // a new version (a touch keeps the version and its history)
 		next.version = base + 1
+		recordOp(next, cur, op.id, now)
 	}
 	next.computeSize(token)
 	return next, nil

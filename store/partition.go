@@ -32,6 +32,11 @@ type partition struct {
 	// blockUntil: as new owner, do not serve before the read lease granted
 	// to the previous owner has run out.
 	blockUntil time.Time
+	// wide: pull from every member, not just the previous holders; set
+	// after this node was cut off (resync.go), cleared when ready. held:
+	// the partition was complete here when that happened, so lost previous
+	// holders do not strand it.
+	wide, held bool
 }
 
 func newPartition(id int) *partition {
@@ -102,7 +107,32 @@ func (p *partition) setRoleChange(demoted bool, blockUntil time.Time) {
 func (p *partition) setReady(r bool) {
 	p.mu.Lock()
 	p.ready = r
+	if r {
+		p.wide, p.held = false, false
+	}
 	p.mu.Unlock()
+}
+
+// setResync makes the partition not ready, to be pulled from every member.
+func (p *partition) setResync() {
+	p.mu.Lock()
+	p.held = p.held || p.ready
+	p.ready, p.wide = false, true
+	p.mu.Unlock()
+}
+
+// pullSources is where a not-ready partition is pulled from: its previous
+// holders (v.sources), or every member after a resync.
+func (p *partition) pullSources(v *view) (srcs []string, stranded bool) {
+	p.mu.RLock()
+	wide, held := p.wide, p.held
+	p.mu.RUnlock()
+	srcs, stranded = v.sources(p.id)
+	if wide {
+		srcs = v.wideSources()
+		stranded = stranded && !held
+	}
+	return srcs, stranded
 }
 
 // swapLocked replaces the entry for token (nil removes it) and keeps the

@@ -95,13 +95,20 @@ func (n *Node) heartbeatLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.reachWindow() / 4)
 	defer t.Stop()
+	var last time.Time
 	for {
+		var now time.Time
 		select {
 		case <-n.stop:
 			return
-		case <-t.C:
+		case now = <-t.C:
 		}
-		if v := n.view.Load(); v != nil {
+		n.watchPause(last, now)
+		last = now
+		if v := n.view.Load(); v != nil && !n.leaving.Load() {
+			// Notice losing the majority (and getting it back) without
+			// waiting for a request to check.
+			n.checkQuorumAt(v, now)
 			n.pingStale(v)
 		}
 	}

@@ -195,11 +195,17 @@ func (n *Node) checkQuorumAt(v *view, now time.Time) error {
 		return nil
 	}
 	if c := n.quorumOK.Load(); c != nil && c.viewID == v.id() && now.Before(c.until) {
+		n.resyncIfCutOff(v)
 		return nil
 	}
 	if !v.quorate() || !n.reachableMajority(v) {
+		if n.hadQuorum.Load() {
+			n.markCutOff()
+		}
 		return errNoQuorum
 	}
+	n.hadQuorum.Store(true)
+	n.resyncIfCutOff(v)
 	n.quorumOK.Store(&quorumVerdict{viewID: v.id(), until: now.Add(n.reachWindow() / 8)})
 	return nil
 }

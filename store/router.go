@@ -88,8 +88,19 @@ func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, ui
 	var (
 		out   *entry
 		lease uint64
+		first = time.Now()
+		tries int
 	)
 	err := n.retry(ctx, func(v *view) error {
+		if tries++; tries > 1 {
+			// An earlier attempt may have been applied: the owner matches
+			// the write's id against the session's history (opid.go),
+			// which reaches back opMemory; stop well before that.
+			op.retry = true
+			if time.Since(first) > opRetryWindow {
+				return fmt.Errorf("%w: not confirmed within %v", ErrUncertain, opRetryWindow)
+			}
+		}
 		p := v.table.Partition(token)
 		owner := v.table.Owner(p)
 		var err error

@@ -7,6 +7,7 @@ type counters struct {
 	reads, writes, deletes     atomic.Uint64
 	served, forwarded          atomic.Uint64
 	requests, retries          atomic.Uint64
+	duplicateWrites, resyncs   atomic.Uint64
 	replicated, replicaWrites  atomic.Uint64
 	replicationErrors, repairs atomic.Uint64
 	antiEntropyRepairs         atomic.Uint64
@@ -37,6 +38,12 @@ type Stats struct {
 	// Served counts requests answered as owner; Forwarded those sent on to
 	// another node; Retries the attempts repeated while placement settled.
 	Served, Forwarded, Retries uint64
+	// DuplicateWrites counts write attempts found already applied (a retry
+	// after a lost reply) and answered without applying them again.
+	DuplicateWrites uint64
+	// Resyncs counts the times this node got the majority back after being
+	// cut off and re-pulled every partition it holds.
+	Resyncs uint64
 	// Replicated counts versions sent to replicas; ReplicaWrites versions
 	// accepted as replica; ReplicationErrors failed sends; Repairs newer
 	// copies adopted from a replica; AntiEntropyRepairs partitions synced by
@@ -64,6 +71,7 @@ func (n *Node) Stats() Stats {
 	c := &n.stats
 	s.Reads, s.Writes, s.Deletes = c.reads.Load(), c.writes.Load(), c.deletes.Load()
 	s.Served, s.Forwarded, s.Retries = c.served.Load(), c.forwarded.Load(), c.retries.Load()
+	s.DuplicateWrites, s.Resyncs = c.duplicateWrites.Load(), c.resyncs.Load()
 	s.Replicated, s.ReplicaWrites = c.replicated.Load(), c.replicaWrites.Load()
 	s.ReplicationErrors, s.Repairs = c.replicationErrors.Load(), c.repairs.Load()
 	s.AntiEntropyRepairs, s.HandoffEntries = c.antiEntropyRepairs.Load(), c.handoffEntries.Load()

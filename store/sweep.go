@@ -75,6 +75,7 @@ func (n *Node) expire(v *view, p int, token string) {
 		return
 	}
 	tomb := &entry{kind: cur.kind, deleted: true, version: cur.version + 1, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+	recordOp(tomb, cur, opID{}, now) // keeps the write history: a late retry must not revive it
 	tomb.computeSize(token)
 	ok, err := n.replicateAndInstall(ctx, v, p, token, cur, tomb)
 	part.wmu.Unlock()

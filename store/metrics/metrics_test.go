@@ -107,6 +107,8 @@ func TestNodeMatchesStats(t *testing.T) {
 		"sessring_store_requests_served_total{" + n + "}":      float64(s.Served),
 		"sessring_store_requests_forwarded_total{" + n + "}":   float64(s.Forwarded),
 		"sessring_store_retries_total{" + n + "}":              float64(s.Retries),
+		"sessring_store_duplicate_writes_total{" + n + "}":     float64(s.DuplicateWrites),
+		"sessring_store_resyncs_total{" + n + "}":              float64(s.Resyncs),
 		"sessring_store_replicated_total{" + n + "}":           float64(s.Replicated),
 		"sessring_store_replica_writes_total{" + n + "}":       float64(s.ReplicaWrites),
 		"sessring_store_replication_errors_total{" + n + "}":   float64(s.ReplicationErrors),

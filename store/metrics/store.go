@@ -56,6 +56,8 @@ func storeCounters(e *exposition, s *store.Stats, node label) {
 		{"sessring_store_requests_served_total", "Requests answered by this node as owner.", s.Served},
 		{"sessring_store_requests_forwarded_total", "Requests this node sent on to the session's owner.", s.Forwarded},
 		{"sessring_store_retries_total", "Request attempts repeated while placement settled.", s.Retries},
+		{"sessring_store_resyncs_total", "Times this node re-pulled its partitions after being cut off from the majority.", s.Resyncs},
+		{"sessring_store_duplicate_writes_total", "Write attempts found already applied (retry after a lost reply), not applied again.", s.DuplicateWrites},
 		{"sessring_store_replicated_total", "Session versions sent to replicas.", s.Replicated},
 		{"sessring_store_replica_writes_total", "Session versions accepted as replica.", s.ReplicaWrites},
 		{"sessring_store_replication_errors_total", "Failed sends to replicas.", s.ReplicationErrors},

@@ -1,0 +1,125 @@
+package store
+
+import "time"
+
+// Resynchronisation after being cut off.
+//
+// A node that could not reach a majority for a while (the small side of a
+// network partition, a long pause) may have been declared dead by the
+// others, who then moved its sessions to other nodes and went on writing
+// them there. When it comes back, placement may give it the same
+// partitions it held before, so the usual handoff rule (pull a partition
+// when you newly hold it, from its previous holders in your own previous
+// view) sees nothing to do: its previous view was the small side's, and the
+// writes happened on nodes it never knew held the data. Serving its old
+// copies would return stale sessions and build new versions on them that
+// lose to the majority's when the copies meet (the linearizability check
+// caught an acknowledged write lost that way after a 3|2 partition healed).
+//
+// So a node that loses the reachability quorum remembers it, and before it
+// serves anything again it marks every partition it holds as not ready and
+// pulls them from every live member ("wide" pull), which includes the
+// nodes that held them meanwhile (their copies are orphans kept for
+// OrphanGrace). Requests in the meantime fetch single sessions from every
+// member the same way.
+
+// markCutOff records that this node lost the majority: the next positive
+// quorum check triggers a resync. It also drops the cached verdict.
+func (n *Node) markCutOff() {
+	if n.cfg.Minority != MinorityRefuse {
+		return // sides that both serve merge by version; nothing to fence
+	}
+	if !n.cutOff.Swap(true) {
+		n.log.Warn("cut off from the majority; will re-pull held partitions when back")
+	}
+	n.quorumOK.Store(nil)
+}
+
+// resyncIfCutOff runs after a positive quorum check. If the node was cut off
+// since the last resync, every partition it holds in v becomes not ready,
+// to be pulled from all members before it is served again.
+func (n *Node) resyncIfCutOff(v *view) {
+	if !n.cutOff.Load() {
+		return
+	}
+	n.viewMu.Lock()
+	if !n.cutOff.Swap(false) {
+		n.viewMu.Unlock()
+		return
+	}
+	// The view may have moved on while waiting for viewMu: mark what the
+	// current one holds (refreshView marks newly held partitions itself).
+	cur := n.view.Load()
+	count := 0
+	for p, part := range n.parts {
+		if cur.holds(p) || v.holds(p) {
+			part.setResync()
+			count++
+		}
+	}
+	n.viewMu.Unlock()
+	n.stats.resyncs.Add(1)
+	n.log.Warn("majority reachable again; re-pulling held partitions from all members", "partitions", count)
+	n.kickHandoff()
+}
+
+// watchPause treats a gap between heartbeat ticks longer than the reach
+// window as being cut off: a node that did not run for that long may have
+// been declared dead, and replies that arrive right after the pause could
+// otherwise restore the quorum before any check saw it missing.
+func (n *Node) watchPause(last, now time.Time) {
+	if !last.IsZero() && now.Sub(last) > n.reachWindow() {
+		n.markCutOff()
+	}
+}
+
+// wideSources lists every live member but this node: where a partition's
+// sessions may be after this node was cut off.
+func (v *view) wideSources() []string {
+	var srcs []string
+	for _, m := range v.table.Members() {
+		if m != v.self {
+			srcs = append(srcs, m)
+		}
+	}
+	return srcs
+}
+
+// Members that come back.
+//
+// The same holds the other way round: the nodes that stayed together lost
+// some members, and if those were cut off for longer than LostMemberTTL
+// they carried on alone (see Config.LostMemberTTL), so when they come back
+// they may hold writes the others lack, on partitions the others hold. A
+// member that reappears as the same process (same incarnation) that was
+// lost is such a returning member: every partition held here is then
+// re-pulled from all members, the returning ones included, and the
+// versions merge (highest wins). A member that restarted (new incarnation)
+// starts empty and is an ordinary joiner.
+
+// goneRecord remembers which process of a member was lost, and when.
+type goneRecord struct {
+	inc uint64
+	at  time.Time
+}
+
+// rememberGone is how long a lost member's process is remembered.
+const rememberGone = time.Hour
+
+// returningLocked lists the members of v that were not in old and are the
+// same process that was lost earlier; it forgets them (and stale records).
+// Callers hold viewMu.
+func (n *Node) returningLocked(old, v *view, now time.Time) []string {
+	var back []string
+	for name, g := range n.goneInc {
+		inc, member := v.incs[name]
+		switch {
+		case member && inc == g.inc && (old == nil || !old.table.Has(name)):
+			back = append(back, name)
+			delete(n.goneInc, name)
+		case member && inc != g.inc, now.Sub(g.at) > rememberGone:
+			delete(n.goneInc, name) // restarted: an ordinary joiner
+		}
+	}
+	return back
+}

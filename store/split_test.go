@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestSplitHeal cuts a 5-node cluster 3|2, changes and deletes sessions on
+// the majority side, heals, and checks that no node serves the small side's
+// stale copies once it sees the whole cluster, that a deleted session stays
+// deleted, and that a write through the returning owner builds on the
+// majority's version and survives. Before resync.go, the returning owner
+// served its pre-partition copy, and an acknowledged write built on it was
+// lost when the majority's copies met it (first seen by the
+// linearizability check).
+func TestSplitHeal(t *testing.T) {
+	small := []string{"node-04", "node-05"}
+	big := []string{"node-01", "node-02", "node-03"}
+	onSmall := func(name string) bool { return name == small[0] || name == small[1] }
+
+	// Within LostMemberTTL the small side refuses to serve; the sessions'
+	// owners are on the small side, their replicas on the majority side,
+	// which takes over at once.
+	t.Run("within LostMemberTTL", func(t *testing.T) {
+		c := newTestClusterWith(t, 5, func(cfg *Config) { cfg.LostMemberTTL = time.Minute })
+		splitHeal(t, c, small, big, func(o, r string) bool { return onSmall(o) && !onSmall(r) })
+	})
+	// Beyond it both sides carry on alone (a split brain, by design): after
+	// healing every session converges to one version everywhere, a deletion
+	// the majority made stays, and later writes stick.
+	t.Run("beyond LostMemberTTL", func(t *testing.T) {
+		splitBrainHeal(t, newTestCluster(t, 5), small, big, onSmall)
+	})
+}
+
+func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall func(string) bool) {
+	n1, n4 := c.node(big[0]), c.node(small[0])
+	var conflict, deleted string // both holders on the small side; owner there, replica not
+	for conflict == "" || deleted == "" {
+		tok, err := n1.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, r := n1.Locate(tok)
+		switch {
+		case onSmall(o) && onSmall(r) && conflict == "":
+			conflict = tok
+		case onSmall(o) && !onSmall(r) && deleted == "":
+			deleted = tok
+		}
+	}
+	expiry := time.Now().Add(time.Hour)
+	for _, tok := range []string{conflict, deleted} {
+		if err := n1.Commit(tok, []byte("before"), expiry); err != nil {
+			t.Fatalf("Commit(%s) = %v", shortToken(tok), err)
+		}
+	}
+	ips := c.ipsSnapshot()
+	c.net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
+	waitFor(t, 20*time.Second, "the majority to accept writes", func() bool {
+		return n1.Commit(conflict, []byte("majority"), expiry) == nil
+	})
+	if err := n1.Delete(deleted); err != nil {
+		t.Fatalf("Delete on the majority side = %v", err)
+	}
+	waitFor(t, 20*time.Second, "the small side to accept writes", func() bool {
+		return n4.Commit(conflict, []byte("small"), expiry) == nil
+	})
+	c.net.Heal()
+	c.waitConverged()
+	var agreed string
+	for _, n := range c.live() {
+		got, ok, err := n.Find(conflict)
+		if err != nil || !ok || (string(got) != "majority" && string(got) != "small") {
+			t.Errorf("Find(conflict) via %s = %q, %v, %v; want one side's value", n.Name(), got, ok, err)
+		}
+		if agreed == "" {
+			agreed = string(got)
+		} else if string(got) != agreed {
+			t.Errorf("Find(conflict) via %s = %q, via others %q: not converged", n.Name(), got, agreed)
+		}
+		if got, ok, err := n.Find(deleted); err != nil || ok {
+			t.Errorf("Find(deleted) via %s = %q, %v, %v: the majority's deletion was undone", n.Name(), got, ok, err)
+		}
+	}
+	t.Logf("the split brain's conflicting writes converged to %q", agreed)
+	if err := n4.Commit(conflict, []byte("after"), expiry); err != nil {
+		t.Fatalf("Commit after heal = %v", err)
+	}
+	waitFor(t, 10*time.Second, "orphaned copies dropped", func() bool {
+		for _, n := range c.live() {
+			if n.Stats().OrphanSessions != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range c.live() {
+		if got, ok, err := n.Find(conflict); err != nil || !ok || string(got) != "after" {
+			t.Errorf("Find via %s at the end = %q, %v, %v; want %q", n.Name(), got, ok, err, "after")
+		}
+	}
+}
+
+func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluster {
+	t.Helper()
+	c := newTestCluster(t, 0)
+	c.tweak = tweak
+	for range size {
+		c.add()
+	}
+	c.waitConverged()
+	return c
+}
+
+func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owner, replica string) bool) {
+	n1 := c.node(big[0])
+	var changed, deleted string
+	for changed == "" || deleted == "" {
+		tok, err := n1.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case !pick(n1.Locate(tok)):
+		case changed == "":
+			changed = tok
+		default:
+			deleted = tok
+		}
+	}
+	expiry := time.Now().Add(time.Hour)
+	for _, tok := range []string{changed, deleted} {
+		if err := n1.Commit(tok, []byte("before"), expiry); err != nil {
+			t.Fatalf("Commit(%s) = %v", shortToken(tok), err)
+		}
+	}
+
+	ips := c.ipsSnapshot()
+	c.net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
+	waitFor(t, 20*time.Second, "the majority to drop the small side", func() bool {
+		for _, name := range big {
+			if len(c.node(name).Stats().Members) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 20*time.Second, "the majority to accept writes", func() bool {
+		return n1.Commit(changed, []byte("majority"), expiry) == nil
+	})
+	if err := n1.Delete(deleted); err != nil {
+		t.Fatalf("Delete on the majority side = %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	if _, _, err := c.node(small[0]).FindCtx(ctx, changed); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Find on the small side = %v, want ErrUnavailable", err)
+	}
+	cancel()
+
+	c.net.Heal()
+	// From the heal on, every node must serve the majority's state or
+	// nothing.
+	check := func(when string, n *Node) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		got, ok, err := n.FindCtx(ctx, changed)
+		if err == nil && (!ok || string(got) != "majority") {
+			t.Errorf("%s: Find via %s = %q, %v; want %q", when, n.Name(), got, ok, "majority")
+		}
+		got, ok, err = n.FindCtx(ctx, deleted)
+		if err == nil && ok {
+			t.Errorf("%s: deleted session came back via %s: %q", when, n.Name(), got)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !t.Failed() {
+		for _, n := range c.live() {
+			check("while healing", n)
+		}
+		if s := c.node(small[0]).Stats(); len(s.Members) == 5 && s.PartitionsPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the small side did not rejoin")
+		}
+	}
+	c.waitConverged()
+	for _, n := range c.live() {
+		check("after healing", n)
+	}
+	for _, name := range small {
+		if r := c.node(name).Stats().Resyncs; r == 0 {
+			t.Errorf("%s: Resyncs = 0, want at least 1 after being cut off", name)
+		}
+	}
+
+	// A write through the returning owner builds on the majority's version
+	// and stays after the former interim holders' copies are gone.
+	owner, _ := n1.Locate(changed)
+	if err := c.node(owner).Commit(changed, []byte("after"), expiry); err != nil {
+		t.Fatalf("Commit via %s after heal = %v", owner, err)
+	}
+	waitFor(t, 10*time.Second, "orphaned copies dropped", func() bool {
+		for _, n := range c.live() {
+			if n.Stats().OrphanSessions != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range c.live() {
+		got, ok, err := n.Find(changed)
+		if err != nil || !ok || string(got) != "after" {
+			t.Errorf("Find via %s at the end = %q, %v, %v; want %q", n.Name(), got, ok, err, "after")
+		}
+	}
+}
