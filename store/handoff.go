@@ -66,13 +66,14 @@ func (n *Node) pullPending() int {
 	if len(needs) == 0 {
 		return left
 	}
-	var mu sync.Mutex // guards needs
+	var mu sync.Mutex // guards needs and full
+	full := make(map[int]bool)
 	var wg sync.WaitGroup
 	for src, ps := range bySource {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done, err := n.pullFrom(v, src, ps)
+			done, complete, err := n.pullFrom(v, src, ps)
 			if err != nil {
 				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)
 			}
@@ -80,13 +81,16 @@ func (n *Node) pullPending() int {
 			for _, p := range done {
 				needs[p]--
 			}
+			for _, p := range complete {
+				full[p] = true
+			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	for p, c := range needs {
-		if c > 0 {
-			left++
+		if c > 0 || !(full[p] || n.parts[p].mayCompleteWithout(v)) {
+			left++ // retried; a lost previous holder may have what is missing
 			continue
 		}
 		if n.view.Load() == v { // readiness is relative to the view it was pulled for
@@ -98,9 +102,10 @@ func (n *Node) pullPending() int {
 }
 
 // pullFrom copies partitions ps from src, page by page, and returns those
-// completed.
-func (n *Node) pullFrom(v *view, src string, ps []int) ([]int, error) {
-	var done []int
+// it answered for and, among them, those src holds completely (a source
+// that is itself still pulling a partition sends what it has, which alone
+// does not make the copy here complete).
+func (n *Node) pullFrom(v *view, src string, ps []int) (done, complete []int, err error) {
 	for len(ps) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 4*n.cfg.CallTimeout)
 		var enc wire.Encoder
@@ -109,22 +114,24 @@ func (n *Node) pullFrom(v *view, src string, ps []int) ([]int, error) {
 		resp, err := n.call(ctx, v, src, mPull, enc.B)
 		cancel()
 		if err != nil {
-			return done, err
+			return done, complete, err
 		}
 		d := wire.NewDecoder(resp)
 		list, err := decodeEntries(d)
 		got := decodeInts(d, len(n.parts))
+		full := decodeInts(d, len(n.parts))
 		if err == nil {
 			err = d.Finish()
 		}
 		if err != nil || len(got) == 0 {
-			return done, fmt.Errorf("store: pull from %s: bad response: %w", src, errors.Join(err, errNotReady))
+			return done, complete, fmt.Errorf("store: pull from %s: bad response: %w", src, errors.Join(err, errNotReady))
 		}
 		n.mergeAll(list)
 		done = append(done, got...)
+		complete = append(complete, full...)
 		ps = remove(ps, got)
 	}
-	return done, nil
+	return done, complete, nil
 }
 
 func (n *Node) mergeAll(list []tokenEntry) {
@@ -169,9 +176,10 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		return nil, errOtherView
 	}
 	var list []tokenEntry
-	var done []int
+	var done, complete []int
 	size := 0
 	for _, p := range ps {
+		ready := n.parts[p].isReady() // before the snapshot: never claims more than it sends
 		snap := n.parts[p].snapshot()
 		for _, te := range snap {
 			size += te.e.size
@@ -181,10 +189,14 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		}
 		list = append(list, snap...)
 		done = append(done, p)
+		if ready {
+			complete = append(complete, p)
+		}
 	}
 	var enc wire.Encoder
 	encodeEntries(&enc, list)
 	encodeInts(&enc, done)
+	encodeInts(&enc, complete)
 	return enc.B, nil
 }
 
@@ -195,33 +207,40 @@ func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error
 	if stranded {
 		return errStranded
 	}
+	full := false
 	for _, src := range srcs {
-		e, err := n.pullKeyFrom(ctx, v, src, token)
+		e, complete, err := n.pullKeyFrom(ctx, v, src, token)
 		if err != nil {
 			return err
 		}
+		full = full || complete
 		if e != nil {
 			n.parts[p].merge(token, e, &n.used)
 		}
 	}
+	if !full && !n.parts[p].mayCompleteWithout(v) {
+		return errStranded // the only complete copy may be on a lost member
+	}
 	return nil
 }
 
-// pullKeyFrom asks src for its copy of token.
-func (n *Node) pullKeyFrom(ctx context.Context, v *view, src, token string) (*entry, error) {
+// pullKeyFrom asks src for its copy of token, and whether src holds the
+// token's partition completely.
+func (n *Node) pullKeyFrom(ctx context.Context, v *view, src, token string) (*entry, bool, error) {
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	enc.String(token)
 	resp, err := n.call(ctx, v, src, mPullKey, enc.B)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	d := wire.NewDecoder(resp)
 	e, err := decodeOptEntry(d, token)
+	complete := d.Bool()
 	if err == nil {
 		err = d.Finish()
 	}
-	return e, err
+	return e, complete, err
 }
 
 func (n *Node) servePullKey(v *view, h header, d *wire.Decoder) ([]byte, error) {
@@ -235,7 +254,10 @@ func (n *Node) servePullKey(v *view, h header, d *wire.Decoder) ([]byte, error) 
 	if h.tableID != v.id() && !n.leaving.Load() {
 		return nil, errOtherView
 	}
+	part := n.parts[v.table.Partition(token)]
+	complete := part.isReady()
 	var enc wire.Encoder
-	encodeOptEntry(&enc, n.parts[v.table.Partition(token)].get(token))
+	encodeOptEntry(&enc, part.get(token))
+	enc.Bool(complete)
 	return enc.B, nil
 }

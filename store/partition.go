@@ -121,6 +121,17 @@ func (p *partition) setResync() {
 	p.mu.Unlock()
 }
 
+// mayCompleteWithout reports whether p may be declared complete although no
+// source holds it completely: it was complete here already (a resync), or
+// no previous holder is lost (those that had it left gracefully, or were
+// given up on after LostMemberTTL).
+func (p *partition) mayCompleteWithout(v *view) bool {
+	p.mu.RLock()
+	held := p.held
+	p.mu.RUnlock()
+	return held || !v.lostHolder(p.id)
+}
+
 // pullSources is where a not-ready partition is pulled from: its previous
 // holders (v.sources), or every member after a resync.
 func (p *partition) pullSources(v *view) (srcs []string, stranded bool) {

@@ -90,7 +90,7 @@ func (n *Node) fetchFromPeers(ctx context.Context, v *view, p int, token string)
 	if peer == "" {
 		return errNotReady
 	}
-	e, err := n.pullKeyFrom(ctx, v, peer, token)
+	e, _, err := n.pullKeyFrom(ctx, v, peer, token)
 	if err == nil && e != nil {
 		n.parts[p].merge(token, e, &n.used)
 	}

@@ -68,6 +68,18 @@ func (v *view) quorate() bool {
 	return 2*alive > alive+len(v.lost)
 }
 
+// lostHolder reports whether a previous holder of p (other than self) is
+// among the lost members.
+func (v *view) lostHolder(p int) bool {
+	bo, br := v.before.Holders(p)
+	for _, h := range []string{bo, br} {
+		if h != "" && h != v.self && slices.Contains(v.lost, h) {
+			return true
+		}
+	}
+	return false
+}
+
 // sources lists the live members other than self that may hold data of p
 // that self lacks: the holders of p in the table without self, and those of
 // the previous membership that are still alive. stranded is true when every
