@@ -199,7 +199,7 @@ func (n *Node) checkQuorumAt(v *view, now time.Time) error {
 		return nil
 	}
 	if !v.quorate() || !n.reachableMajority(v) {
-		if n.hadQuorum.Load() {
+		if n.hadQuorum.Load() && n.majoritySilence(v, now) >= n.cutOffAfter() {
 			n.markCutOff()
 		}
 		return errNoQuorum

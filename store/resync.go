@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Resynchronisation after being cut off.
 //
@@ -22,6 +25,46 @@ import "time"
 // nodes that held them meanwhile (their copies are orphans kept for
 // OrphanGrace). Requests in the meantime fetch single sessions from every
 // member the same way.
+
+// cutOffSilence, in reach windows: how long this node must have gone without
+// hearing from a majority before it counts as cut off. The others need two
+// windows (memberlist's shortest suspicion timeout) without hearing from it
+// to declare it dead; a shorter silence (a loaded machine, one slow
+// heartbeat) only refuses service for a moment, it does not resync.
+const cutOffSilence = 3 / 2.0
+
+func (n *Node) cutOffAfter() time.Duration {
+	return time.Duration(cutOffSilence * float64(n.reachWindow()))
+}
+
+// majoritySilence is how long ago this node last heard from enough members
+// to make a majority of those it knows (alive plus recently lost).
+func (n *Node) majoritySilence(v *view, now time.Time) time.Duration {
+	known := v.table.Len() + len(v.lost)
+	if !v.table.Has(n.name) {
+		known++
+	}
+	need := known/2 + 1 - 1 // others needed besides this node
+	if need <= 0 {
+		return 0
+	}
+	var times []time.Time
+	n.reach.mu.Lock()
+	for _, m := range v.table.Members() {
+		if m != n.name {
+			times = append(times, n.reach.heard[m])
+		}
+	}
+	n.reach.mu.Unlock()
+	if len(times) < need {
+		return time.Duration(1<<63 - 1) // not enough members alive to hear from
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return b.Compare(a) })
+	if t := times[need-1]; !t.IsZero() {
+		return now.Sub(t)
+	}
+	return time.Duration(1<<63 - 1)
+}
 
 // markCutOff records that this node lost the majority: the next positive
 // quorum check triggers a resync. It also drops the cached verdict.
@@ -63,12 +106,12 @@ func (n *Node) resyncIfCutOff(v *view) {
 	n.kickHandoff()
 }
 
-// watchPause treats a gap between heartbeat ticks longer than the reach
-// window as being cut off: a node that did not run for that long may have
+// watchPause treats a gap between heartbeat ticks of cutOffSilence reach
+// windows as being cut off: a node that did not run for that long may have
 // been declared dead, and replies that arrive right after the pause could
 // otherwise restore the quorum before any check saw it missing.
 func (n *Node) watchPause(last, now time.Time) {
-	if !last.IsZero() && now.Sub(last) > n.reachWindow() {
+	if !last.IsZero() && now.Sub(last) >= n.cutOffAfter() {
 		n.markCutOff()
 	}
 }
