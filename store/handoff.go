@@ -111,6 +111,17 @@ func (n *Node) pullFrom(v *view, src string, ps []int) (done, complete []int, er
 		var enc wire.Encoder
 		header{n.name, v.id()}.encode(&enc)
 		encodeInts(&enc, ps)
+		// With each partition goes this node's digest of it: a source whose
+		// copy has the same digest sends nothing for it (a resync after a
+		// false alarm costs a round trip, not a copy of everything).
+		// Not after a split brain: equal versions may hold different data
+		// there, and the digest only covers versions.
+		for _, p := range ps {
+			_, _, dg := n.parts[p].stats()
+			compare := !n.parts[p].needsFullPull()
+			enc.Bool(compare)
+			enc.Uvarint(dg)
+		}
 		resp, err := n.call(ctx, v, src, mPull, enc.B)
 		cancel()
 		if err != nil {
@@ -169,6 +180,11 @@ func remove(ps, done []int) []int {
 // answers regardless: it accepts no writes at all.
 func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	ps := decodeInts(d, len(n.parts))
+	compare := make([]bool, len(ps))
+	theirs := make([]uint64, len(ps))
+	for i := range ps {
+		compare[i], theirs[i] = d.Bool(), d.Uvarint()
+	}
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -178,9 +194,12 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	var list []tokenEntry
 	var done, complete []int
 	size := 0
-	for _, p := range ps {
+	for i, p := range ps {
 		ready := n.parts[p].isReady() // before the snapshot: never claims more than it sends
-		snap := n.parts[p].snapshot()
+		var snap []tokenEntry
+		if _, _, mine := n.parts[p].stats(); !compare[i] || mine != theirs[i] {
+			snap = n.parts[p].snapshot()
+		}
 		for _, te := range snap {
 			size += te.e.size
 		}

@@ -53,7 +53,7 @@ func (n *Node) refreshView() {
 		if heldNow {
 			n.orphanSince[p] = time.Time{}
 			if len(returning) > 0 {
-				part.setResync()
+				part.setResync(resyncAll)
 			}
 		}
 		if old != nil {

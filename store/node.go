@@ -45,6 +45,7 @@ type Node struct {
 	quorumOK   atomic.Pointer[quorumVerdict]
 	hadQuorum  atomic.Bool  // a quorum check passed once (cutOff is meaningful)
 	cutOff     atomic.Bool  // lost the majority since the last resync (resync.go)
+	resyncMu   sync.Mutex   // serializes the resync marking (resync.go)
 	backup     *backupQueue // nil without a Backup
 
 	// viewMu serializes view changes and guards the fields below.

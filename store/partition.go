@@ -32,12 +32,25 @@ type partition struct {
 	// blockUntil: as new owner, do not serve before the read lease granted
 	// to the previous owner has run out.
 	blockUntil time.Time
-	// wide: pull from every member, not just the previous holders; set
-	// after this node was cut off (resync.go), cleared when ready. held:
-	// the partition was complete here when that happened, so lost previous
-	// holders do not strand it.
-	wide, held bool
+	// resync: why the partition is being re-pulled although it was held
+	// (resync.go); cleared when ready. held: it was complete here when
+	// that happened, so lost previous holders do not strand it.
+	resync resyncKind
+	held   bool
 }
+
+// resyncKind says where a resynced partition is pulled from and how.
+type resyncKind uint8
+
+const (
+	resyncNone resyncKind = iota
+	// resyncHolder: this node was cut off; its current co-holder has every
+	// write made meanwhile (resync.go). Equal digests are skipped.
+	resyncHolder
+	// resyncAll: members came back from a split brain; every member may
+	// have writes, and equal versions may differ, so everything is sent.
+	resyncAll
+)
 
 func newPartition(id int) *partition {
 	return &partition{id: id, items: make(map[string]*entry)}
@@ -108,17 +121,24 @@ func (p *partition) setReady(r bool) {
 	p.mu.Lock()
 	p.ready = r
 	if r {
-		p.wide, p.held = false, false
+		p.resync, p.held = resyncNone, false
 	}
 	p.mu.Unlock()
 }
 
 // setResync makes the partition not ready, to be pulled from every member.
-func (p *partition) setResync() {
+func (p *partition) setResync(k resyncKind) {
 	p.mu.Lock()
 	p.held = p.held || p.ready
-	p.ready, p.wide = false, true
+	p.ready = false
+	p.resync = max(p.resync, k)
 	p.mu.Unlock()
+}
+
+func (p *partition) needsFullPull() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.resync == resyncAll
 }
 
 // mayCompleteWithout reports whether p may be declared complete although no
@@ -136,11 +156,21 @@ func (p *partition) mayCompleteWithout(v *view) bool {
 // holders (v.sources), or every member after a resync.
 func (p *partition) pullSources(v *view) (srcs []string, stranded bool) {
 	p.mu.RLock()
-	wide, held := p.wide, p.held
+	kind, held := p.resync, p.held
 	p.mu.RUnlock()
 	srcs, stranded = v.sources(p.id)
-	if wide {
+	switch kind {
+	case resyncHolder:
+		srcs = srcs[:0]
+		if o, r := v.table.Holders(p.id); o != v.self && o != "" {
+			srcs = append(srcs, o)
+		} else if r != v.self && r != "" {
+			srcs = append(srcs, r)
+		}
+	case resyncAll:
 		srcs = v.wideSources()
+	}
+	if kind != resyncNone {
 		stranded = stranded && !held
 	}
 	return srcs, stranded

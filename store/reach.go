@@ -95,7 +95,6 @@ func (n *Node) heartbeatLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.reachWindow() / 4)
 	defer t.Stop()
-	var last time.Time
 	for {
 		var now time.Time
 		select {
@@ -103,8 +102,6 @@ func (n *Node) heartbeatLoop() {
 			return
 		case now = <-t.C:
 		}
-		n.watchPause(last, now)
-		last = now
 		if v := n.view.Load(); v != nil && !n.leaving.Load() {
 			// Notice losing the majority (and getting it back) without
 			// waiting for a request to check.

@@ -19,12 +19,18 @@ import (
 // lose to the majority's when the copies meet (the linearizability check
 // caught an acknowledged write lost that way after a 3|2 partition healed).
 //
-// So a node that loses the reachability quorum remembers it, and before it
-// serves anything again it marks every partition it holds as not ready and
-// pulls them from every live member ("wide" pull), which includes the
-// nodes that held them meanwhile (their copies are orphans kept for
-// OrphanGrace). Requests in the meantime fetch single sessions from every
-// member the same way.
+// So a node that goes without hearing from a majority for longer than the
+// others need to declare it dead remembers it, and before it serves anything
+// again it marks every partition it holds as not ready and re-pulls it from
+// the partition's other current holder. That one has every write made
+// meanwhile: the majority could only write a session if one of its two
+// holders was on the majority side, and that holder ranks first among the
+// majority, so it was the interim owner. If both holders were cut off
+// nobody could write the session (it was stranded) and there is nothing to
+// fetch. Sources answer with their partition digest compared to ours and
+// send nothing when they match, so a false alarm costs a round trip per
+// partition batch, not a copy. Requests in the meantime fetch single
+// sessions from the same holder.
 
 // cutOffSilence, in reach windows: how long this node must have gone without
 // hearing from a majority before it counts as cut off. The others need two
@@ -73,7 +79,7 @@ func (n *Node) markCutOff() {
 		return // sides that both serve merge by version; nothing to fence
 	}
 	if !n.cutOff.Swap(true) {
-		n.log.Warn("cut off from the majority; will re-pull held partitions when back")
+		n.log.Warn("cut off from the majority; will re-pull held partitions when back", "silent", n.cutOffAfter())
 	}
 	n.quorumOK.Store(nil)
 }
@@ -81,39 +87,32 @@ func (n *Node) markCutOff() {
 // resyncIfCutOff runs after a positive quorum check. If the node was cut off
 // since the last resync, every partition it holds in v becomes not ready,
 // to be pulled from all members before it is served again.
+//
+// The flag is cleared only after the marking, under resyncMu, so a
+// concurrent request that sees it clear also sees the partitions not ready.
+// (Not viewMu: a heartbeat must never wait for a view rebuild.)
 func (n *Node) resyncIfCutOff(v *view) {
 	if !n.cutOff.Load() {
 		return
 	}
-	n.viewMu.Lock()
-	if !n.cutOff.Swap(false) {
-		n.viewMu.Unlock()
+	n.resyncMu.Lock()
+	defer n.resyncMu.Unlock()
+	if !n.cutOff.Load() {
 		return
 	}
-	// The view may have moved on while waiting for viewMu: mark what the
-	// current one holds (refreshView marks newly held partitions itself).
-	cur := n.view.Load()
 	count := 0
 	for p, part := range n.parts {
-		if cur.holds(p) || v.holds(p) {
-			part.setResync()
+		// Views may change meanwhile: mark what either holds (refreshView
+		// marks newly held partitions itself).
+		if v.holds(p) || n.view.Load().holds(p) {
+			part.setResync(resyncHolder)
 			count++
 		}
 	}
-	n.viewMu.Unlock()
+	n.cutOff.Store(false)
 	n.stats.resyncs.Add(1)
-	n.log.Warn("majority reachable again; re-pulling held partitions from all members", "partitions", count)
+	n.log.Warn("majority reachable again; re-pulling held partitions from their other holders", "partitions", count)
 	n.kickHandoff()
-}
-
-// watchPause treats a gap between heartbeat ticks of cutOffSilence reach
-// windows as being cut off: a node that did not run for that long may have
-// been declared dead, and replies that arrive right after the pause could
-// otherwise restore the quorum before any check saw it missing.
-func (n *Node) watchPause(last, now time.Time) {
-	if !last.IsZero() && now.Sub(last) >= n.cutOffAfter() {
-		n.markCutOff()
-	}
 }
 
 // wideSources lists every live member but this node: where a partition's
@@ -130,15 +129,16 @@ func (v *view) wideSources() []string {
 
 // Members that come back.
 //
-// The same holds the other way round: the nodes that stayed together lost
-// some members, and if those were cut off for longer than LostMemberTTL
-// they carried on alone (see Config.LostMemberTTL), so when they come back
-// they may hold writes the others lack, on partitions the others hold. A
-// member that reappears as the same process (same incarnation) that was
-// lost is such a returning member: every partition held here is then
-// re-pulled from all members, the returning ones included, and the
-// versions merge (highest wins). A member that restarted (new incarnation)
-// starts empty and is an ordinary joiner.
+// After a partition longer than LostMemberTTL both sides carried on alone
+// (see Config.LostMemberTTL): when they meet again each may hold writes the
+// other lacks, on partitions the other holds. A member that reappears as
+// the same process (same incarnation) that was lost more than
+// LostMemberTTL ago is such a returning member: every partition held here
+// is then re-pulled from all members, whole (equal versions may differ
+// after a split brain, and digests only cover versions), and the copies
+// merge (highest version wins). A member back sooner wrote nothing on its
+// side (it refused without a majority) and resyncs itself; a member that
+// restarted (new incarnation) starts empty and is an ordinary joiner.
 
 // goneRecord remembers which process of a member was lost, and when.
 type goneRecord struct {
@@ -150,16 +150,18 @@ type goneRecord struct {
 const rememberGone = time.Hour
 
 // returningLocked lists the members of v that were not in old and are the
-// same process that was lost earlier; it forgets them (and stale records).
-// Callers hold viewMu.
-func (n *Node) returningLocked(old, v *view, now time.Time) []string {
-	var back []string
+// same process that was lost earlier, and whether any was gone for longer
+// than LostMemberTTL (both sides may have written: a split brain); it
+// forgets them (and stale records). Callers hold viewMu.
+func (n *Node) returningLocked(old, v *view, now time.Time) (back []string) {
 	for name, g := range n.goneInc {
 		inc, member := v.incs[name]
 		switch {
-		case member && inc == g.inc && (old == nil || !old.table.Has(name)):
+		case member && inc == g.inc && (old == nil || !old.table.Has(name)) && now.Sub(g.at) > n.cfg.LostMemberTTL:
 			back = append(back, name)
 			delete(n.goneInc, name)
+		case member && inc == g.inc && (old == nil || !old.table.Has(name)):
+			delete(n.goneInc, name) // back within LostMemberTTL: no split brain
 		case member && inc != g.inc, now.Sub(g.at) > rememberGone:
 			delete(n.goneInc, name) // restarted: an ordinary joiner
 		}
