@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,18 +32,23 @@ func processConfig(name string, join []string) Config {
 	cfg.BindAddr = "127.0.0.1:0"
 	cfg.Join = join
 	cfg.SecretKey = processKey
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 50 * time.Millisecond
+	// Failure detection tolerates a starved process (race-enabled binaries,
+	// several test packages on two cores): with a 50ms probe timeout and
+	// SuspicionMult 2, busy members were declared dead and rejoined over and
+	// over, and five members did not settle within 30s.
+	cfg.ProbeInterval = 200 * time.Millisecond
+	cfg.ProbeTimeout = 150 * time.Millisecond
 	cfg.GossipInterval = 30 * time.Millisecond
 	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 2
+	cfg.SuspicionMult = 3
 	cfg.CallTimeout = 500 * time.Millisecond
 	cfg.OpTimeout = 10 * time.Second
 	cfg.Logger = quietLogger()
 	return cfg
 }
 
-// runChildNode runs until its stdin closes (graceful) or it is killed.
+// runChildNode runs until its stdin closes (graceful) or it is killed. After
+// "READY <gossip addr>" it reports its state (reportState).
 func runChildNode(name, join string) {
 	var seeds []string
 	if join != "" {
@@ -53,13 +60,65 @@ func runChildNode(name, join string) {
 		os.Exit(1)
 	}
 	fmt.Println("READY", n.cluster.Self().Addr)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { reportState(n, stop) })
 	bufio.NewReader(os.Stdin).ReadString('\n')
+	close(stop)
+	wg.Wait()
 	n.Close()
+}
+
+// reportState prints "STATE <members> <pending partitions>" each time either
+// changes, until stop closes, so the test can wait for every node to settle.
+func reportState(n *Node, stop <-chan struct{}) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	last := ""
+	for {
+		s := n.Stats()
+		if cur := fmt.Sprintf("STATE %d %d", len(s.Members), s.PartitionsPending); cur != last {
+			fmt.Println(cur)
+			last = cur
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 type childNode struct {
 	cmd  *exec.Cmd
 	addr string
+
+	// mu guards members and pending, the state the child last reported.
+	mu               sync.Mutex
+	members, pending int
+}
+
+// settled reports whether the child last said it sees members members and
+// holds every partition it should.
+func (c *childNode) settled(members int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.members == members && c.pending == 0
+}
+
+// settledAll reports whether local and every child in kids see members
+// members and have pulled every partition they hold.
+func settledAll(local *Node, kids []*childNode, members int) bool {
+	s := local.Stats()
+	if len(s.Members) != members || s.PartitionsPending != 0 {
+		return false
+	}
+	for _, k := range kids {
+		if !k.settled(members) {
+			return false
+		}
+	}
+	return true
 }
 
 func startChild(t *testing.T, name string, join []string) *childNode {
@@ -77,10 +136,18 @@ func startChild(t *testing.T, name string, join []string) *childNode {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
+	c := &childNode{cmd: cmd}
 	line := make(chan string, 1)
 	go func() {
 		s := bufio.NewScanner(out)
 		for s.Scan() {
+			var members, pending int
+			if _, err := fmt.Sscanf(s.Text(), "STATE %d %d", &members, &pending); err == nil {
+				c.mu.Lock()
+				c.members, c.pending = members, pending
+				c.mu.Unlock()
+				continue
+			}
 			select {
 			case line <- s.Text():
 			default:
@@ -93,41 +160,60 @@ func startChild(t *testing.T, name string, join []string) *childNode {
 		if !ok {
 			t.Fatalf("child %s: %s", name, l)
 		}
-		return &childNode{cmd: cmd, addr: addr}
+		c.addr = addr
+		return c
 	case <-time.After(20 * time.Second):
 		t.Fatalf("child %s did not start", name)
 	}
 	return nil
 }
 
-// TestProcessesSurviveSIGKILL starts three real node processes on loopback,
-// joins them from this process, writes sessions, SIGKILLs one process and
-// checks every acknowledged write is still readable.
+// TestProcessesSurviveSIGKILL runs clusters of three and five real nodes on
+// loopback (processes, and this one to issue requests), writes sessions,
+// SIGKILLs one process and checks every acknowledged write is still
+// readable.
 func TestProcessesSurviveSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	a := startChild(t, "proc-a", nil)
-	b := startChild(t, "proc-b", []string{a.addr})
-	cproc := startChild(t, "proc-c", []string{a.addr})
-	local, err := Open(processConfig("proc-local", []string{a.addr, b.addr}))
+	for _, tc := range []struct {
+		name    string
+		members int // including this process's node
+	}{
+		{"3 members", 3},
+		{"5 members", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) { surviveOneSIGKILL(t, tc.members) })
+	}
+}
+
+// surviveOneSIGKILL starts members-1 node processes and a node in this
+// process, writes sessions, kills one process (not the seed) and reads
+// everything back.
+func surviveOneSIGKILL(t *testing.T, members int) {
+	prefix := fmt.Sprintf("one%d", members)
+	a := startChild(t, prefix+"-a", nil)
+	kids := []*childNode{a}
+	for i := 1; i < members-1; i++ {
+		kids = append(kids, startChild(t, fmt.Sprintf("%s-%c", prefix, 'a'+i), []string{a.addr}))
+	}
+	local, err := Open(processConfig(prefix+"-local", []string{a.addr, kids[1].addr}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	waitFor(t, 20*time.Second, "4 members with handoff done", func() bool {
-		s := local.Stats()
-		return len(s.Members) == 4 && s.PartitionsPending == 0
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d members with handoff done", members), func() bool {
+		return settledAll(local, kids, members)
 	})
 	acked := map[string]string{}
 	for i := range 2000 {
-		tok, val := fmt.Sprintf("p-%05d", i), fmt.Sprintf("v%d", i)
+		tok, val := fmt.Sprintf("%s-%05d", prefix, i), fmt.Sprintf("v%d", i)
 		if err := local.Commit(tok, []byte(val), time.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("Commit(%s) = %v", tok, err)
 		}
 		acked[tok] = val
 	}
-	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := kids[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -144,7 +230,6 @@ func TestProcessesSurviveSIGKILL(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d of %d acknowledged sessions lost after SIGKILL", lost, len(acked))
 	}
-	_ = cproc
 }
 
 // TestProcessesSurviveTwoSIGKILLs runs five real nodes (four processes and
@@ -165,13 +250,10 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	settled := func(members int) func() bool {
-		return func() bool {
-			s := local.Stats()
-			return len(s.Members) == members && s.PartitionsPending == 0
-		}
+	settled := func(members int, live []*childNode) func() bool {
+		return func() bool { return settledAll(local, live, members) }
 	}
-	waitFor(t, 30*time.Second, "5 members with handoff done", settled(5))
+	waitFor(t, 30*time.Second, "5 members with handoff done", settled(5, kids))
 	acked := map[string]string{}
 	for i := range 2000 {
 		tok, val := fmt.Sprintf("p5-%05d", i), fmt.Sprintf("v%d", i)
@@ -180,14 +262,17 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 		}
 		acked[tok] = val
 	}
+	survivors := slices.Clone(kids)
 	for i, victim := range []*childNode{kids[1], kids[2]} {
 		if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		survivors = slices.DeleteFunc(survivors, func(k *childNode) bool { return k == victim })
 		// Re-replication: every node pulls the partitions it now holds.
-		// Only this node's view is visible here; the kill's effect on the
-		// others is checked by reading everything back through them below.
-		waitFor(t, 30*time.Second, fmt.Sprintf("re-replication after kill %d", i+1), settled(4-i))
+		// All must be done before the second kill: a node that has not yet
+		// noticed the first still lacks the sessions whose only other copy
+		// the second kill takes.
+		waitFor(t, 30*time.Second, fmt.Sprintf("re-replication after kill %d", i+1), settled(4-i, survivors))
 	}
 	lost := 0
 	for tok, val := range acked {
