@@ -37,28 +37,12 @@ func TestSplitHeal(t *testing.T) {
 
 func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall func(string) bool) {
 	n1, n4 := c.node(big[0]), c.node(small[0])
-	var conflict, deleted string // both holders on the small side; owner there, replica not
-	for conflict == "" || deleted == "" {
-		tok, err := n1.NewToken(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, r := n1.Locate(tok)
-		switch {
-		case onSmall(o) && onSmall(r) && conflict == "":
-			conflict = tok
-		case onSmall(o) && !onSmall(r) && deleted == "":
-			deleted = tok
-		}
-	}
+	// conflict has both holders on the small side; deleted its owner there
+	// and its replica on the majority side.
+	conflict, deleted := splitTokens(t, c, small, big,
+		func(o, r string) bool { return onSmall(o) && onSmall(r) },
+		func(o, r string) bool { return onSmall(o) && !onSmall(r) })
 	expiry := time.Now().Add(time.Hour)
-	for _, tok := range []string{conflict, deleted} {
-		if err := n1.Commit(tok, []byte("before"), expiry); err != nil {
-			t.Fatalf("Commit(%s) = %v", shortToken(tok), err)
-		}
-	}
-	ips := c.ipsSnapshot()
-	c.net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
 	waitFor(t, 20*time.Second, "the majority to accept writes", func() bool {
 		return n1.Commit(conflict, []byte("majority"), expiry) == nil
 	})
@@ -89,19 +73,7 @@ func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall f
 	if err := n4.Commit(conflict, []byte("after"), expiry); err != nil {
 		t.Fatalf("Commit after heal = %v", err)
 	}
-	waitFor(t, 10*time.Second, "orphaned copies dropped", func() bool {
-		for _, n := range c.live() {
-			if n.Stats().OrphanSessions != 0 {
-				return false
-			}
-		}
-		return true
-	})
-	for _, n := range c.live() {
-		if got, ok, err := n.Find(conflict); err != nil || !ok || string(got) != "after" {
-			t.Errorf("Find via %s at the end = %q, %v, %v; want %q", n.Name(), got, ok, err, "after")
-		}
-	}
+	checkAfterOrphansGone(t, c, conflict, "after")
 }
 
 func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluster {
@@ -117,29 +89,8 @@ func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluste
 
 func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owner, replica string) bool) {
 	n1 := c.node(big[0])
-	var changed, deleted string
-	for changed == "" || deleted == "" {
-		tok, err := n1.NewToken(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case !pick(n1.Locate(tok)):
-		case changed == "":
-			changed = tok
-		default:
-			deleted = tok
-		}
-	}
+	changed, deleted := splitTokens(t, c, small, big, pick, pick)
 	expiry := time.Now().Add(time.Hour)
-	for _, tok := range []string{changed, deleted} {
-		if err := n1.Commit(tok, []byte("before"), expiry); err != nil {
-			t.Fatalf("Commit(%s) = %v", shortToken(tok), err)
-		}
-	}
-
-	ips := c.ipsSnapshot()
-	c.net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
 	waitFor(t, 20*time.Second, "the majority to drop the small side", func() bool {
 		for _, name := range big {
 			if len(c.node(name).Stats().Members) != 3 {
@@ -204,6 +155,42 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 	if err := c.node(owner).Commit(changed, []byte("after"), expiry); err != nil {
 		t.Fatalf("Commit via %s after heal = %v", owner, err)
 	}
+	checkAfterOrphansGone(t, c, changed, "after")
+}
+
+// splitTokens commits "before" to two new sessions whose holders satisfy
+// first and second, then cuts the cluster between small and big.
+func splitTokens(t *testing.T, c *testCluster, small, big []string, first, second func(owner, replica string) bool) (string, string) {
+	t.Helper()
+	n1 := c.node(big[0])
+	var a, b string
+	for a == "" || b == "" {
+		tok, err := n1.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, r := n1.Locate(tok)
+		switch {
+		case a == "" && first(o, r):
+			a = tok
+		case b == "" && second(o, r):
+			b = tok
+		}
+	}
+	for _, tok := range []string{a, b} {
+		if err := n1.Commit(tok, []byte("before"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("Commit(%s) = %v", shortToken(tok), err)
+		}
+	}
+	ips := c.ipsSnapshot()
+	c.net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
+	return a, b
+}
+
+// checkAfterOrphansGone waits until no node keeps orphaned copies (the
+// former interim holders' among them) and checks tok reads want everywhere.
+func checkAfterOrphansGone(t *testing.T, c *testCluster, tok, want string) {
+	t.Helper()
 	waitFor(t, 10*time.Second, "orphaned copies dropped", func() bool {
 		for _, n := range c.live() {
 			if n.Stats().OrphanSessions != 0 {
@@ -213,9 +200,8 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 		return true
 	})
 	for _, n := range c.live() {
-		got, ok, err := n.Find(changed)
-		if err != nil || !ok || string(got) != "after" {
-			t.Errorf("Find via %s at the end = %q, %v, %v; want %q", n.Name(), got, ok, err, "after")
+		if got, ok, err := n.Find(tok); err != nil || !ok || string(got) != want {
+			t.Errorf("Find via %s at the end = %q, %v, %v; want %q", n.Name(), got, ok, err, want)
 		}
 	}
 }
