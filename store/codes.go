@@ -42,6 +42,7 @@ const (
 	codeNotFound
 	codeNoQuorum
 	codeStranded
+	codeUncertain
 )
 
 var codeErrors = []struct {
@@ -54,6 +55,7 @@ var codeErrors = []struct {
 	{codeLocked, ErrLocked}, {codeLeaseLost, ErrLeaseLost}, {codeKindMismatch, ErrKindMismatch},
 	{codeInvalidToken, ErrInvalidToken}, {codeBackup, ErrBackup}, {codeUnavailable, ErrUnavailable},
 	{codeNotFound, ErrNotFound}, {codeNoQuorum, errNoQuorum}, {codeStranded, errStranded},
+	{codeUncertain, ErrUncertain},
 }
 
 // toRemote turns a handler error into a wire error with a code. A peer the

@@ -44,6 +44,7 @@ func (n *Node) pullPending() int {
 	}
 	bySource := make(map[string][]int)
 	needs := make(map[int]int)
+	gens := make(map[int]uint64) // a resync marked during the round voids it
 	left := 0
 	for p, part := range n.parts {
 		if !v.holds(p) || part.isReady() {
@@ -59,6 +60,7 @@ func (n *Node) pullPending() int {
 			continue
 		}
 		needs[p] = len(srcs)
+		gens[p] = part.generation()
 		for _, s := range srcs {
 			bySource[s] = append(bySource[s], p)
 		}
@@ -93,8 +95,7 @@ func (n *Node) pullPending() int {
 			left++ // retried; a lost previous holder may have what is missing
 			continue
 		}
-		if n.view.Load() == v { // readiness is relative to the view it was pulled for
-			n.parts[p].setReady(true)
+		if n.view.Load() == v && n.parts[p].setReadyAt(gens[p]) { // relative to the view it was pulled for
 			n.stats.partitionsPulled.Add(1)
 		}
 	}
@@ -195,7 +196,9 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	var done, complete []int
 	size := 0
 	for i, p := range ps {
-		ready := n.parts[p].isReady() // before the snapshot: never claims more than it sends
+		// Before the snapshot: never claims more than it sends; and not
+		// while this node is cut off and about to re-pull (resync.go).
+		ready := n.parts[p].isReady() && !n.cutOff.Load()
 		var snap []tokenEntry
 		if _, _, mine := n.parts[p].stats(); !compare[i] || mine != theirs[i] {
 			snap = n.parts[p].snapshot()
@@ -274,7 +277,7 @@ func (n *Node) servePullKey(v *view, h header, d *wire.Decoder) ([]byte, error) 
 		return nil, errOtherView
 	}
 	part := n.parts[v.table.Partition(token)]
-	complete := part.isReady()
+	complete := part.isReady() && !n.cutOff.Load()
 	var enc wire.Encoder
 	encodeOptEntry(&enc, part.get(token))
 	enc.Bool(complete)

@@ -58,6 +58,11 @@ type writeOp struct {
 	ttl    time.Duration // opLock
 	id     opID          // the same for every attempt (opid.go)
 	retry  bool          // an earlier attempt may have been applied
+	// age is how long before this attempt was sent the first one started;
+	// arrived (local, not sent) is when this node received it. The owner
+	// refuses a retry older than opRetryWindow (opid.go).
+	age     time.Duration
+	arrived time.Time
 }
 
 func (o *writeOp) encode(e *wire.Encoder) {
@@ -70,6 +75,7 @@ func (o *writeOp) encode(e *wire.Encoder) {
 	e.Uvarint(o.id.node)
 	e.Uvarint(o.id.seq)
 	e.Bool(o.retry)
+	e.Varint(int64(o.age))
 }
 
 func decodeWriteOp(d *wire.Decoder) writeOp {
@@ -81,6 +87,8 @@ func decodeWriteOp(d *wire.Decoder) writeOp {
 	o.mut = decodeMutation(d)
 	o.id = opID{node: d.Uvarint(), seq: d.Uvarint()}
 	o.retry = d.Bool()
+	o.age = time.Duration(d.Varint())
+	o.arrived = time.Now()
 	if d.Err() == nil && (o.kind < opCommit || o.kind > opUnlock) {
 		d.Fail(fmt.Sprintf("unknown write op %d", o.kind))
 	}

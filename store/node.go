@@ -39,14 +39,15 @@ type Node struct {
 	ln      net.Listener
 	leases  *leaseTable
 	// readLeases are the owner/replica read leases (readlease.go).
-	readLeases *readLeases
-	leaseKick  chan struct{}
-	reach      reachability
-	quorumOK   atomic.Pointer[quorumVerdict]
-	hadQuorum  atomic.Bool  // a quorum check passed once (cutOff is meaningful)
-	cutOff     atomic.Bool  // lost the majority since the last resync (resync.go)
-	resyncMu   sync.Mutex   // serializes the resync marking (resync.go)
-	backup     *backupQueue // nil without a Backup
+	readLeases  *readLeases
+	leaseKick   chan struct{}
+	reach       reachability
+	quorumOK    atomic.Pointer[quorumVerdict]
+	hadQuorum   atomic.Bool  // a quorum check passed once (cutOff is meaningful)
+	cutOff      atomic.Bool  // lost the majority since the last resync (resync.go)
+	resyncMu    sync.Mutex   // serializes the resync marking (resync.go)
+	lastQuorate atomic.Int64 // unix nanoseconds of the last passing quorum check
+	backup      *backupQueue // nil without a Backup
 
 	// viewMu serializes view changes and guards the fields below.
 	viewMu      sync.Mutex

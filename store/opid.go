@@ -78,6 +78,15 @@ func checkRetry(cur *entry, op *writeOp, now int64) (done bool, err error) {
 	if cur.applied(op.id) {
 		return true, nil
 	}
+	age := op.age
+	if !op.arrived.IsZero() {
+		age += time.Duration(now - op.arrived.UnixNano())
+	}
+	if op.retry && age > opRetryWindow {
+		// Its record may already be pruned here (this owner waited, or
+		// its clock is ahead of the one that recorded it).
+		return false, fmt.Errorf("%w: retried %v after the first attempt", ErrUncertain, age.Round(time.Millisecond))
+	}
 	if op.retry && cur.opsCut > now-opMemory {
 		// More writes came in since the first attempt than are
 		// remembered: neither apply it again nor report it as done.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"hash/fnv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,9 @@ type partition struct {
 	// that happened, so lost previous holders do not strand it.
 	resync resyncKind
 	held   bool
+	// gen counts the times the partition was made not ready; a pull round
+	// marks it ready only if gen has not moved since the round began.
+	gen uint64
 }
 
 // resyncKind says where a resynced partition is pulled from and how.
@@ -117,13 +121,35 @@ func (p *partition) setRoleChange(demoted bool, blockUntil time.Time) {
 	p.mu.Unlock()
 }
 
+// setReady(false) starts an ordinary handoff (a newly held partition): any
+// earlier resync state no longer applies.
 func (p *partition) setReady(r bool) {
 	p.mu.Lock()
 	p.ready = r
-	if r {
-		p.resync, p.held = resyncNone, false
+	p.resync, p.held = resyncNone, false
+	if !r {
+		p.gen++
 	}
 	p.mu.Unlock()
+}
+
+// generation returns gen (see partition.gen).
+func (p *partition) generation() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.gen
+}
+
+// setReadyAt marks the partition ready if it was not made not ready again
+// since generation gen.
+func (p *partition) setReadyAt(gen uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen != gen {
+		return false
+	}
+	p.ready, p.resync, p.held = true, resyncNone, false
+	return true
 }
 
 // setResync makes the partition not ready, to be pulled from every member.
@@ -132,6 +158,7 @@ func (p *partition) setResync(k resyncKind) {
 	p.held = p.held || p.ready
 	p.ready = false
 	p.resync = max(p.resync, k)
+	p.gen++
 	p.mu.Unlock()
 }
 
@@ -161,11 +188,17 @@ func (p *partition) pullSources(v *view) (srcs []string, stranded bool) {
 	srcs, stranded = v.sources(p.id)
 	switch kind {
 	case resyncHolder:
-		srcs = srcs[:0]
-		if o, r := v.table.Holders(p.id); o != v.self && o != "" {
-			srcs = append(srcs, o)
-		} else if r != v.self && r != "" {
-			srcs = append(srcs, r)
+		co := ""
+		if o, r := v.table.Holders(p.id); o != v.self {
+			co = o
+		} else {
+			co = r
+		}
+		if held {
+			srcs = srcs[:0] // complete here: the co-holder has what was missed
+		}
+		if co != "" && !slices.Contains(srcs, co) {
+			srcs = append(srcs, co)
 		}
 	case resyncAll:
 		srcs = v.wideSources()
@@ -241,7 +274,8 @@ func (p *partition) clear(used *atomic.Int64) {
 	used.Add(-p.bytes)
 	p.items = make(map[string]*entry)
 	p.bytes, p.digest = 0, 0
-	p.ready = false
+	p.ready, p.resync, p.held = false, resyncNone, false
+	p.gen++
 	p.mu.Unlock()
 }
 

@@ -204,6 +204,13 @@ func (n *Node) checkQuorumAt(v *view, now time.Time) error {
 		}
 		return errNoQuorum
 	}
+	if last := n.lastQuorate.Swap(now.UnixNano()); n.hadQuorum.Load() && now.UnixNano()-last >= int64(2*n.reachWindow()) {
+		// No check passed for as long as the others need to declare this
+		// node dead (it was paused, or starved), and messages queued
+		// meanwhile may have refreshed its contacts before any check saw
+		// the silence: count it as cut off.
+		n.markCutOff()
+	}
 	n.hadQuorum.Store(true)
 	n.resyncIfCutOff(v)
 	n.quorumOK.Store(&quorumVerdict{viewID: v.id(), until: now.Add(n.reachWindow() / 8)})

@@ -101,10 +101,9 @@ func (n *Node) resyncIfCutOff(v *view) {
 		return
 	}
 	count := 0
+	cur := n.view.Load() // a later view marks what it newly holds itself
 	for p, part := range n.parts {
-		// Views may change meanwhile: mark what either holds (refreshView
-		// marks newly held partitions itself).
-		if v.holds(p) || n.view.Load().holds(p) {
+		if cur.holds(p) {
 			part.setResync(resyncHolder)
 			count++
 		}

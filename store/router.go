@@ -101,6 +101,7 @@ func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, ui
 				return fmt.Errorf("%w: not confirmed within %v", ErrUncertain, opRetryWindow)
 			}
 		}
+		op.age, op.arrived = time.Since(first), time.Now()
 		p := v.table.Partition(token)
 		owner := v.table.Owner(p)
 		var err error
