@@ -35,14 +35,24 @@ type entry struct {
 	opsCut int64
 }
 
-const entryOverhead = 96 // map slot, struct and token, roughly
+// Accounting constants: what a session costs on the heap beyond its bytes,
+// measured with Go 1.26 (TestAccountingTracksHeap keeps them honest).
+const (
+	entryOverhead  = 176 // the entry struct (128 B size class) and its slot in the partition map
+	fieldsOverhead = 48  // a field map's header
+	fieldGroup     = 328 // one group of 8 slots of a field map; ceil(n/7) of them at full load
+	fieldOverhead  = 16  // allocation rounding of a field's key and value
+)
 
 const opRecordSize = 24 // one remembered write id (opid.go)
 
 func (e *entry) computeSize(token string) {
 	n := entryOverhead + len(token) + len(e.value) + len(e.ops)*opRecordSize
+	if len(e.fields) > 0 {
+		n += fieldsOverhead + (len(e.fields)+6)/7*fieldGroup
+	}
 	for k, v := range e.fields {
-		n += len(k) + len(v) + 16
+		n += len(k) + len(v) + fieldOverhead
 	}
 	e.size = n
 }
