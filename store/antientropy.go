@@ -109,10 +109,9 @@ func (n *Node) serveDigest(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	count := d.Count(2)
 	var diff []int
 	for i := 0; i < count && d.Err() == nil; i++ {
-		p := int(d.Uvarint())
+		p := readPartition(d, len(n.parts))
 		dg := d.Uvarint()
-		if p >= len(n.parts) {
-			d.Fail("partition out of range")
+		if p < 0 || d.Err() != nil {
 			break
 		}
 		owner, replica := v.table.Holders(p)
@@ -134,16 +133,13 @@ func (n *Node) serveDigest(v *view, h header, d *wire.Decoder) ([]byte, error) {
 // serveSync merges the owner's partition and returns the entries where this
 // replica's copy is newer, or that the owner does not have.
 func (n *Node) serveSync(v *view, h header, d *wire.Decoder) ([]byte, error) {
-	p := int(d.Uvarint())
+	p := readPartition(d, len(n.parts))
 	list, err := decodeEntries(d)
 	if err == nil {
 		err = d.Finish()
 	}
 	if err != nil {
 		return nil, err
-	}
-	if p >= len(n.parts) {
-		return nil, errNotHolder
 	}
 	if owner, replica := v.table.Holders(p); owner != h.from || replica != n.name {
 		return nil, errNotHolder

@@ -212,4 +212,18 @@ func decodeInts(d *wire.Decoder, limit int) []int {
 	return out
 }
 
+// readPartition reads one partition index; an index out of [0, limit)
+// fails the decoder (compared as unsigned: a huge value must not wrap
+// negative) and reads as -1.
+func readPartition(d *wire.Decoder, limit int) int {
+	v := d.Uvarint()
+	if d.Err() == nil && v >= uint64(limit) {
+		d.Fail(fmt.Sprintf("partition %d out of range", v))
+	}
+	if d.Err() != nil {
+		return -1
+	}
+	return int(v)
+}
+
 func validToken(t string) bool { return t != "" && len(t) <= MaxTokenLen }

@@ -185,12 +185,12 @@ func (n *Node) serveWrite(ctx context.Context, v *view, d *wire.Decoder) ([]byte
 // node is its replica: two nodes cannot both get writes acknowledged through
 // the same replica while their views differ.
 func (n *Node) serveReplicate(v *view, h header, d *wire.Decoder) ([]byte, error) {
-	p := int(d.Uvarint())
+	p := readPartition(d, len(n.parts))
 	token, err := readToken(d)
 	if err != nil {
 		return nil, err
 	}
-	if p >= len(n.parts) || p != v.table.Partition(token) {
+	if p < 0 || p != v.table.Partition(token) {
 		return nil, fmt.Errorf("store: replicate: bad partition %d", p)
 	}
 	e, err := decodeEntry(d, token)
