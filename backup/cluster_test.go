@@ -13,6 +13,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -106,19 +107,10 @@ func (c *cluster) config(name, ip string, join []string, b store.Backup) store.C
 	cfg.Join = join
 	cfg.SecretKey = clusterKey
 	cfg.Network = c.net.Host(ip)
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 80 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
-	cfg.Partitions = 2048
-	cfg.CallTimeout = 300 * time.Millisecond
-	cfg.OpTimeout = 5 * time.Second
-	cfg.JoinTimeout = 5 * time.Second
+	storetest.Fast(&cfg)
 	// Anti-entropy runs often, so its interplay with the write-behind queue
 	// is exercised (regression_test.go).
 	cfg.AntiEntropyInterval = 200 * time.Millisecond
-	cfg.OrphanGrace = 2 * time.Second
 	cfg.HandoverTimeout = 500 * time.Millisecond
 	cfg.Backup = b
 	cfg.BackupDelay = 200 * time.Millisecond

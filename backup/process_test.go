@@ -16,6 +16,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -45,12 +46,8 @@ func processConfig(name, bind string, join []string, b store.Backup) store.Confi
 	cfg.BindAddr = bind
 	cfg.Join = join
 	cfg.SecretKey = clusterKey
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 80 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
-	cfg.Partitions = 2048
+	storetest.Fast(&cfg)
+	cfg.OrphanGrace = store.DefaultConfig().OrphanGrace // as before: not part of these tests' tuning
 	cfg.CallTimeout = 500 * time.Millisecond
 	cfg.OpTimeout = 10 * time.Second
 	cfg.JoinTimeout = 10 * time.Second

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -93,17 +94,8 @@ func memnetStoreConfig(net *memnet.Network, name, ip string, join []string) stor
 	cfg.RPCAddr = ip + ":7947"
 	cfg.Join = join
 	cfg.Network = net.Host(ip)
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 80 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
-	cfg.Partitions = 2048
-	cfg.CallTimeout = 300 * time.Millisecond
-	cfg.OpTimeout = 5 * time.Second
-	cfg.JoinTimeout = 5 * time.Second
+	storetest.Fast(&cfg)
 	cfg.AntiEntropyInterval = 500 * time.Millisecond
-	cfg.OrphanGrace = 2 * time.Second
 	cfg.SweepInterval = 50 * time.Millisecond
 	cfg.HandoverTimeout = 2 * time.Second
 	cfg.Logger = discardLogger()

@@ -1,0 +1,26 @@
+package storetest
+
+import (
+	"time"
+
+	"github.com/e5b1d45c/sessring/store"
+)
+
+// Fast sets failure detection, placement size and timeouts for test
+// clusters: fast enough to keep tests short, slow enough that a loaded
+// two-core machine running the race detector does not declare live nodes
+// dead. Callers override what their tests need differently.
+func Fast(cfg *store.Config) {
+	cfg.ProbeInterval = 100 * time.Millisecond
+	cfg.ProbeTimeout = 80 * time.Millisecond
+	cfg.GossipInterval = 30 * time.Millisecond
+	cfg.PushPullInterval = 500 * time.Millisecond
+	cfg.SuspicionMult = 3
+	// Fewer partitions than the default keep several nodes in one process
+	// cheap; placement's own tests cover the default count.
+	cfg.Partitions = 2048
+	cfg.CallTimeout = 300 * time.Millisecond
+	cfg.OpTimeout = 5 * time.Second
+	cfg.JoinTimeout = 5 * time.Second
+	cfg.OrphanGrace = 2 * time.Second
+}
