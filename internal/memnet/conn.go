@@ -134,6 +134,18 @@ func (c *conn) Close() error {
 	return nil
 }
 
+// PeerClosed reports, without blocking or consuming data, whether reading
+// would find the stream ended: the peer closed it and all its data was read,
+// the stream broke (partition, crash), or this end was closed. It lets a
+// connection pool drop a stale connection before reusing it, as it would by
+// peeking at a TCP socket.
+func (c *conn) PeerClosed() bool {
+	if isClosed(c.closed) {
+		return true
+	}
+	return c.rd.ended()
+}
+
 // breakWith fails both directions with err (a partition cut the link).
 func (c *conn) breakWith(err error) {
 	c.rd.breakWith(err)

@@ -200,6 +200,44 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// peerClosed asks a memnet conn whether its peer is gone, as rpc's
+// connection pool does.
+func peerClosed(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	pc, ok := c.(interface{ PeerClosed() bool })
+	if !ok {
+		t.Fatalf("%T has no PeerClosed method", c)
+	}
+	return pc.PeerClosed()
+}
+
+func TestPeerClosed(t *testing.T) {
+	n := memnet.New(1)
+	client, server := streamOn(t, n)
+	if peerClosed(t, server) {
+		t.Fatal("PeerClosed() = true on a live stream")
+	}
+	client.Write([]byte("bye"))
+	client.Close()
+	if peerClosed(t, server) {
+		t.Error("PeerClosed() = true while unread data remains, want false (a read would succeed)")
+	}
+	io.ReadAll(server)
+	if !peerClosed(t, server) {
+		t.Error("PeerClosed() = false after the peer closed and its data was read")
+	}
+	if !peerClosed(t, client) {
+		t.Error("PeerClosed() = false on a conn closed locally")
+	}
+
+	a, b := hosts(n)
+	ab, ba := pair(t, a, b)
+	n.Partition([]string{a.IP()}, []string{b.IP()})
+	if !peerClosed(t, ab) || !peerClosed(t, ba) {
+		t.Error("PeerClosed() = false on a stream broken by a partition")
+	}
+}
+
 func TestCloseWakesBlockedRead(t *testing.T) {
 	client, _ := streamOn(t, memnet.New(1))
 	r := async(func() (int, error) { return client.Read(make([]byte, 1)) })

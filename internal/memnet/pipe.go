@@ -107,6 +107,14 @@ func (p *pipe) pull(b []byte, now time.Time) (n int, wait <-chan struct{}, due t
 	return 0, p.changed, time.Time{}, nil
 }
 
+// ended reports whether a read would fail or return io.EOF now: the stream
+// broke, or the writer closed and no data is left.
+func (p *pipe) ended() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.broken != nil || (p.eof && len(p.chunks) == 0)
+}
+
 // closeWrite is the writer's end going away: the reader sees EOF after the
 // queued data.
 func (p *pipe) closeWrite() {

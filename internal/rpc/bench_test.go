@@ -158,3 +158,39 @@ func dialAndCall(addr string, tcfg *tls.Config, frame []byte) error {
 	_, _, err = readFrame(bufio.NewReader(nc), defaultMaxFrame)
 	return err
 }
+
+// fastEchoHandler answers opEcho on the connection's reader goroutine.
+type fastEchoHandler struct{ testHandler }
+
+func (h *fastEchoHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
+	if method != opEcho {
+		return nil, false
+	}
+	return append([]byte(nil), body...), true
+}
+
+// BenchmarkCallFast is BenchmarkCall/serial with a FastHandler: the path the
+// store's reads take. Compare it with BenchmarkTCPEcho, the floor.
+func BenchmarkCallFast(b *testing.B) {
+	for _, sec := range []string{"plain", "tls"} {
+		for _, size := range benchSizes {
+			b.Run(sec+"/"+sizeName(size), func(b *testing.B) {
+				var cfg Config
+				if sec == "tls" {
+					cfg.TLS = tlsConfig(b, 1)
+				}
+				_, addr := startServer(b, tcpNet{}, "", cfg, &fastEchoHandler{})
+				c := newClient(b, tcpNet{}, cfg)
+				body := make([]byte, size)
+				ctx := context.Background()
+				b.SetBytes(int64(2 * size))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := c.Call(ctx, addr, opEcho, body); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -11,14 +11,15 @@ import (
 // Client sends requests to peers over pooled, persistent connections: up to
 // Config.ConnsPerPeer per remote address, each carrying many concurrent calls
 // matched to their replies by request id. Connections are dialled on first
-// use, redialled after they break and closed after Config.IdleTimeout.
-// A Client is safe for concurrent use.
+// use, redialled after they break and closed after Config.IdleTimeout. A
+// caller reads its reply off the connection itself when no other call is
+// waiting on it (see clientConn). A Client is safe for concurrent use.
 type Client struct {
 	cfg   Config
 	stats counters
 	calls sync.Pool // *call, reused across calls to avoid per-call garbage
 	stop  chan struct{}
-	wg    sync.WaitGroup // connection readers and the idle reaper
+	wg    sync.WaitGroup // reader goroutines and the idle reaper
 
 	mu     sync.RWMutex // guards closed, peers and conns
 	closed bool
@@ -70,9 +71,9 @@ func (c *Client) call(ctx context.Context, addr string, method uint8, body []byt
 	}
 	cl := c.calls.Get().(*call)
 	defer c.calls.Put(cl)
-	deadline, timeout := c.deadline(ctx, cl)
-	if timeout != nil {
-		defer cl.timer.Stop()
+	deadline, ctxDeadline := ctx.Deadline()
+	if !ctxDeadline {
+		deadline = time.Now().Add(c.cfg.CallTimeout)
 	}
 	// A connection found closed before the request was written is retried
 	// once on a fresh one: nothing reached the peer.
@@ -84,6 +85,9 @@ func (c *Client) call(ctx context.Context, addr string, method uint8, body []byt
 		if err != nil {
 			return nil, err
 		}
+		if cc.stale() && attempt == 0 {
+			continue
+		}
 		id, err := cc.register(cl)
 		if err != nil && attempt == 0 {
 			continue
@@ -92,19 +96,8 @@ func (c *Client) call(ctx context.Context, addr string, method uint8, body []byt
 			return nil, err
 		}
 		cc.send(id, method, remainingMillis(deadline), body)
-		return cc.await(ctx, timeout, id, cl, method)
+		return cc.await(ctx, deadline, ctxDeadline, id, cl, method)
 	}
-}
-
-// deadline returns the call's absolute deadline and, when ctx has none, the
-// channel of cl's timer armed for Config.CallTimeout (pooled, unlike a
-// context.WithTimeout per call).
-func (c *Client) deadline(ctx context.Context, cl *call) (time.Time, <-chan time.Time) {
-	if d, ok := ctx.Deadline(); ok {
-		return d, nil
-	}
-	cl.timer.Reset(c.cfg.CallTimeout)
-	return time.Now().Add(c.cfg.CallTimeout), cl.timer.C
 }
 
 // remainingMillis is the deadline sent to the server, rounded up so the
@@ -153,6 +146,19 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// startReader starts a reader goroutine for cc, unless the Client is
+// closing (Close then fails cc).
+func (c *Client) startReader(cc *clientConn) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go cc.readLoop()
+	return true
+}
+
 // Stats returns a snapshot of the Client's counters.
 func (c *Client) Stats() Stats { return c.stats.snapshot() }
 
@@ -168,10 +174,14 @@ func (c *Client) reapIdle() {
 		case now := <-tick.C:
 			cutoff := now.Add(-c.cfg.IdleTimeout)
 			c.mu.RLock()
+			conns := make([]*clientConn, 0, len(c.conns))
 			for cc := range c.conns {
-				cc.closeIfIdle(cutoff)
+				conns = append(conns, cc)
 			}
 			c.mu.RUnlock()
+			for _, cc := range conns { // closing one untracks it, under c.mu
+				cc.closeIfIdle(cutoff)
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,13 +11,13 @@ import (
 	"time"
 )
 
-// call is the rendezvous between a caller and the reader of its connection.
-// Whoever removes a call from clientConn.pending sends exactly one reply on
-// done, so a caller that gives up and finds its call already removed drains
-// done before the call is reused.
+// call is the rendezvous between a caller and whoever reads its reply.
+// Whoever removes a call from clientConn.pending, other than the caller
+// itself, sends exactly one reply on done, so a caller that finds its call
+// already removed drains done before the call is reused.
 type call struct {
 	done  chan reply  // buffered 1
-	timer *time.Timer // stopped while idle; arms Config.CallTimeout
+	timer *time.Timer // stopped while idle; arms the deadline of a waiting caller
 }
 
 type reply struct {
@@ -33,18 +32,42 @@ func newCall() *call {
 }
 
 // clientConn is one multiplexed connection to a peer.
+//
+// Replies are read by whoever holds the connection's read turn ("reading").
+// A caller whose request went out on a connection nobody is reading takes
+// the turn and reads the connection itself until its own reply arrives,
+// passing other callers' replies on as they come. This saves the hand-off
+// from a reader goroutine to the caller, which on a small machine costs as
+// much as the round trip itself. A caller that finds the turn taken waits
+// for its reply to be passed on. When the turn holder leaves (reply in hand,
+// or giving up at its deadline) while other calls still wait, it starts a
+// reader goroutine that holds the turn until no call waits.
+//
+// The turn holder reads with its own deadline; a caller whose ctx is
+// cancelled interrupts its read by moving the read deadline to the past.
+// Reads resume mid-frame (frameReader), so a reader that leaves early never
+// costs the next one its place in the stream. An interruption meant for an
+// earlier turn holder is harmless: a reader whose own deadline has not
+// passed just reads on.
 type clientConn struct {
-	cl   *Client
-	addr string
-	nc   net.Conn
-	w    *frameWriter
+	cl    *Client
+	addr  string
+	nc    net.Conn
+	w     *frameWriter
+	probe func() bool // reports the peer gone; nil when nc cannot tell
 
 	broken atomic.Bool // set with err, read lock-free by the pool
 
-	mu      sync.Mutex // guards pending, nextID, lastUse and err
+	// Owned by the holder of the read turn.
+	fr           *frameReader
+	readDeadline time.Time // last set on nc; zero: none
+	deadlineSet  bool      // readDeadline is what nc has
+
+	mu      sync.Mutex // guards pending, nextID, lastUse, reading and err
 	pending map[uint64]*call
 	nextID  uint64
 	lastUse time.Time
+	reading bool  // some caller or reader goroutine holds the read turn
 	err     error // why the connection is unusable; nil while usable
 }
 
@@ -54,12 +77,32 @@ func newClientConn(c *Client, addr string, nc net.Conn) *clientConn {
 		addr:    addr,
 		nc:      nc,
 		w:       newFrameWriter(nc, c.cfg.WriteTimeout, &c.stats.bytesOut),
+		probe:   prober(nc),
+		fr:      newFrameReader(nc, c.cfg.MaxFrame),
 		pending: make(map[uint64]*call),
 		lastUse: time.Now(),
 	}
 }
 
 func (cc *clientConn) usable() bool { return !cc.broken.Load() }
+
+// probeIdle is how long a connection nobody reads must have been unused
+// before it is probed: a peer rarely closes a connection within a
+// millisecond of using it, and the router retries the call that hits one.
+const probeIdle = time.Millisecond
+
+// stale reports, for a connection nobody has read for probeIdle, whether its
+// peer closed it; it then breaks the connection.
+func (cc *clientConn) stale() bool {
+	cc.mu.Lock()
+	unwatched := !cc.reading && cc.err == nil && time.Since(cc.lastUse) >= probeIdle
+	cc.mu.Unlock()
+	if !unwatched || cc.probe == nil || !cc.probe() {
+		return false
+	}
+	cc.fail(fmt.Errorf("rpc: connection to %s closed by the peer: %w", cc.addr, ErrUnreachable))
+	return true
+}
 
 // register assigns a request id to cl and makes it receive the reply. It
 // fails if the connection is already unusable.
@@ -84,8 +127,31 @@ func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []by
 	}
 }
 
-// await waits for the reply to request id, or for ctx or timeout.
-func (cc *clientConn) await(ctx context.Context, timeout <-chan time.Time, id uint64, cl *call, method uint8) ([]byte, error) {
+// await returns the reply to request id, reading the connection itself when
+// nobody else is, or ctx's error or context.DeadlineExceeded once deadline
+// passes (ctxDeadline: ctx ends at deadline by itself).
+func (cc *clientConn) await(ctx context.Context, deadline time.Time, ctxDeadline bool, id uint64, cl *call, method uint8) ([]byte, error) {
+	cc.mu.Lock()
+	_, waiting := cc.pending[id]
+	lead := waiting && !cc.reading
+	if lead {
+		cc.reading = true
+	}
+	cc.mu.Unlock()
+	if lead {
+		return cc.lead(ctx, deadline, id, cl, method)
+	}
+	return cc.follow(ctx, deadline, ctxDeadline, id, cl, method)
+}
+
+// follow waits for the read-turn holder to pass the reply on.
+func (cc *clientConn) follow(ctx context.Context, deadline time.Time, ctxDeadline bool, id uint64, cl *call, method uint8) ([]byte, error) {
+	var timeout <-chan time.Time
+	if !ctxDeadline {
+		cl.timer.Reset(time.Until(deadline))
+		defer cl.timer.Stop()
+		timeout = cl.timer.C
+	}
 	var err error
 	select {
 	case r := <-cl.done:
@@ -99,8 +165,171 @@ func (cc *clientConn) await(ctx context.Context, timeout <-chan time.Time, id ui
 	return nil, fmt.Errorf("rpc: call %d to %s: %w", method, cc.addr, err)
 }
 
-// abandon unregisters a call whose caller gave up. If the reader or fail
-// got to it first, their reply is drained and dropped.
+// lead holds the read turn until the reply to id arrives, the caller gives
+// up or the connection breaks.
+func (cc *clientConn) lead(ctx context.Context, deadline time.Time, id uint64, cl *call, method uint8) ([]byte, error) {
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, cc.interrupt)
+	}
+	r, gaveUp, err := cc.readUntil(ctx, deadline, id)
+	if stop != nil {
+		stop()
+	}
+	switch {
+	case err != nil: // the connection broke: everyone waiting gets err
+		cc.fail(err)
+		cc.mu.Lock()
+		cc.reading = false
+		cc.mu.Unlock()
+		r := <-cl.done
+		return nil, r.err
+	case gaveUp != nil:
+		cc.abandon(id, cl)
+		cc.setReadDeadline(time.Time{}) // lets stale() peek again; an error shows on the next read
+		cc.release()
+		return nil, fmt.Errorf("rpc: call %d to %s: %w", method, cc.addr, gaveUp)
+	}
+	cc.abandon(id, cl) // done with it; drains fail's reply if fail got there first
+	cc.release()
+	return r.body, r.err
+}
+
+// readUntil reads replies, passing on those of other calls, until the one to
+// id arrives (r), the caller's ctx ends or deadline passes (gaveUp), or the
+// connection fails (err).
+func (cc *clientConn) readUntil(ctx context.Context, deadline time.Time, id uint64) (r reply, gaveUp, err error) {
+	for {
+		if err := cc.setReadDeadline(deadline); err != nil {
+			return reply{}, nil, cc.lost(err)
+		}
+		if err := ctx.Err(); err != nil { // ended before the deadline above was set
+			return reply{}, err, nil
+		}
+		h, r, err := cc.readReply()
+		if isTimeout(err) {
+			cc.deadlineSet = false // maybe moved by an interruption
+			if err := ctx.Err(); err != nil {
+				return reply{}, err, nil
+			}
+			if !time.Now().Before(deadline) {
+				return reply{}, context.DeadlineExceeded, nil
+			}
+			continue // an interruption meant for an earlier reader
+		}
+		if err != nil {
+			return reply{}, nil, err
+		}
+		if h.id == id {
+			return r, nil, nil
+		}
+		cc.deliver(h.id, r)
+	}
+}
+
+// readReply reads one reply frame; a connection error comes back wrapped
+// (see lost), a timeout as it is.
+func (cc *clientConn) readReply() (header, reply, error) {
+	h, body, err := cc.fr.next()
+	if err != nil {
+		if isTimeout(err) {
+			return h, reply{}, err
+		}
+		return h, reply{}, cc.lost(err)
+	}
+	cc.cl.stats.bytesIn.Add(uint64(headerLen + len(body)))
+	switch h.kind {
+	case kindResponse:
+		return h, reply{body: body}, nil
+	case kindError:
+		return h, reply{err: &RemoteError{Code: uint16(h.aux), Msg: string(body)}}, nil
+	}
+	return h, reply{}, cc.lost(fmt.Errorf("rpc: frame kind %d sent to a client: %w", h.kind, ErrBadFrame))
+}
+
+// lost turns a read error into the error the connection fails with.
+func (cc *clientConn) lost(err error) error {
+	if errors.Is(err, ErrBadFrame) || errors.Is(err, ErrFrameTooLarge) {
+		cc.cl.stats.framesRejected.Add(1)
+		cc.cl.cfg.Logger.Warn("rpc: closing connection after bad frame", "remote", cc.addr, "err", err)
+	}
+	if errors.Is(err, io.EOF) || errIsClosedConn(err) {
+		err = errors.New("connection closed")
+	}
+	return fmt.Errorf("rpc: connection to %s lost: %w: %w", cc.addr, ErrUnreachable, err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// setReadDeadline makes nc's read deadline t, or leaves it where it is if
+// that is no later than t and earlier by at most 1/8 of the time left: the
+// read then ends a little early, and readUntil sets t and reads on. Serial
+// calls on a connection so save a timer update each.
+func (cc *clientConn) setReadDeadline(t time.Time) error {
+	if cc.deadlineSet {
+		cur := cc.readDeadline
+		switch {
+		case t.IsZero() && cur.IsZero():
+			return nil
+		case !t.IsZero() && !cur.IsZero() && !cur.After(t) && t.Sub(cur) <= time.Until(t)/8:
+			return nil
+		}
+	}
+	cc.deadlineSet = false
+	if err := cc.nc.SetReadDeadline(t); err != nil {
+		return err
+	}
+	cc.readDeadline, cc.deadlineSet = t, true
+	return nil
+}
+
+// interrupt wakes the read-turn holder: its read fails with a timeout.
+func (cc *clientConn) interrupt() { cc.nc.SetReadDeadline(aLongTimeAgo) }
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// release gives up the read turn: to a reader goroutine while calls still
+// wait, to the next caller otherwise.
+func (cc *clientConn) release() {
+	cc.mu.Lock()
+	handOver := len(cc.pending) > 0 && cc.err == nil
+	cc.reading = handOver
+	cc.mu.Unlock()
+	if handOver && !cc.cl.startReader(cc) {
+		cc.fail(fmt.Errorf("rpc: connection to %s: %w", cc.addr, ErrClosed))
+	}
+}
+
+// readLoop holds the read turn for the calls left waiting by a caller that
+// held it, and gives it back when none waits. It owns one count of
+// Client.wg.
+func (cc *clientConn) readLoop() {
+	defer cc.cl.wg.Done()
+	for {
+		if err := cc.setReadDeadline(time.Time{}); err != nil {
+			cc.fail(cc.lost(err))
+			return
+		}
+		h, r, err := cc.readReply()
+		if isTimeout(err) {
+			cc.deadlineSet = false // an interruption meant for a caller
+			continue
+		}
+		if err != nil {
+			cc.fail(err)
+			return
+		}
+		if cc.deliverLast(h.id, r) {
+			return
+		}
+	}
+}
+
+// abandon unregisters a call whose caller gave up or read its own reply. If
+// a reader or fail got to it first, their reply is drained and dropped.
 func (cc *clientConn) abandon(id uint64, cl *call) {
 	cc.mu.Lock()
 	_, mine := cc.pending[id]
@@ -123,22 +352,54 @@ func (cc *clientConn) deliver(id uint64, r reply) {
 	}
 }
 
+// deliverLast is deliver for the reader goroutine: it also reports whether
+// no call is left waiting, in which case the read turn is given back.
+func (cc *clientConn) deliverLast(id uint64, r reply) (done bool) {
+	cc.mu.Lock()
+	cl := cc.pending[id]
+	delete(cc.pending, id)
+	done = len(cc.pending) == 0
+	if done {
+		cc.reading = false
+	}
+	cc.mu.Unlock()
+	if cl != nil {
+		cl.done <- r
+	}
+	return done
+}
+
 // fail marks the connection unusable, closes it and fails every waiting
 // call with the first error given. Safe to call more than once.
 func (cc *clientConn) fail(err error) {
 	cc.mu.Lock()
-	if cc.err == nil {
-		cc.err = err
-		cc.broken.Store(true)
-	}
+	first := cc.breakLocked(err)
 	err = cc.err
 	pending := cc.pending
 	cc.pending = make(map[uint64]*call)
 	cc.mu.Unlock()
-	cc.nc.Close()
+	if first {
+		cc.closeAndUntrack()
+	}
 	for _, cl := range pending {
 		cl.done <- reply{err: err}
 	}
+}
+
+// breakLocked records why the connection is unusable, unless it already
+// was; it reports whether this call broke it.
+func (cc *clientConn) breakLocked(err error) bool {
+	if cc.err != nil {
+		return false
+	}
+	cc.err = err
+	cc.broken.Store(true)
+	return true
+}
+
+func (cc *clientConn) closeAndUntrack() {
+	cc.nc.Close()
+	cc.cl.untrack(cc)
 }
 
 // closeIfIdle closes the connection if no call is waiting and none started
@@ -147,46 +408,10 @@ func (cc *clientConn) closeIfIdle(cutoff time.Time) {
 	cc.mu.Lock()
 	idle := cc.err == nil && len(cc.pending) == 0 && cc.lastUse.Before(cutoff)
 	if idle {
-		cc.err = fmt.Errorf("rpc: connection to %s closed after idling: %w", cc.addr, ErrUnreachable)
-		cc.broken.Store(true)
+		cc.breakLocked(fmt.Errorf("rpc: connection to %s closed after idling: %w", cc.addr, ErrUnreachable))
 	}
 	cc.mu.Unlock()
 	if idle {
-		cc.nc.Close()
-	}
-}
-
-// readLoop dispatches replies until the connection breaks, then fails the
-// calls still waiting. It owns one count of Client.wg.
-func (cc *clientConn) readLoop() {
-	defer cc.cl.wg.Done()
-	err := cc.readReplies(bufio.NewReaderSize(cc.nc, bufSize))
-	if errors.Is(err, ErrBadFrame) || errors.Is(err, ErrFrameTooLarge) {
-		cc.cl.stats.framesRejected.Add(1)
-		cc.cl.cfg.Logger.Warn("rpc: closing connection after bad frame",
-			"remote", cc.addr, "err", err)
-	}
-	if errors.Is(err, io.EOF) || errIsClosedConn(err) {
-		err = errors.New("connection closed")
-	}
-	cc.fail(fmt.Errorf("rpc: connection to %s lost: %w: %w", cc.addr, ErrUnreachable, err))
-	cc.cl.untrack(cc)
-}
-
-func (cc *clientConn) readReplies(br *bufio.Reader) error {
-	for {
-		h, body, err := readFrame(br, cc.cl.cfg.MaxFrame)
-		if err != nil {
-			return err
-		}
-		cc.cl.stats.bytesIn.Add(uint64(headerLen + len(body)))
-		switch h.kind {
-		case kindResponse:
-			cc.deliver(h.id, reply{body: body})
-		case kindError:
-			cc.deliver(h.id, reply{err: &RemoteError{Code: uint16(h.aux), Msg: string(body)}})
-		default:
-			return fmt.Errorf("rpc: frame kind %d sent to a client: %w", h.kind, ErrBadFrame)
-		}
+		cc.closeAndUntrack()
 	}
 }

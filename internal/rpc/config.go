@@ -47,8 +47,9 @@ type Config struct {
 	// the client and the server side. Default 1s.
 	DialTimeout time.Duration
 
-	// WriteTimeout bounds writing one frame, so a peer that stops reading
-	// cannot block writers forever; on expiry the connection is closed.
+	// WriteTimeout bounds writing one frame (to between 7/8 of it and all
+	// of it), so a peer that stops reading cannot block writers forever; on
+	// expiry the connection is closed.
 	// Default 5s, longer than CallTimeout because one slow frame breaks the
 	// connection for every call multiplexed on it.
 	WriteTimeout time.Duration

@@ -17,6 +17,14 @@
 // connection stays in use. When a connection breaks, every call waiting on
 // it fails at once with ErrUnreachable and the next call redials.
 //
+// A caller whose connection nobody else is reading reads its reply off the
+// connection itself rather than waiting for a reader goroutine to hand it
+// over: on a small machine that hand-off costs as much as the round trip.
+// Concurrent callers take turns; a reader goroutine holds the turn only
+// while calls wait and no caller does. A connection nobody reads is checked
+// (a non-consuming peek on TCP, PeerCloser in memory) before reuse, so a
+// peer that closed it while idle costs a redial, not a failed call.
+//
 // # Wire format
 //
 // Every frame is a 20-byte header followed by the body, integers big-endian:

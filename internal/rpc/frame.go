@@ -82,54 +82,80 @@ func parseHeader(b []byte, maxBody int) (header, error) {
 	return h, nil
 }
 
-// readFrame reads one frame. It returns io.EOF only at a clean frame
-// boundary; a stream ending inside a frame is ErrBadFrame. Other read errors
-// (closed connection, deadline) are returned as they are. The body is
-// freshly allocated (nil when empty) and owned by the caller.
-func readFrame(br *bufio.Reader, maxBody int) (header, []byte, error) {
-	b, err := br.Peek(headerLen)
-	if err != nil {
-		if errors.Is(err, io.EOF) && len(b) > 0 {
-			return header{}, nil, fmt.Errorf("rpc: truncated header (%d bytes): %w", len(b), ErrBadFrame)
+// frameReader reads frames from a buffered stream. A read interrupted by a
+// deadline keeps what it got: the next call to next continues the same frame,
+// so readers that take turns on a connection, each with its own deadline,
+// never lose their place in the stream. Not safe for concurrent use.
+type frameReader struct {
+	br      *bufio.Reader
+	maxBody int
+	h       header // the frame whose body is being read, when inBody
+	inBody  bool
+	body    []byte // the part of h's body read so far
+}
+
+func newFrameReader(r io.Reader, maxBody int) *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(r, bufSize), maxBody: maxBody}
+}
+
+// next reads one frame. It returns io.EOF only at a clean frame boundary; a
+// stream ending inside a frame is ErrBadFrame. Other read errors (closed
+// connection, deadline) are returned as they are, and after a deadline next
+// may be called again. The body is freshly allocated (nil when empty) and
+// owned by the caller.
+func (fr *frameReader) next() (header, []byte, error) {
+	if !fr.inBody {
+		b, err := fr.br.Peek(headerLen) // consumes nothing until complete
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(b) > 0 {
+				return header{}, nil, fmt.Errorf("rpc: truncated header (%d bytes): %w", len(b), ErrBadFrame)
+			}
+			return header{}, nil, err
 		}
-		return header{}, nil, err
+		h, err := parseHeader(b, fr.maxBody)
+		if err != nil {
+			return header{}, nil, err
+		}
+		if _, err := fr.br.Discard(headerLen); err != nil {
+			return header{}, nil, err
+		}
+		fr.h, fr.inBody, fr.body = h, true, nil
 	}
-	h, err := parseHeader(b, maxBody)
-	if err != nil {
-		return header{}, nil, err
-	}
-	if _, err := br.Discard(headerLen); err != nil {
-		return header{}, nil, err
-	}
-	body, err := readBody(br, int(h.length))
+	var err error
+	fr.body, err = readBody(fr.br, fr.body, int(fr.h.length))
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("rpc: truncated body (%d of %d bytes): %w", len(body), h.length, ErrBadFrame)
+			err = fmt.Errorf("rpc: truncated body (%d of %d bytes): %w", len(fr.body), fr.h.length, ErrBadFrame)
 		}
 		return header{}, nil, err
 	}
+	h, body := fr.h, fr.body
+	fr.inBody, fr.body = false, nil
 	return h, body, nil
 }
 
-// readBody reads exactly n bytes. Small bodies are read in one allocation;
-// larger ones grow by doubling as bytes arrive, so memory tracks what the
-// peer actually sent rather than what it claimed. On error it returns what
-// was read so far.
-func readBody(r io.Reader, n int) ([]byte, error) {
+// readFrame reads one frame from br; see frameReader.next.
+func readFrame(br *bufio.Reader, maxBody int) (header, []byte, error) {
+	fr := frameReader{br: br, maxBody: maxBody}
+	return fr.next()
+}
+
+// readBody reads into b, the part of a body read so far, until it holds n
+// bytes. Small bodies take one allocation; larger ones grow by doubling as
+// bytes arrive, so memory tracks what the peer actually sent rather than
+// what it claimed. On error it returns what it has so far.
+func readBody(r io.Reader, b []byte, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	if n <= bodyChunk {
-		b := make([]byte, n)
-		k, err := io.ReadFull(r, b)
-		return b[:k], err
+	if b == nil {
+		b = make([]byte, 0, min(n, bodyChunk))
 	}
-	b := make([]byte, 0, bodyChunk)
 	for len(b) < n {
 		if len(b) == cap(b) {
 			b = slices.Grow(b, min(n-len(b), cap(b)))
 		}
-		k, err := io.ReadFull(r, b[len(b):min(cap(b), n)])
+		k, err := io.ReadAtLeast(r, b[len(b):min(cap(b), n)], 1)
 		b = b[:len(b)+k]
 		if err != nil {
 			return b, err
@@ -158,11 +184,12 @@ type frameWriter struct {
 	// whether to flush.
 	waiting atomic.Int32
 
-	mu   sync.Mutex  // guards buf, vec, vecs and err
-	buf  []byte      // frames not yet written; capacity bufSize
-	vec  [2][]byte   // backing array for vecs, so vectored writes do not allocate
-	vecs net.Buffers // consumed by WriteTo
-	err  error       // sticky: after a failed write the stream is corrupt
+	mu       sync.Mutex  // guards buf, vec, vecs, err and deadline
+	buf      []byte      // frames not yet written; capacity bufSize
+	vec      [2][]byte   // backing array for vecs, so vectored writes do not allocate
+	vecs     net.Buffers // consumed by WriteTo
+	err      error       // sticky: after a failed write the stream is corrupt
+	deadline time.Time   // the write deadline nc has
 }
 
 func newFrameWriter(nc net.Conn, timeout time.Duration, bytes *atomic.Uint64) *frameWriter {
@@ -195,7 +222,7 @@ func (w *frameWriter) write(h header, body []byte) error {
 }
 
 func (w *frameWriter) writeLocked(h *header, body []byte) error {
-	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+	if err := w.extendDeadline(); err != nil {
 		return err
 	}
 	if len(w.buf)+headerLen > cap(w.buf) {
@@ -212,6 +239,22 @@ func (w *frameWriter) writeLocked(h *header, body []byte) error {
 		return nil // the next writer flushes
 	}
 	return w.flushLocked()
+}
+
+// extendDeadline gives the frame at least 7/8 of the timeout to be written.
+// The deadline is moved only when less than that is left, which on a busy
+// connection saves a timer update per frame.
+func (w *frameWriter) extendDeadline() error {
+	now := time.Now()
+	if w.deadline.Sub(now) >= w.timeout-w.timeout/8 {
+		return nil
+	}
+	d := now.Add(w.timeout)
+	if err := w.nc.SetWriteDeadline(d); err != nil {
+		return err
+	}
+	w.deadline = d
+	return nil
 }
 
 // flushLocked writes the buffered frames.

@@ -74,7 +74,7 @@ func TestReadFrameErrors(t *testing.T) {
 func TestClaimedLengthIsNotAllocated(t *testing.T) {
 	for _, sent := range []int{0, 10, bodyChunk, 3 * bodyChunk} {
 		claimed := 16 << 20
-		b, err := readBody(bytes.NewReader(make([]byte, sent)), claimed)
+		b, err := readBody(bytes.NewReader(make([]byte, sent)), nil, claimed)
 		if err == nil {
 			t.Fatalf("readBody(%d of %d bytes) error = nil, want a short read", sent, claimed)
 		}
@@ -154,7 +154,7 @@ func FuzzReadFrame(f *testing.F) {
 		// However long a body claims to be, memory follows the input.
 		if len(data) >= 4 {
 			claimed := int(uint32(data[0])<<16 | uint32(data[1])<<8 | uint32(data[2]))
-			b, _ := readBody(bytes.NewReader(data[3:]), claimed)
+			b, _ := readBody(bytes.NewReader(data[3:]), nil, claimed)
 			if limit := max(2*len(data), bodyChunk) + bodyChunk; cap(b) > limit {
 				t.Fatalf("readBody(claimed %d, have %d) allocated %d, want <= %d", claimed, len(data)-3, cap(b), limit)
 			}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/memnet"
 )
 
 // testTimeout bounds every wait in the tests.
@@ -160,7 +162,33 @@ func transports() []struct {
 	}{
 		{"tcp", tcpNet{}},
 		{"pipe", newPipeNet()},
+		{"memnet", newMemNet()},
 	}
+}
+
+// memNet is internal/memnet's in-memory network: a server host and a
+// client host.
+type memNet struct{ server, client *memnet.Host }
+
+func newMemNet() memNet {
+	n := memnet.New(1)
+	return memNet{server: n.Host("10.0.0.1"), client: n.Host("10.0.0.2")}
+}
+
+func (n memNet) Listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	if addr == "" {
+		addr = n.server.IP() + ":0"
+	}
+	l, err := n.server.Listen(addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	return l
+}
+
+func (n memNet) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	return n.client.Dial(ctx, addr)
 }
 
 // startServer serves h on a fresh listener of nw (addr "" picks one) and

@@ -112,8 +112,7 @@ func (c *Client) redial(ctx context.Context, p *peer, s *slot) (*clientConn, err
 	return cc, nil
 }
 
-// dial connects to p.addr (TLS handshake included), within DialTimeout, and
-// starts the connection's reader.
+// dial connects to p.addr (TLS handshake included), within DialTimeout.
 func (c *Client) dial(ctx context.Context, p *peer) (*clientConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
@@ -132,7 +131,6 @@ func (c *Client) dial(ctx context.Context, p *peer) (*clientConn, error) {
 		nc.Close()
 		return nil, err
 	}
-	go cc.readLoop()
 	return cc, nil
 }
 
@@ -168,7 +166,6 @@ func (c *Client) track(cc *clientConn, p *peer) error {
 		return fmt.Errorf("rpc: dial %s: peer forgotten: %w", p.addr, ErrUnreachable)
 	}
 	c.conns[cc] = struct{}{}
-	c.wg.Add(1)
 	c.stats.connOpened()
 	return nil
 }
@@ -179,7 +176,7 @@ func (c *Client) isClosed() bool {
 	return c.closed
 }
 
-// untrack removes a connection whose reader has exited.
+// untrack removes a connection that broke or was closed.
 func (c *Client) untrack(cc *clientConn) {
 	c.mu.Lock()
 	delete(c.conns, cc)

@@ -170,7 +170,7 @@ func TestLateReplyIsDropped(t *testing.T) {
 		}
 		return []byte("fresh"), nil
 	})
-	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	s, addr := startServer(t, tcpNet{}, "", Config{}, h)
 	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -181,12 +181,17 @@ func TestLateReplyIsDropped(t *testing.T) {
 		t.Fatalf("Call(slow, cancelled) error = %v, want context.Canceled", err)
 	}
 	close(release)
-	waitFor(t, "late reply received", func() bool { return c.Stats().BytesIn == headerLen+4 })
+	waitFor(t, "late reply sent", func() bool { return s.Stats().BytesOut == headerLen+4 })
+	// Nobody reads the idle connection: the next caller reads the late
+	// reply off it, drops it, and gets its own.
 	for range 3 {
 		got, err := c.Call(context.Background(), addr, 2, nil)
 		if err != nil || string(got) != "fresh" {
 			t.Errorf("Call(fast) = %q, %v, want \"fresh\", nil", got, err)
 		}
+	}
+	if got, want := c.Stats().BytesIn, uint64(headerLen+4+3*(headerLen+5)); got != want {
+		t.Errorf("BytesIn = %d, want %d (the late reply and three fresh ones)", got, want)
 	}
 }
 
