@@ -179,7 +179,7 @@ func (c *Client) reapIdle() {
 				conns = append(conns, cc)
 			}
 			c.mu.RUnlock()
-			for _, cc := range conns { // closing one untracks it, under c.mu
+			for _, cc := range conns { // outside c.mu: closing one untracks it, which locks c.mu
 				cc.closeIfIdle(cutoff)
 			}
 		}

@@ -14,7 +14,9 @@ import (
 // call is the rendezvous between a caller and whoever reads its reply.
 // Whoever removes a call from clientConn.pending, other than the caller
 // itself, sends exactly one reply on done, so a caller that finds its call
-// already removed drains done before the call is reused.
+// already removed drains done before the call is reused. A caller holding
+// the read turn never removes its own call while reading: its reply is
+// returned directly and the call leaves pending through abandon.
 type call struct {
 	done  chan reply  // buffered 1
 	timer *time.Timer // stopped while idle; arms the deadline of a waiting caller
@@ -46,15 +48,16 @@ func newCall() *call {
 // The turn holder reads with its own deadline; a caller whose ctx is
 // cancelled interrupts its read by moving the read deadline to the past.
 // Reads resume mid-frame (frameReader), so a reader that leaves early never
-// costs the next one its place in the stream. An interruption meant for an
-// earlier turn holder is harmless: a reader whose own deadline has not
-// passed just reads on.
+// costs the next one its place in the stream. An interruption can land
+// late, on a later turn holder: every reader treats a timeout before its
+// own deadline as spurious, forgets the deadline it had set and reads on,
+// and the idle-connection probe retries once.
 type clientConn struct {
 	cl    *Client
 	addr  string
 	nc    net.Conn
 	w     *frameWriter
-	probe func() bool // reports the peer gone; nil when nc cannot tell
+	probe probe // reports the peer gone; nil when nc cannot tell
 
 	broken atomic.Bool // set with err, read lock-free by the pool
 
@@ -67,7 +70,8 @@ type clientConn struct {
 	pending map[uint64]*call
 	nextID  uint64
 	lastUse time.Time
-	reading bool  // some caller or reader goroutine holds the read turn
+	reading bool  // some caller or the reader goroutine holds the read turn
+	looping bool  // the reader goroutine holds it
 	err     error // why the connection is unusable; nil while usable
 }
 
@@ -92,16 +96,45 @@ func (cc *clientConn) usable() bool { return !cc.broken.Load() }
 const probeIdle = time.Millisecond
 
 // stale reports, for a connection nobody has read for probeIdle, whether its
-// peer closed it; it then breaks the connection.
+// peer closed it; it then breaks the connection. The probe runs holding the
+// read turn, so no read (which would hold the socket's read lock, or consume
+// what the probe should see) runs meanwhile.
 func (cc *clientConn) stale() bool {
 	cc.mu.Lock()
-	unwatched := !cc.reading && cc.err == nil && time.Since(cc.lastUse) >= probeIdle
+	check := cc.probe != nil && !cc.reading && cc.err == nil && time.Since(cc.lastUse) >= probeIdle
+	if check {
+		cc.reading = true
+	}
 	cc.mu.Unlock()
-	if !unwatched || cc.probe == nil || !cc.probe() {
+	if !check {
+		return false
+	}
+	if !cc.peerClosed() {
+		cc.release()
 		return false
 	}
 	cc.fail(fmt.Errorf("rpc: connection to %s closed by the peer: %w", cc.addr, ErrUnreachable))
+	cc.mu.Lock()
+	cc.reading = false
+	cc.mu.Unlock()
 	return true
+}
+
+// peerClosed runs the probe without a read deadline, as a deadline in the
+// past hides the socket's state; an interruption meant for an earlier
+// reader can set one again in between, so an unknown answer is retried
+// once. Read turn held.
+func (cc *clientConn) peerClosed() bool {
+	for range 2 {
+		if err := cc.setReadDeadline(time.Time{}); err != nil {
+			return true // closed under us
+		}
+		if closed, known := cc.probe(); known {
+			return closed
+		}
+		cc.deadlineSet = false
+	}
+	return false
 }
 
 // register assigns a request id to cl and makes it receive the reply. It
@@ -296,7 +329,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (cc *clientConn) release() {
 	cc.mu.Lock()
 	handOver := len(cc.pending) > 0 && cc.err == nil
-	cc.reading = handOver
+	cc.reading, cc.looping = handOver, handOver
 	cc.mu.Unlock()
 	if handOver && !cc.cl.startReader(cc) {
 		cc.fail(fmt.Errorf("rpc: connection to %s: %w", cc.addr, ErrClosed))
@@ -304,8 +337,9 @@ func (cc *clientConn) release() {
 }
 
 // readLoop holds the read turn for the calls left waiting by a caller that
-// held it, and gives it back when none waits. It owns one count of
-// Client.wg.
+// held it, and gives it back when none waits: after delivering the last
+// reply, or when interrupted by the last waiting call giving up. It owns one
+// count of Client.wg.
 func (cc *clientConn) readLoop() {
 	defer cc.cl.wg.Done()
 	for {
@@ -314,8 +348,11 @@ func (cc *clientConn) readLoop() {
 			return
 		}
 		h, r, err := cc.readReply()
-		if isTimeout(err) {
-			cc.deadlineSet = false // an interruption meant for a caller
+		if isTimeout(err) { // interrupted: by abandon, or meant for an earlier caller
+			cc.deadlineSet = false
+			if cc.giveBackIfIdle() {
+				return
+			}
 			continue
 		}
 		if err != nil {
@@ -328,13 +365,30 @@ func (cc *clientConn) readLoop() {
 	}
 }
 
+// giveBackIfIdle ends the reader goroutine's turn if no call waits.
+func (cc *clientConn) giveBackIfIdle() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if len(cc.pending) > 0 {
+		return false
+	}
+	cc.reading, cc.looping = false, false
+	return true
+}
+
 // abandon unregisters a call whose caller gave up or read its own reply. If
-// a reader or fail got to it first, their reply is drained and dropped.
+// a reader or fail got to it first, their reply is drained and dropped. The
+// last call to leave a reader goroutine waiting for nobody interrupts it,
+// so the next caller reads for itself again.
 func (cc *clientConn) abandon(id uint64, cl *call) {
 	cc.mu.Lock()
 	_, mine := cc.pending[id]
 	delete(cc.pending, id)
+	idleLoop := cc.looping && len(cc.pending) == 0
 	cc.mu.Unlock()
+	if idleLoop {
+		cc.interrupt()
+	}
 	if !mine {
 		<-cl.done
 	}
@@ -360,7 +414,7 @@ func (cc *clientConn) deliverLast(id uint64, r reply) (done bool) {
 	delete(cc.pending, id)
 	done = len(cc.pending) == 0
 	if done {
-		cc.reading = false
+		cc.reading, cc.looping = false, false
 	}
 	cc.mu.Unlock()
 	if cl != nil {

@@ -18,7 +18,9 @@ type Dialer func(ctx context.Context, addr string) (net.Conn, error)
 // DefaultConfig returns the defaults filled in. One Config is normally shared
 // by the Client and the Server of a node.
 type Config struct {
-	// Dial opens client connections. Default: TCP via net.Dialer.
+	// Dial opens client connections. Default: TCP via net.Dialer. The
+	// connections must support read and write deadlines: a caller waits
+	// for its reply with a read deadline, and is interrupted through it.
 	Dial Dialer
 
 	// TLS secures every connection when non-nil (see package peertls for a

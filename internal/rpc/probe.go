@@ -3,7 +3,6 @@ package rpc
 import (
 	"crypto/tls"
 	"net"
-	"sync"
 	"syscall"
 )
 
@@ -15,18 +14,25 @@ import (
 // PeerCloser is implemented by connections that can tell, without blocking
 // and without consuming data, that the peer has closed them. TCP connections
 // (and TLS over TCP) are probed through the operating system; in-memory
-// connections such as internal/memnet's implement it.
+// connections such as internal/memnet's implement it. Either way a close is
+// seen only once the data sent before it has been read: a late reply still
+// unread hides it, and the call then fails as it would have anyway.
 type PeerCloser interface {
 	PeerClosed() bool
 }
 
-// prober returns the liveness probe for nc: nil when nc offers none.
-func prober(nc net.Conn) func() bool {
+// A probe reports whether the peer closed the connection; known is false
+// when it could not tell.
+type probe func() (closed, known bool)
+
+// prober returns the liveness probe for nc: nil when nc offers none. Only
+// the holder of the connection's read turn may run it.
+func prober(nc net.Conn) probe {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn() // the peer's close shows on the raw stream
 	}
 	if pc, ok := nc.(PeerCloser); ok {
-		return pc.PeerClosed
+		return func() (bool, bool) { return pc.PeerClosed(), true }
 	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -42,23 +48,16 @@ func prober(nc net.Conn) func() bool {
 }
 
 // socketProbe peeks at a socket; allocation-free, as it runs before calls.
+// Not safe for concurrent use (the read turn serialises it).
 type socketProbe struct {
 	rc     syscall.RawConn
 	peekFn func(fd uintptr) bool // p.peek, bound once
-
-	mu  sync.Mutex // guards the result of the last peek
-	n   int
-	err error
-	buf [1]byte
+	n      int                   // result of the last peek
+	err    error
+	buf    [1]byte
 }
 
-// closed reports whether the peer closed the socket. A probe already
-// running for another caller answers for both: this one reports false.
-func (p *socketProbe) closed() bool {
-	if !p.mu.TryLock() {
-		return false
-	}
-	defer p.mu.Unlock()
+func (p *socketProbe) closed() (closed, known bool) {
 	err := p.rc.Read(p.peekFn)
 	return peekClosed(err, p.n, p.err)
 }

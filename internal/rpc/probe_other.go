@@ -6,4 +6,4 @@ package rpc
 // found when a call on it fails.
 func (p *socketProbe) peek(uintptr) bool { return true }
 
-func peekClosed(rawErr error, n int, err error) bool { return false }
+func peekClosed(rawErr error, n int, err error) (closed, known bool) { return false, false }

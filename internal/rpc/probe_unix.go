@@ -17,15 +17,17 @@ func (p *socketProbe) peek(fd uintptr) bool {
 
 // peekClosed interprets a peek: end of stream or a reset means the peer
 // closed the socket; pending data (a late reply, a TLS session ticket) or
-// nothing yet means it did not. rawErr is the error of RawConn.Read itself.
-func peekClosed(rawErr error, n int, err error) bool {
+// nothing yet means it did not. rawErr is the error of RawConn.Read itself,
+// which refuses to run once the read deadline has passed: then nothing is
+// known.
+func peekClosed(rawErr error, n int, err error) (closed, known bool) {
 	switch {
-	case errors.Is(rawErr, os.ErrDeadlineExceeded): // cannot peek past a read deadline: assume alive
-		return false
+	case errors.Is(rawErr, os.ErrDeadlineExceeded):
+		return false, false
 	case rawErr != nil: // the descriptor is closed
-		return true
+		return true, true
 	case err == nil:
-		return n == 0
+		return n == 0, true
 	}
-	return !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR)
+	return !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR), true
 }

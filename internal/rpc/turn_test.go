@@ -187,12 +187,16 @@ func TestInterruptedReaderKeepsStreamPosition(t *testing.T) {
 
 // TestReadTurnPassesToWaitingCalls: when the caller reading the connection
 // leaves (its reply in hand, or giving up) while another call waits, a
-// reader goroutine takes over, delivers the waiting reply and exits.
+// reader goroutine takes over, delivers the waiting reply and exits; if the
+// waiting call gives up too, the reader goroutine exits at once.
 func TestReadTurnPassesToWaitingCalls(t *testing.T) {
-	for _, leave := range []string{"reply", "give up"} {
+	for _, leave := range []string{"reply", "give up", "both give up"} {
 		t.Run(leave, func(t *testing.T) {
 			checkLeaks(t)
 			releaseA, releaseB := make(chan struct{}), make(chan struct{})
+			var onceB sync.Once
+			freeB := func() { onceB.Do(func() { close(releaseB) }) }
+			defer freeB() // whatever happens, the handlers can finish
 			h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
 				switch method {
 				case 5:
@@ -226,9 +230,11 @@ func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 				resA <- err
 			}()
 			waitFor(t, "A reading", func() bool { r, p := turn(); return r && p == 1 })
+			ctxB, cancelB := context.WithTimeout(context.Background(), testTimeout)
+			defer cancelB()
 			resB := make(chan error, 1)
 			go func() {
-				got, err := c.Call(context.Background(), addr, 6, nil)
+				got, err := c.Call(ctxB, addr, 6, nil)
 				if err == nil && string(got) != "b" {
 					err = errors.New("call B got " + string(got))
 				}
@@ -242,7 +248,7 @@ func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 					t.Fatalf("call A: %v", err)
 				}
 			} else {
-				cancelA()
+				cancelA() // "give up", "both give up"
 				if err := <-resA; !errors.Is(err, context.Canceled) {
 					t.Fatalf("call A error = %v, want context.Canceled", err)
 				}
@@ -250,11 +256,21 @@ func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 			if r, p := turn(); !r || p != 1 {
 				t.Fatalf("after A left: reading=%v pending=%d, want a reader for B", r, p)
 			}
-			close(releaseB)
-			if err := <-resB; err != nil {
-				t.Fatalf("call B: %v", err)
+			if leave == "both give up" {
+				cancelB()
+				if err := <-resB; !errors.Is(err, context.Canceled) {
+					t.Fatalf("call B error = %v, want context.Canceled", err)
+				}
+				// No frame arrives, yet the reader goroutine must not linger.
+				waitFor(t, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
+				freeB()
+			} else {
+				freeB()
+				if err := <-resB; err != nil {
+					t.Fatalf("call B: %v", err)
+				}
+				waitFor(t, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
 			}
-			waitFor(t, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
 			mustEcho(t, c, addr, []byte("after")) // read by its caller again
 			if got := c.Stats().ConnsTotal; got != 1 {
 				t.Errorf("ConnsTotal = %d, want 1", got)
@@ -274,17 +290,21 @@ func TestIdleConnectionClosedByPeerIsReplaced(t *testing.T) {
 	}{{"tcp", tcpNet{}, false}, {"tcp-tls", tcpNet{}, true}, {"memnet", newMemNet(), false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkLeaks(t)
-			cfg := Config{ConnsPerPeer: 1}
+			// The last call's deadline passes before the peer restarts: a
+			// read deadline in the past must not hide the close.
+			cfg := Config{ConnsPerPeer: 1, CallTimeout: 100 * time.Millisecond}
 			if tc.tls {
 				cfg.TLS = tlsConfig(t, 1)
 			}
 			srv, addr := startServer(t, tc.nw, "", cfg, &testHandler{})
 			c := newClient(t, tc.nw, cfg)
-			mustEcho(t, c, addr, []byte("before"))
 			used := time.Now()
+			if _, err := c.Call(context.Background(), addr, opEcho, []byte("before")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the last call's deadline to pass", func() bool { return time.Since(used) > 2*cfg.CallTimeout })
 			srv.Close()
 			startServer(t, tc.nw, addr, cfg, &testHandler{})
-			waitFor(t, "probeIdle to pass", func() bool { return time.Since(used) > probeIdle })
 			mustEcho(t, c, addr, []byte("after"))
 			if s := c.Stats(); s.Errors != 0 || s.ConnsTotal != 2 || s.ConnsOpen != 1 {
 				t.Errorf("Errors = %d, ConnsTotal = %d, ConnsOpen = %d; want 0, 2 and 1 (the stale connection replaced, no failed call)",
