@@ -28,8 +28,9 @@ type partition struct {
 	// role; false while a handoff pull is pending.
 	ready bool
 	// demoted is set when this node stops owning the partition; the next
-	// lease grant to the new owner carries the partition's sessions.
-	demoted bool
+	// lease grant to the new owner carries the partition's sessions. Atomic:
+	// every lease grant checks it for every partition.
+	demoted atomic.Bool
 	// blockUntil: as new owner, do not serve before the read lease granted
 	// to the previous owner has run out.
 	blockUntil time.Time
@@ -103,18 +104,14 @@ func (p *partition) blockedUntil() time.Time {
 
 // takeDemoted reports and clears the demoted flag.
 func (p *partition) takeDemoted() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d := p.demoted
-	p.demoted = false
-	return d
+	return p.demoted.Load() && p.demoted.Swap(false)
 }
 
 func (p *partition) setRoleChange(demoted bool, blockUntil time.Time) {
-	p.mu.Lock()
 	if demoted {
-		p.demoted = true
+		p.demoted.Store(true)
 	}
+	p.mu.Lock()
 	if blockUntil.After(p.blockUntil) {
 		p.blockUntil = blockUntil
 	}
