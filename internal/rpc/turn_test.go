@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -219,27 +220,23 @@ func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 				return cc.reading, len(cc.pending)
 			}
 
-			ctxA, cancelA := context.WithTimeout(context.Background(), testTimeout)
-			defer cancelA()
-			resA := make(chan error, 1)
-			go func() {
-				got, err := c.Call(ctxA, addr, 5, nil)
-				if err == nil && string(got) != "a" {
-					err = errors.New("call A got " + string(got))
-				}
-				resA <- err
-			}()
+			// start calls method in the background; the call must reply want.
+			start := func(method uint8, want string) (<-chan error, context.CancelFunc) {
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				t.Cleanup(cancel)
+				res := make(chan error, 1)
+				go func() {
+					got, err := c.Call(ctx, addr, method, nil)
+					if err == nil && string(got) != want {
+						err = fmt.Errorf("call %d got %q, want %q", method, got, want)
+					}
+					res <- err
+				}()
+				return res, cancel
+			}
+			resA, cancelA := start(5, "a")
 			waitFor(t, "A reading", func() bool { r, p := turn(); return r && p == 1 })
-			ctxB, cancelB := context.WithTimeout(context.Background(), testTimeout)
-			defer cancelB()
-			resB := make(chan error, 1)
-			go func() {
-				got, err := c.Call(ctxB, addr, 6, nil)
-				if err == nil && string(got) != "b" {
-					err = errors.New("call B got " + string(got))
-				}
-				resB <- err
-			}()
+			resB, cancelB := start(6, "b")
 			waitFor(t, "B waiting", func() bool { _, p := turn(); return p == 2 })
 
 			if leave == "reply" {
