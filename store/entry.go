@@ -176,12 +176,20 @@ func (e *entry) encodeBody(enc *wire.Encoder) {
 // decodeEntry reads an entry written by encode. Byte slices are copied, so
 // the entry does not alias the frame it came from.
 func decodeEntry(d *wire.Decoder, token string) (*entry, error) {
-	return decodeEntryFormat(d, token, entryFormat)
+	return decodeEntryFormat(d, token, entryFormat, false)
 }
 
 // decodeEntryFormat reads an entry in a given backup format: format 1
-// predates write ids.
-func decodeEntryFormat(d *wire.Decoder, token string, format byte) (*entry, error) {
+// predates write ids. With alias, the entry's byte slices point into d's
+// input instead of being copies: only for input the caller owns and hands
+// on whole with the entry (see decodeReplyEntry).
+func decodeEntryFormat(d *wire.Decoder, token string, format byte, alias bool) (*entry, error) {
+	take := bytes.Clone
+	if alias {
+		// Decoder.Bytes caps what it returns, so an append by whoever
+		// receives the slice cannot write over the bytes that follow it.
+		take = func(b []byte) []byte { return b }
+	}
 	e := &entry{}
 	flags := d.Byte()
 	e.version = d.Uvarint()
@@ -191,7 +199,7 @@ func decodeEntryFormat(d *wire.Decoder, token string, format byte) (*entry, erro
 	e.expiry = d.Varint()
 	e.idle = d.Varint()
 	if v := d.Bytes(); len(v) > 0 {
-		e.value = bytes.Clone(v)
+		e.value = take(v)
 	}
 	n := d.Count(2)
 	if n > 0 {
@@ -199,7 +207,7 @@ func decodeEntryFormat(d *wire.Decoder, token string, format byte) (*entry, erro
 	}
 	for i := 0; i < n && d.Err() == nil; i++ {
 		k := d.String()
-		e.fields[k] = bytes.Clone(d.Bytes())
+		e.fields[k] = take(d.Bytes())
 	}
 	if format >= 2 {
 		e.ops, e.opsCut = decodeOps(d)
@@ -243,7 +251,7 @@ func unmarshalEntry(token string, b []byte) (*entry, error) {
 	if got := d.String(); d.Err() == nil && got != token {
 		return nil, fmt.Errorf("%w: entry is for another token", wire.ErrMalformed)
 	}
-	e, err := decodeEntryFormat(d, token, f)
+	e, err := decodeEntryFormat(d, token, f, false)
 	if err != nil {
 		return nil, err
 	}

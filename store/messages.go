@@ -191,6 +191,17 @@ func decodeOptEntry(d *wire.Decoder, token string) (*entry, error) {
 	return decodeEntry(d, token)
 }
 
+// decodeReplyEntry is decodeOptEntry for an owner's reply that goes to the
+// API caller and nowhere else: the entry aliases the reply frame (which rpc
+// allocated for this call alone) instead of copying the session out of it.
+// Never for an entry that is stored: it would pin the whole frame.
+func decodeReplyEntry(d *wire.Decoder, token string) (*entry, error) {
+	if !d.Bool() {
+		return nil, d.Err()
+	}
+	return decodeEntryFormat(d, token, entryFormat, true)
+}
+
 func encodeInts(e *wire.Encoder, ps []int) {
 	e.Uvarint(uint64(len(ps)))
 	for _, p := range ps {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -312,5 +313,33 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want it to wrap ErrBadConfig", err)
 			}
 		})
+	}
+}
+
+// TestRemoteRecordSlicesAreCapped: a Record read from a remote owner points
+// into the reply frame; an append to one of its slices must not run over the
+// bytes of the next field.
+func TestRemoteRecordSlicesAreCapped(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	nodes := c.live()
+	caller := nodes[0]
+	tok := tokenOwnedBy(t, caller, nodes[1].Name())
+	set := map[string][]byte{"a": []byte("first"), "b": []byte("second"), "c": []byte("third")}
+	if _, err := caller.Apply(ctx, tok, Mutation{Set: set}); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := caller.Load(ctx, tok)
+	if err != nil || !ok {
+		t.Fatalf("Load = %v, %v", ok, err)
+	}
+	for k := range r.Fields {
+		// Short enough to fit in what follows the field in the frame.
+		_ = append(r.Fields[k], "xxxxxxxx"...)
+	}
+	for k, want := range set {
+		if got := r.Fields[k]; !bytes.Equal(got, want) {
+			t.Errorf("field %s = %q after appending to the fields, want %q", k, got, want)
+		}
 	}
 }

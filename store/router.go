@@ -67,7 +67,7 @@ func (n *Node) readAt(ctx context.Context, v *view, target string, p int, token 
 		return n.localRead(ctx, v, p, token)
 	}
 	n.stats.forwarded.Add(1)
-	var enc wire.Encoder
+	enc := wire.Encoder{B: make([]byte, 0, len(n.name)+len(token)+16)} // no regrowth
 	header{n.name, v.id()}.encode(&enc)
 	enc.String(token)
 	resp, err := n.call(ctx, v, target, mRead, enc.B)
@@ -75,7 +75,7 @@ func (n *Node) readAt(ctx context.Context, v *view, target string, p int, token 
 		return nil, err
 	}
 	d := wire.NewDecoder(resp)
-	e, err := decodeOptEntry(d, token)
+	e, err := decodeReplyEntry(d, token)
 	if err == nil {
 		err = d.Finish()
 	}
@@ -127,7 +127,7 @@ func (n *Node) forwardWrite(ctx context.Context, v *view, owner, token string, o
 	}
 	d := wire.NewDecoder(resp)
 	lease := d.Uvarint()
-	e, err := decodeOptEntry(d, token)
+	e, err := decodeReplyEntry(d, token)
 	if err == nil {
 		err = d.Finish()
 	}

@@ -22,7 +22,7 @@ func (h peerHandler) ServeRPC(ctx context.Context, method uint8, body []byte) ([
 
 // ServeFast answers a forwarded read that this node owns and may serve from
 // memory at once (see localFastRead), on the connection's reader goroutine.
-func (h peerHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
+func (h peerHandler) ServeFast(method uint8, body, buf []byte) ([]byte, bool) {
 	n := h.n
 	if n.closed.Load() {
 		return nil, false
@@ -53,7 +53,7 @@ func (h peerHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
 	if _, member := v.addrs[hd.from]; member {
 		n.reach.note(hd.from, time.Now())
 	}
-	var enc wire.Encoder
+	enc := wire.Encoder{B: buf}
 	encodeOptEntry(&enc, e)
 	return enc.B, true
 }

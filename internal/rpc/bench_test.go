@@ -159,16 +159,6 @@ func dialAndCall(addr string, tcfg *tls.Config, frame []byte) error {
 	return err
 }
 
-// fastEchoHandler answers opEcho on the connection's reader goroutine.
-type fastEchoHandler struct{ testHandler }
-
-func (h *fastEchoHandler) ServeFast(method uint8, body []byte) ([]byte, bool) {
-	if method != opEcho {
-		return nil, false
-	}
-	return append([]byte(nil), body...), true
-}
-
 // BenchmarkCallFast is BenchmarkCall/serial with a FastHandler: the path the
 // store's reads take. Compare it with BenchmarkTCPEcho, the floor.
 func BenchmarkCallFast(b *testing.B) {

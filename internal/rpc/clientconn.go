@@ -293,6 +293,9 @@ func (cc *clientConn) lost(err error) error {
 }
 
 func isTimeout(err error) bool {
+	if err == nil {
+		return false // saves errors.As's allocation on every reply
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -252,6 +252,21 @@ func (h *testHandler) ServeRPC(ctx context.Context, method uint8, body []byte) (
 	return nil, &RemoteError{Code: CodeUnknownMethod, Msg: fmt.Sprintf("method %d", method)}
 }
 
+// fastEchoHandler answers opEcho on the connection's reader goroutine,
+// building the reply in the server's scratch buffer; it panics on opFail,
+// which must send the request down the ServeRPC path.
+type fastEchoHandler struct{ testHandler }
+
+func (h *fastEchoHandler) ServeFast(method uint8, body, buf []byte) ([]byte, bool) {
+	switch method {
+	case opEcho:
+		return append(buf, body...), true
+	case opFail:
+		panic("fast path refuses opFail")
+	}
+	return nil, false
+}
+
 func (h *testHandler) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -267,3 +267,81 @@ func TestFrameTooLargeOutgoing(t *testing.T) {
 		t.Errorf("Call(reply over MaxFrame) error = %v, want RemoteError with CodeInternal", err)
 	}
 }
+
+// TestFastHandlerReplies checks the FastHandler path: replies built in the
+// connection's scratch buffer stay intact across sizes that grow it, pass
+// the write buffer (vectored write) and exceed maxScratch, under concurrent
+// callers sharing one connection; a panicking ServeFast falls back to
+// ServeRPC.
+func TestFastHandlerReplies(t *testing.T) {
+	sizes := []int{0, 10, 1 << 10, 20 << 10, 100, maxScratch + 1, 5, 8 << 10}
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			checkLeaks(t)
+			h := &fastEchoHandler{}
+			_, addr := startServer(t, tr.net, "", Config{}, h)
+			c := newClient(t, tr.net, Config{ConnsPerPeer: 1})
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for w := range 4 {
+				wg.Go(func() {
+					for i := range 50 {
+						body := bytes.Repeat([]byte{byte(w*50 + i)}, sizes[(w+i)%len(sizes)])
+						got, err := c.Call(context.Background(), addr, opEcho, body)
+						if err == nil && !bytes.Equal(got, body) {
+							err = fmt.Errorf("worker %d call %d: echo of %d bytes came back different (%d bytes)", w, i, len(body), len(got))
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if n := h.count(); n != 0 {
+				t.Errorf("ServeRPC ran %d times for echoes the fast path answers, want 0", n)
+			}
+			_, err := c.Call(context.Background(), addr, opFail, []byte("slow path"))
+			if re := (*RemoteError)(nil); !errors.As(err, &re) || re.Msg != "slow path" {
+				t.Errorf("Call(opFail) error = %v, want the ServeRPC error %q", err, "slow path")
+			}
+		})
+	}
+}
+
+// retainingHandler answers every fast request with the same slice, which it
+// keeps: the server must never reuse a handler's reply as its scratch buffer.
+type retainingHandler struct {
+	testHandler
+	kept []byte
+}
+
+func (h *retainingHandler) ServeFast(method uint8, body, buf []byte) ([]byte, bool) {
+	if len(body) == 0 {
+		return h.kept, true
+	}
+	return append(buf, body...), true
+}
+
+func TestFastHandlerReplyIsNotReused(t *testing.T) {
+	checkLeaks(t)
+	h := &retainingHandler{kept: bytes.Repeat([]byte("k"), 4<<10)}
+	want := bytes.Clone(h.kept)
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
+	for i := range 10 {
+		got, err := c.Call(context.Background(), addr, opEcho, nil)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("round %d: Call = %d bytes, %v; want the kept reply", i, len(got), err)
+		}
+		mustEcho(t, c, addr, bytes.Repeat([]byte{byte(i)}, 1<<10+i))
+	}
+	if !bytes.Equal(h.kept, want) {
+		t.Fatal("the handler's retained reply was overwritten by later replies")
+	}
+}

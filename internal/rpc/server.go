@@ -40,10 +40,15 @@ var _ Handler = HandlerFunc(nil)
 // requests can be answered without blocking (no I/O, no waiting). ServeFast
 // runs on the connection's reader goroutine, saving the hand-off to a
 // handler goroutine; it returns ok=false to send the request down the normal
-// ServeRPC path. It must not retain body and must not block: while it runs,
-// no other request on the connection is read.
+// ServeRPC path. It must not block: while it runs, no other request on the
+// connection is read.
+//
+// buf is an empty scratch buffer owned by the connection: a handler that
+// builds its reply by appending to buf saves an allocation per reply (the
+// Server grows buf to fit the replies it sees, up to a bound). ServeFast must
+// not retain body, buf or resp.
 type FastHandler interface {
-	ServeFast(method uint8, body []byte) (resp []byte, ok bool)
+	ServeFast(method uint8, body, buf []byte) (resp []byte, ok bool)
 }
 
 // Accept retry bounds for transient errors such as running out of file

@@ -25,7 +25,16 @@ type serverConn struct {
 	sem    chan struct{}  // one token per running handler (back-pressure)
 	wg     sync.WaitGroup // handlers of this connection
 	w      *frameWriter   // set once the handshake is done
+
+	// scratch is the buf passed to FastHandler.ServeFast; reader goroutine
+	// only. It is only ever memory this connection allocated, never a
+	// handler's reply, which the handler might still reference.
+	scratch []byte
 }
+
+// maxScratch bounds the per-connection fast-reply buffer, so one large
+// reply does not pin its size for the connection's lifetime.
+const maxScratch = 64 << 10
 
 func newServerConn(s *Server, nc net.Conn) *serverConn {
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -157,12 +166,16 @@ func (sc *serverConn) serveFast(h header, body []byte) (done bool) {
 			done = false // let the normal path answer (or report) it
 		}
 	}()
-	resp, ok := fh.ServeFast(h.method, body)
+	resp, ok := fh.ServeFast(h.method, body, sc.scratch[:0])
 	if !ok || len(resp) > sc.s.cfg.MaxFrame {
 		return false
 	}
 	if err := sc.w.write(header{kind: kindResponse, method: h.method, id: h.id}, resp); err != nil {
 		sc.nc.Close()
+	}
+	if n := len(resp); n > cap(sc.scratch) && n <= maxScratch {
+		// The reply outgrew buf: the next one of its size fits.
+		sc.scratch = make([]byte, 0, n+n/4)
 	}
 	return true
 }
