@@ -27,7 +27,8 @@ type Config struct {
 	// configuration derived from a shared secret). nil means plaintext;
 	// whether that is acceptable is the caller's decision. For a client
 	// config without ServerName or InsecureSkipVerify, the dialled host name
-	// is used as ServerName.
+	// is used as ServerName. Records go out at full size from the first
+	// frame (DynamicRecordSizingDisabled, set on a copy).
 	TLS *tls.Config
 
 	// ConnsPerPeer is the number of persistent connections kept per remote
@@ -147,6 +148,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TLS != nil && !c.TLS.DynamicRecordSizingDisabled {
+		// crypto/tls starts every connection with records of one TCP
+		// segment, growing them over the first 128 KiB: good for a browser's
+		// first paint, but here it splits each larger frame into several
+		// records and write system calls until the connection has warmed up,
+		// again on every new connection. Frames are written whole anyway.
+		c.TLS = c.TLS.Clone()
+		c.TLS.DynamicRecordSizingDisabled = true
 	}
 	return c, nil
 }

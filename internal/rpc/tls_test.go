@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/e5b1d45c/sessring/internal/peertls"
@@ -67,5 +69,40 @@ func TestTLSRejectsOutsiders(t *testing.T) {
 				t.Errorf("handler calls = %d, want 0", got)
 			}
 		})
+	}
+}
+
+// writeCountingConn counts the writes made to the underlying connection.
+type writeCountingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c writeCountingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestTLSFramesGoOutWhole: on a fresh connection crypto/tls would cut an
+// 8 KiB frame into records of one TCP segment, one write each; the client
+// and server send it as one record.
+func TestTLSFramesGoOutWhole(t *testing.T) {
+	checkLeaks(t)
+	_, addr := startServer(t, tcpNet{}, "", Config{TLS: tlsConfig(t, 1)}, &testHandler{})
+	var writes atomic.Int64
+	c := newClient(t, tcpNet{}, Config{TLS: tlsConfig(t, 1), ConnsPerPeer: 1})
+	dial := c.cfg.Dial
+	c.cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		return writeCountingConn{nc, &writes}, nil
+	}
+	mustEcho(t, c, addr, []byte("handshake"))
+	before := writes.Load()
+	mustEcho(t, c, addr, bytes.Repeat([]byte{'r'}, 8<<10))
+	if n := writes.Load() - before; n != 1 {
+		t.Errorf("an 8 KiB request took %d writes on a fresh TLS connection, want 1", n)
 	}
 }
