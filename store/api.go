@@ -61,17 +61,17 @@ func (n *Node) Load(ctx context.Context, token string) (Record, bool, error) {
 		return Record{}, false, ErrClosed
 	}
 	n.stats.reads.Add(1)
-	if e, ok := n.localFastRead(token); ok {
-		if e == nil {
-			return Record{}, false, nil
+	e, ok := n.localFastRead(token)
+	if !ok {
+		deadline := n.opDeadline(ctx, time.Now())
+		if e, ok = n.firstRemoteRead(ctx, deadline, token); !ok {
+			ctx, cancel := context.WithDeadline(ctx, deadline)
+			defer cancel()
+			var err error
+			if e, err = n.read(ctx, token); err != nil {
+				return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), n.closedErr(err))
+			}
 		}
-		return e.record(), true, nil
-	}
-	ctx, cancel := n.opContext(ctx)
-	defer cancel()
-	e, err := n.read(ctx, token)
-	if err != nil {
-		return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), n.closedErr(err))
 	}
 	if e == nil {
 		return Record{}, false, nil

@@ -331,8 +331,15 @@ func (n *Node) shutdown() {
 
 // opContext bounds an operation by OpTimeout unless ctx ends sooner.
 func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= n.cfg.OpTimeout {
-		return context.WithCancel(ctx)
+	return context.WithDeadline(ctx, n.opDeadline(ctx, time.Now()))
+}
+
+// opDeadline is when an operation starting at start must end: OpTimeout
+// later, or at ctx's deadline if that is earlier.
+func (n *Node) opDeadline(ctx context.Context, start time.Time) time.Time {
+	d := start.Add(n.cfg.OpTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+		return dl
 	}
-	return context.WithTimeout(ctx, n.cfg.OpTimeout)
+	return d
 }

@@ -56,24 +56,38 @@ func NewClient(cfg Config) (*Client, error) {
 // dropped); ErrFrameTooLarge; ErrClosed. body must not be modified until
 // Call returns; the returned slice belongs to the caller.
 func (c *Client) Call(ctx context.Context, addr string, method uint8, body []byte) ([]byte, error) {
+	return c.CallDeadline(ctx, time.Time{}, addr, method, body)
+}
+
+// CallDeadline is Call ending at deadline, or at ctx's deadline if that is
+// earlier; a zero deadline means Call's. It saves deriving a context with a
+// deadline (a timer, and for a cancellable ctx a cancellation hook) when
+// only the deadline is needed.
+func (c *Client) CallDeadline(ctx context.Context, deadline time.Time, addr string, method uint8, body []byte) ([]byte, error) {
 	c.stats.calls.Add(1)
-	resp, err := c.call(ctx, addr, method, body)
+	resp, err := c.call(ctx, deadline, addr, method, body)
 	if err != nil {
 		c.stats.errors.Add(1)
 	}
 	return resp, err
 }
 
-func (c *Client) call(ctx context.Context, addr string, method uint8, body []byte) ([]byte, error) {
+func (c *Client) call(ctx context.Context, deadline time.Time, addr string, method uint8, body []byte) ([]byte, error) {
 	if len(body) > c.cfg.MaxFrame {
 		return nil, fmt.Errorf("rpc: call %d to %s: request of %d bytes exceeds %d: %w",
 			method, addr, len(body), c.cfg.MaxFrame, ErrFrameTooLarge)
 	}
 	cl := c.calls.Get().(*call)
 	defer c.calls.Put(cl)
-	deadline, ctxDeadline := ctx.Deadline()
-	if !ctxDeadline {
-		deadline = time.Now().Add(c.cfg.CallTimeout)
+	// ctxDeadline: ctx ends at deadline by itself, so waiting on ctx covers it.
+	ctxEnd, ctxDeadline := ctx.Deadline()
+	switch {
+	case ctxDeadline && (deadline.IsZero() || !deadline.Before(ctxEnd)):
+		deadline = ctxEnd
+	case deadline.IsZero():
+		deadline, ctxDeadline = time.Now().Add(c.cfg.CallTimeout), false
+	default:
+		ctxDeadline = false
 	}
 	// A connection found closed before the request was written is retried
 	// once on a fresh one: nothing reached the peer.

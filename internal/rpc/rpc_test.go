@@ -205,16 +205,26 @@ func TestDeadlineSentToHandler(t *testing.T) {
 		return []byte(time.Until(d).String()), nil
 	})
 	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
-	c := newClient(t, tcpNet{}, Config{})
+	c := newClient(t, tcpNet{}, Config{CallTimeout: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 	defer cancel()
-	got, err := c.Call(ctx, addr, 1, nil)
-	if err != nil {
-		t.Fatalf("Call error = %v, want nil", err)
-	}
-	left, err := time.ParseDuration(string(got))
-	if err != nil || left <= 0 || left > 801*time.Millisecond {
-		t.Errorf("handler deadline in %s, want within (0, 801ms]", got)
+	for _, call := range []struct {
+		name string
+		do   func() ([]byte, error)
+	}{
+		{"Call with ctx deadline", func() ([]byte, error) { return c.Call(ctx, addr, 1, nil) }},
+		{"CallDeadline", func() ([]byte, error) {
+			return c.CallDeadline(context.Background(), time.Now().Add(800*time.Millisecond), addr, 1, nil)
+		}},
+	} {
+		got, err := call.do()
+		if err != nil {
+			t.Fatalf("%s error = %v, want nil", call.name, err)
+		}
+		left, err := time.ParseDuration(string(got))
+		if err != nil || left <= 0 || left > 801*time.Millisecond {
+			t.Errorf("%s: handler deadline in %s, want within (0, 801ms]", call.name, got)
+		}
 	}
 }
 
@@ -344,4 +354,52 @@ func TestFastHandlerReplyIsNotReused(t *testing.T) {
 	if !bytes.Equal(h.kept, want) {
 		t.Fatal("the handler's retained reply was overwritten by later replies")
 	}
+}
+
+// TestCallDeadline: CallDeadline ends at the earlier of its deadline and
+// ctx's end, whether the caller reads its own reply or waits for another
+// caller to pass it on, and sends the deadline to the handler.
+func TestCallDeadline(t *testing.T) {
+	checkLeaks(t)
+	h := &testHandler{}
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	// A CallTimeout longer than the test: only the deadlines under test end
+	// the calls.
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1, CallTimeout: time.Hour})
+	soon := func() time.Time { return time.Now().Add(30 * time.Millisecond) }
+	later := func() time.Time { return time.Now().Add(time.Hour) }
+
+	if _, err := c.CallDeadline(context.Background(), soon(), addr, opBlock, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CallDeadline(block, soon) error = %v, want context.DeadlineExceeded", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := c.CallDeadline(ctx, later(), addr, opBlock, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CallDeadline(block, ctx ends first) error = %v, want context.DeadlineExceeded", err)
+	}
+	cctx, ccancel := context.WithCancel(context.Background())
+	go func() {
+		waitFor(t, "blocked call reached the handler", func() bool { return h.count() == 3 })
+		ccancel()
+	}()
+	if _, err := c.CallDeadline(cctx, later(), addr, opBlock, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("CallDeadline(block, cancelled) error = %v, want context.Canceled", err)
+	}
+
+	// A caller waiting behind the read-turn holder gives up at its deadline.
+	hctx, hcancel := context.WithCancel(context.Background())
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.CallDeadline(hctx, later(), addr, opBlock, nil)
+		held <- err
+	}()
+	waitFor(t, "turn holder blocked in the handler", func() bool { return h.count() == 4 })
+	if _, err := c.CallDeadline(context.Background(), soon(), addr, opBlock, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CallDeadline(block, soon) behind another caller error = %v, want context.DeadlineExceeded", err)
+	}
+	hcancel()
+	if err := <-held; !errors.Is(err, context.Canceled) {
+		t.Errorf("turn holder error = %v, want context.Canceled", err)
+	}
+	mustEcho(t, c, addr, []byte("still works"))
 }
