@@ -159,7 +159,7 @@ func openBenchCluster(b *testing.B, key []byte) []*Node {
 		}
 		b.Cleanup(n.halt)
 		nodes = append(nodes, n)
-		seeds = []string{nodes[0].cluster.Self().Addr}
+		seeds = []string{nodes[0].GossipAddr()}
 	}
 	waitFor(b, 30*time.Second, "3 members with handoff done", func() bool {
 		for _, n := range nodes {

@@ -150,7 +150,7 @@ func (n *Node) start() error {
 	if n.backup != nil {
 		n.backup.start()
 	}
-	n.log.Info("sessring node started", "gossip", n.cluster.Self().Addr, "rpc", n.ln.Addr().String(), "members", len(n.cluster.Members()))
+	n.log.Info("sessring node started", "gossip", n.GossipAddr(), "rpc", n.PeerAddr(), "members", len(n.cluster.Members()))
 	return nil
 }
 
@@ -263,6 +263,14 @@ func randUint64() uint64 {
 
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
+
+// GossipAddr returns the address this node's gossip listens on (host:port,
+// the advertised one if it differs): the address other nodes list in
+// Config.Join. With BindAddr port 0 it tells which port was picked.
+func (n *Node) GossipAddr() string { return n.cluster.Self().Addr }
+
+// PeerAddr returns the address this node serves peer traffic on.
+func (n *Node) PeerAddr() string { return n.ln.Addr().String() }
 
 // Members returns the names of the live members this node sees.
 func (n *Node) Members() []string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +343,33 @@ func TestRemoteRecordSlicesAreCapped(t *testing.T) {
 			t.Errorf("field %s = %q after appending to the fields, want %q", k, got, want)
 		}
 	}
+}
+
+// TestPortZeroAddresses: a node bound to port 0 on real TCP reports the
+// ports it got, and another node joins through its GossipAddr.
+func TestPortZeroAddresses(t *testing.T) {
+	open := func(name string, join []string) *Node {
+		cfg := DefaultConfig()
+		cfg.Name, cfg.BindAddr, cfg.Join = name, "127.0.0.1:0", join
+		cfg.Logger = quietLogger()
+		n, err := Open(cfg)
+		if err != nil {
+			t.Fatalf("Open(%s) = %v", name, err)
+		}
+		t.Cleanup(n.halt)
+		return n
+	}
+	a := open("port0-a", nil)
+	for what, addr := range map[string]string{"GossipAddr": a.GossipAddr(), "PeerAddr": a.PeerAddr()} {
+		if host, port, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" || port == "0" {
+			t.Errorf("%s() = %q, want 127.0.0.1 and the port picked", what, addr)
+		}
+	}
+	if a.GossipAddr() == a.PeerAddr() {
+		t.Errorf("GossipAddr and PeerAddr are both %s, want two listeners", a.GossipAddr())
+	}
+	b := open("port0-b", []string{a.GossipAddr()})
+	waitFor(t, 10*time.Second, "both nodes see each other", func() bool {
+		return len(a.Members()) == 2 && len(b.Members()) == 2
+	})
 }

@@ -59,7 +59,7 @@ func runChildNode(name, join string) {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	fmt.Println("READY", n.cluster.Self().Addr)
+	fmt.Println("READY", n.GossipAddr())
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { reportState(n, stop) })
