@@ -65,7 +65,7 @@ func (n *Node) Load(ctx context.Context, token string) (Record, bool, error) {
 	if !ok {
 		deadline := n.opDeadline(ctx, time.Now())
 		if e, ok = n.firstRemoteRead(ctx, deadline, token); !ok {
-			ctx, cancel := context.WithDeadline(ctx, deadline)
+			ctx, cancel := withDeadline(ctx, deadline)
 			defer cancel()
 			var err error
 			if e, err = n.read(ctx, token); err != nil {
@@ -98,7 +98,7 @@ func (n *Node) Apply(ctx context.Context, token string, m Mutation) (Record, err
 // the lease is no longer held.
 func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint64, error) {
 	_, lease, err := n.writeOp(ctx, token, &writeOp{kind: opLock, ttl: ttl})
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrLocked) {
+	if err != nil && ctxEnded(ctx) && !errors.Is(err, ErrLocked) {
 		// The wait ran out on the way back from the owner: same outcome.
 		err = fmt.Errorf("%w: %w", ErrLocked, err)
 	}

@@ -339,7 +339,26 @@ func (n *Node) shutdown() {
 
 // opContext bounds an operation by OpTimeout unless ctx ends sooner.
 func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithDeadline(ctx, n.opDeadline(ctx, time.Now()))
+	return withDeadline(ctx, n.opDeadline(ctx, time.Now()))
+}
+
+// withDeadline is context.WithDeadline without a second timer when ctx
+// already ends at d.
+func withDeadline(ctx context.Context, d time.Time) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && !dl.After(d) {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, d)
+}
+
+// ctxEnded reports whether ctx is done or its deadline has passed: a peer
+// call can see the deadline pass a moment before ctx's own timer fires.
+func ctxEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // opDeadline is when an operation starting at start must end: OpTimeout

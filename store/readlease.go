@@ -96,14 +96,8 @@ func (n *Node) renewLeases() {
 	if v == nil || n.leaving.Load() {
 		return
 	}
-	replicas := map[string]bool{}
-	for p := range n.parts {
-		if o, r := v.table.Holders(p); o == n.name && r != "" {
-			replicas[r] = true
-		}
-	}
 	var wg sync.WaitGroup
-	for r := range replicas {
+	for _, r := range v.leaseFrom {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -151,8 +145,8 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		return nil, err
 	}
 	var back []tokenEntry
-	for p, part := range n.parts {
-		if o, r := v.table.Holders(p); o == h.from && r == n.name && part.takeDemoted() {
+	for _, p := range v.replicaOf[h.from] {
+		if part := n.parts[p]; part.takeDemoted() {
 			back = append(back, part.snapshot()...)
 		}
 	}

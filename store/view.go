@@ -22,6 +22,13 @@ type view struct {
 	addrs  map[string]string // member name -> peer-traffic address
 	incs   map[string]uint64 // member name -> incarnation
 	self   string
+
+	// Read-lease bookkeeping, computed once per view rather than by a scan
+	// of every partition on each renewal and grant: the replicas of the
+	// partitions self owns (whom self asks for leases), and per owner the
+	// partitions whose replica self is (what a grant to that owner covers).
+	leaseFrom []string
+	replicaOf map[string][]int
 }
 
 func newView(self string, members []gossip.Member, lost []string, partitions int, leaving bool, prev *view) *view {
@@ -42,6 +49,7 @@ func newView(self string, members []gossip.Member, lost []string, partitions int
 	}
 	v.table = placement.New(names, partitions)
 	v.without = v.table.Without(self)
+	v.indexLeases()
 	switch {
 	case prev == nil:
 		v.before = v.table
@@ -54,6 +62,23 @@ func newView(self string, members []gossip.Member, lost []string, partitions int
 }
 
 func (v *view) id() uint64 { return v.table.ID() }
+
+// indexLeases fills leaseFrom and replicaOf from the table.
+func (v *view) indexLeases() {
+	v.replicaOf = make(map[string][]int)
+	asked := make(map[string]bool)
+	for p := range v.table.Partitions() {
+		o, r := v.table.Holders(p)
+		switch {
+		case o == v.self && r != "" && !asked[r]:
+			asked[r] = true
+			v.leaseFrom = append(v.leaseFrom, r)
+		case r == v.self:
+			v.replicaOf[o] = append(v.replicaOf[o], p)
+		}
+	}
+	slices.Sort(v.leaseFrom)
+}
 
 // holds reports whether self is owner or replica of p.
 func (v *view) holds(p int) bool {
