@@ -25,6 +25,12 @@
 // (a non-consuming peek on TCP, PeerCloser in memory) before reuse, so a
 // peer that closed it while idle costs a redial, not a failed call.
 //
+// On the server, one goroutine at a time reads a connection. It answers
+// what a FastHandler can answer at once itself; for any other request it
+// starts a new goroutine to read on and runs the Handler where it is, so
+// the handler starts on the thread that received the request instead of
+// waiting to be scheduled elsewhere.
+//
 // # Wire format
 //
 // Every frame is a 20-byte header followed by the body, integers big-endian:

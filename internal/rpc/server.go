@@ -38,8 +38,8 @@ var _ Handler = HandlerFunc(nil)
 
 // FastHandler is optionally implemented by a Handler whose cheapest
 // requests can be answered without blocking (no I/O, no waiting). ServeFast
-// runs on the connection's reader goroutine, saving the hand-off to a
-// handler goroutine; it returns ok=false to send the request down the normal
+// runs on the connection's reader goroutine, saving the start of another
+// goroutine to read on; it returns ok=false to send the request down the normal
 // ServeRPC path. It must not block: while it runs, no other request on the
 // connection is read.
 //
