@@ -84,7 +84,11 @@ type Config struct {
 	// membership settles after a failure. Used when the ctx has no earlier
 	// deadline. Default 5s.
 	OpTimeout time.Duration
-	// CallTimeout bounds one peer request. Default 1s.
+	// CallTimeout bounds the peer requests the node makes on its own
+	// (asynchronous replication, handoff and anti-entropy rounds use small
+	// multiples of it) and any request whose context has no deadline. A
+	// request made for a Find, Commit or Delete is bounded by the
+	// operation's deadline (OpTimeout) instead. Default 1s.
 	CallTimeout time.Duration
 	// AntiEntropyInterval is how often owners compare partition digests with
 	// their replicas. Default 10s.
