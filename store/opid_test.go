@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -150,5 +151,36 @@ func TestRecordOpHistory(t *testing.T) {
 	old.encodeBody(&enc)
 	if e, err := unmarshalEntry("tok", enc.B); err != nil || e.version != 3 || string(e.value) != "v" || len(e.ops) != 0 {
 		t.Errorf("format 1 value = %+v, %v", e, err)
+	}
+}
+
+// TestBusySessionSurvivesOwnerCrash: a session written more often than its
+// history remembers (more than maxOpRecords writes within opMemory) must
+// still take writes while its owner is down and after. Attempts that never
+// reached a node (the dead owner refuses connections) or that a node refused
+// before applying anything (wrong owner, view changing) cannot have been
+// applied, so they must not turn the next attempt into an undecidable retry
+// (ErrUncertain): only an attempt whose fate is unknown may.
+func TestBusySessionSurvivesOwnerCrash(t *testing.T) {
+	c := newTestCluster(t, 3)
+	caller := c.node("node-01")
+	tok := tokenOwnedBy(t, caller, "node-02")
+	ctx := context.Background()
+	expiry := time.Now().Add(time.Hour)
+	for i := range 2 * maxOpRecords {
+		if err := caller.Commit(tok, []byte(fmt.Sprintf("v%d", i)), expiry); err != nil {
+			t.Fatalf("warm-up commit %d: %v", i, err)
+		}
+	}
+	c.crash("node-02")
+	for i := range 5 {
+		want := fmt.Sprintf("after crash %d", i)
+		if err := caller.CommitCtx(ctx, tok, []byte(want), expiry); err != nil {
+			t.Fatalf("commit %d after the owner crashed: %v", i, err)
+		}
+		got, ok, err := caller.Find(tok)
+		if err != nil || !ok || string(got) != want {
+			t.Fatalf("Find after commit %d = %q, %v, %v; want %q", i, got, ok, err, want)
+		}
 	}
 }

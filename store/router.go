@@ -114,14 +114,12 @@ func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, ui
 		out   *entry
 		lease uint64
 		first = time.Now()
-		tries int
 	)
 	err := n.retry(ctx, func(v *view) error {
-		if tries++; tries > 1 {
+		if op.retry {
 			// An earlier attempt may have been applied: the owner matches
 			// the write's id against the session's history (opid.go),
 			// which reaches back opMemory; stop well before that.
-			op.retry = true
 			if time.Since(first) > opRetryWindow {
 				return fmt.Errorf("%w: not confirmed within %v", ErrUncertain, opRetryWindow)
 			}
@@ -135,9 +133,29 @@ func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, ui
 		} else {
 			out, lease, err = n.forwardWrite(ctx, v, owner, token, op)
 		}
+		if err != nil && !refusedUnapplied(err) {
+			op.retry = true
+		}
 		return err
 	})
 	return out, lease, err
+}
+
+// refusedUnapplied reports whether a write attempt that failed with err
+// certainly changed nothing anywhere: its request never left this node, or
+// an owner or replica refused it at the door (not the owner, view or
+// readiness mismatch, no quorum) before any version was built. Only other
+// failures (a timeout, a connection lost after sending, an error during
+// replication) make the next attempt a retry that must be matched against
+// the session's history: on a busy session that history may be too short
+// to decide, and the write fails with ErrUncertain.
+func refusedUnapplied(err error) bool {
+	for _, e := range []error{rpc.ErrNotSent, errNotOwner, errNotReady, errNotHolder, errOtherView, errNoQuorum} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) forwardWrite(ctx context.Context, v *view, owner, token string, op *writeOp) (*entry, uint64, error) {

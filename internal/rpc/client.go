@@ -50,11 +50,13 @@ func NewClient(cfg Config) (*Client, error) {
 // The wait ends at ctx's deadline, or after Config.CallTimeout when ctx has
 // none; that deadline is sent along so the handler's ctx expires with it.
 // Errors: a *RemoteError (errors.As) when the handler failed; ErrUnreachable
-// when no connection could be set up or it broke before the reply (the
-// request may have run); ctx's error or context.DeadlineExceeded when the
-// deadline passed first (the connection stays usable; a late reply is
-// dropped); ErrFrameTooLarge; ErrClosed. body must not be modified until
-// Call returns; the returned slice belongs to the caller.
+// when no connection could be set up or it broke before the reply; ctx's
+// error or context.DeadlineExceeded when the deadline passed first (the
+// connection stays usable; a late reply is dropped); ErrFrameTooLarge;
+// ErrClosed. An error that also wraps ErrNotSent means the request was
+// never written, so the peer did not run it; otherwise it may have. body
+// must not be modified until Call returns; the returned slice belongs to
+// the caller.
 func (c *Client) Call(ctx context.Context, addr string, method uint8, body []byte) ([]byte, error) {
 	return c.CallDeadline(ctx, time.Time{}, addr, method, body)
 }
@@ -93,11 +95,11 @@ func (c *Client) call(ctx context.Context, deadline time.Time, addr string, meth
 	// once on a fresh one: nothing reached the peer.
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("rpc: call %d to %s: %w", method, addr, err)
+			return nil, fmt.Errorf("rpc: call %d to %s: %w: %w", method, addr, ErrNotSent, err)
 		}
 		cc, err := c.conn(ctx, addr)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
 		if cc.stale() && attempt == 0 {
 			continue
@@ -107,9 +109,14 @@ func (c *Client) call(ctx context.Context, deadline time.Time, addr string, meth
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
-		cc.send(id, method, remainingMillis(deadline), body)
+		if !cc.send(id, method, remainingMillis(deadline), body) {
+			cc.abandon(id, cl) // takes the connection's failure off cl
+			return nil, fmt.Errorf("rpc: call %d to %s: %w: %w: connection broke before the request was written",
+				method, addr, ErrNotSent, ErrUnreachable)
+		}
+		// From here on the peer may run the request, whatever the outcome.
 		return cc.await(ctx, deadline, ctxDeadline, id, cl, method)
 	}
 }

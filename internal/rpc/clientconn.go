@@ -152,12 +152,18 @@ func (cc *clientConn) register(cl *call) (uint64, error) {
 }
 
 // send writes a request. A failed write breaks the connection, which
-// delivers the error to the registered call.
-func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []byte) {
+// delivers the error to every registered call, this one included;
+// written=false means none of this request's bytes went out.
+func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []byte) (written bool) {
 	h := header{kind: kindRequest, method: method, id: id, aux: deadlineMs}
-	if err := cc.w.write(h, body); err != nil {
-		cc.fail(fmt.Errorf("rpc: write to %s: %w: %w", cc.addr, ErrUnreachable, err))
+	err := cc.w.write(h, body)
+	if err == nil {
+		return true
 	}
+	// The other calls' requests went out earlier: their error must not
+	// carry this frame's mark (%v drops it from the chain).
+	cc.fail(fmt.Errorf("rpc: write to %s: %w: %v", cc.addr, ErrUnreachable, err))
+	return !errors.Is(err, errNothingWritten)
 }
 
 // await returns the reply to request id, reading the connection itself when

@@ -16,6 +16,12 @@ var (
 	// request may or may not have run on the peer.
 	ErrUnreachable = errors.New("rpc: peer unreachable")
 
+	// ErrNotSent is wrapped, together with the cause (ErrUnreachable,
+	// ErrClosed, a context error), by the errors of calls that failed
+	// before their request was written: the peer cannot have run it.
+	// Without it, a failed call's request may or may not have run.
+	ErrNotSent = errors.New("rpc: request not sent")
+
 	// ErrClosed is returned by Client calls after Client.Close, including
 	// calls that were waiting when Close was called.
 	ErrClosed = errors.New("rpc: client closed")

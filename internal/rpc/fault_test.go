@@ -86,14 +86,18 @@ func TestServerKilledMidCall(t *testing.T) {
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			if _, err := c.Call(ctx, addr, opBlock, nil); !errors.Is(err, ErrUnreachable) {
+			_, err := c.Call(ctx, addr, opBlock, nil)
+			if !errors.Is(err, ErrUnreachable) {
 				t.Fatalf("Call during server shutdown error = %v, want ErrUnreachable", err)
+			}
+			if errors.Is(err, ErrNotSent) {
+				t.Errorf("Call during server shutdown error = %v wraps ErrNotSent, but the handler ran", err)
 			}
 			if took := time.Since(start); took > time.Second {
 				t.Errorf("Call failed after %v, want promptly", took)
 			}
-			if _, err := c.Call(ctx, addr, opEcho, nil); !errors.Is(err, ErrUnreachable) {
-				t.Errorf("Call while server down error = %v, want ErrUnreachable", err)
+			if _, err := c.Call(ctx, addr, opEcho, nil); !errors.Is(err, ErrUnreachable) || !errors.Is(err, ErrNotSent) {
+				t.Errorf("Call while server down error = %v, want ErrUnreachable and ErrNotSent", err)
 			}
 
 			startServer(t, tr.net, addr, Config{}, &testHandler{})
@@ -109,8 +113,8 @@ func TestUnreachable(t *testing.T) {
 	l.Close() // nothing listens here now
 	c := newClient(t, tcpNet{}, Config{})
 	_, err := c.Call(context.Background(), addr, opEcho, nil)
-	if !errors.Is(err, ErrUnreachable) {
-		t.Errorf("Call(closed port) error = %v, want ErrUnreachable", err)
+	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, ErrNotSent) {
+		t.Errorf("Call(closed port) error = %v, want ErrUnreachable and ErrNotSent", err)
 	}
 	if got := c.Stats().Errors; got != 1 {
 		t.Errorf("Stats().Errors = %d, want 1", got)

@@ -201,9 +201,15 @@ func newFrameWriter(nc net.Conn, timeout time.Duration, bytes *atomic.Uint64) *f
 	}
 }
 
+// errNothingWritten marks a frameWriter.write error after which none of
+// the frame's bytes had reached the connection: the peer cannot have seen
+// it. Only the writer of that frame gets the mark.
+var errNothingWritten = errors.New("rpc: frame not written")
+
 // write sends one frame; h.length is set from body. An error means the
 // connection is unusable and the caller must close it; every later write
-// returns the same error.
+// fails too. The error wraps errNothingWritten when none of this frame's
+// bytes went out.
 func (w *frameWriter) write(h header, body []byte) error {
 	h.length = uint32(len(body))
 	w.waiting.Add(1)
@@ -211,34 +217,43 @@ func (w *frameWriter) write(h header, body []byte) error {
 	w.waiting.Add(-1)
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return w.err
+		return fmt.Errorf("%w: %w", errNothingWritten, w.err)
 	}
-	if err := w.writeLocked(&h, body); err != nil {
+	if written, err := w.writeLocked(&h, body); err != nil {
 		w.err = err
+		if !written {
+			err = fmt.Errorf("%w: %w", errNothingWritten, err)
+		}
 		return err
 	}
 	w.bytes.Add(uint64(headerLen + len(body)))
 	return nil
 }
 
-func (w *frameWriter) writeLocked(h *header, body []byte) error {
+// writeLocked buffers or writes the frame; on error, written reports
+// whether any of its bytes may have reached the connection.
+func (w *frameWriter) writeLocked(h *header, body []byte) (written bool, err error) {
 	if err := w.extendDeadline(); err != nil {
-		return err
+		return false, err
 	}
 	if len(w.buf)+headerLen > cap(w.buf) {
-		if err := w.flushLocked(); err != nil {
-			return err
+		if _, err := w.flushLocked(); err != nil {
+			return false, err
 		}
 	}
+	start := len(w.buf) // where this frame begins in what the next write sends
 	w.buf = h.appendTo(w.buf)
+	var n int
 	if len(w.buf)+len(body) > cap(w.buf) {
-		return w.writeVectorLocked(body)
+		n, err = w.writeVectorLocked(body)
+	} else {
+		w.buf = append(w.buf, body...)
+		if w.waiting.Load() > 0 {
+			return false, nil // the next writer flushes
+		}
+		n, err = w.flushLocked()
 	}
-	w.buf = append(w.buf, body...)
-	if w.waiting.Load() > 0 {
-		return nil // the next writer flushes
-	}
-	return w.flushLocked()
+	return n > start, err
 }
 
 // extendDeadline gives the frame at least 7/8 of the timeout to be written.
@@ -258,21 +273,21 @@ func (w *frameWriter) extendDeadline() error {
 }
 
 // flushLocked writes the buffered frames.
-func (w *frameWriter) flushLocked() error {
+func (w *frameWriter) flushLocked() (int, error) {
 	if len(w.buf) == 0 {
-		return nil
+		return 0, nil
 	}
-	_, err := w.nc.Write(w.buf)
+	n, err := w.nc.Write(w.buf)
 	w.buf = w.buf[:0]
-	return err
+	return n, err
 }
 
 // writeVectorLocked writes the buffered bytes followed by body.
-func (w *frameWriter) writeVectorLocked(body []byte) error {
+func (w *frameWriter) writeVectorLocked(body []byte) (int, error) {
 	w.vec = [2][]byte{w.buf, body}
 	w.vecs = w.vec[:]
-	_, err := w.vecs.WriteTo(w.nc)
+	n, err := w.vecs.WriteTo(w.nc)
 	w.vec, w.vecs = [2][]byte{}, nil // do not retain the caller's body
 	w.buf = w.buf[:0]
-	return err
+	return int(n), err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -124,6 +125,57 @@ func TestWriterFlushesEachLoneFrame(t *testing.T) {
 		if err != nil || h.id != uint64(i) || !bytes.Equal(got, body) {
 			t.Errorf("frame %d = id %d, %d bytes, %v; want id %d, %d bytes", i, h.id, len(got), err, i, len(body))
 		}
+	}
+}
+
+// failingConn accepts accept bytes in total, then fails every write.
+type failingConn struct {
+	net.Conn
+	accept int
+}
+
+func (c *failingConn) Write(p []byte) (int, error) {
+	n := min(len(p), c.accept)
+	c.accept -= n
+	if n < len(p) {
+		return n, syscall.EPIPE
+	}
+	return n, nil
+}
+
+func (c *failingConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestWriterMarksUnwrittenFrames: a failed write is marked errNothingWritten
+// exactly when none of the frame's bytes reached the connection, so only a
+// request that certainly never left is reported as not sent.
+func TestWriterMarksUnwrittenFrames(t *testing.T) {
+	var bytesOut atomic.Uint64
+	large := bytes.Repeat([]byte{'L'}, bufSize+1) // written with its header in one vectored write
+	for _, tc := range []struct {
+		name       string
+		accept     int
+		body       []byte
+		wantMarked bool
+	}{
+		{"nothing accepted", 0, []byte("abc"), true},
+		{"part of the frame accepted", 5, []byte("abc"), false},
+		{"nothing of a large frame accepted", 0, large, true},
+		{"part of a large frame accepted", headerLen + 10, large, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFrameWriter(&failingConn{accept: tc.accept}, testTimeout, &bytesOut)
+			err := w.write(header{kind: kindRequest, id: 1}, tc.body)
+			if err == nil {
+				t.Fatal("write to a failing connection = nil, want an error")
+			}
+			if got := errors.Is(err, errNothingWritten); got != tc.wantMarked {
+				t.Errorf("write error %v: marked not written = %v, want %v", err, got, tc.wantMarked)
+			}
+			// The connection is dead: a later frame is never written.
+			if err := w.write(header{kind: kindRequest, id: 2}, []byte("later")); !errors.Is(err, errNothingWritten) {
+				t.Errorf("write after a failure = %v, want it marked not written", err)
+			}
+		})
 	}
 }
 
