@@ -287,6 +287,35 @@ func mustEcho(t *testing.T, c *Client, addr string, body []byte) {
 	}
 }
 
+// echoConcurrently runs workers goroutines that each make perWorker opEcho
+// calls with body(w, i) and reports every call that failed or came back
+// different.
+func echoConcurrently(t *testing.T, c *Client, addr string, workers, perWorker int, body func(w, i int) []byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				b := body(w, i)
+				got, err := c.Call(context.Background(), addr, opEcho, b)
+				if err == nil && !bytes.Equal(got, b) {
+					err = fmt.Errorf("worker %d call %d: echo of %d bytes came back as %d different bytes", w, i, len(b), len(got))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 // rawFrame encodes a frame for tests that speak the protocol by hand.
 func rawFrame(h header, body []byte) []byte {
 	h.length = uint32(len(body))

@@ -37,28 +37,9 @@ func TestConcurrentCallsShareConnections(t *testing.T) {
 			srv, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
 			c := newClient(t, tr.net, Config{ConnsPerPeer: 2})
 			const workers, perWorker = 32, 50
-			var wg sync.WaitGroup
-			errs := make(chan error, workers)
-			for w := range workers {
-				wg.Go(func() {
-					for i := range perWorker {
-						body := fmt.Appendf(nil, "worker %d call %d", w, i)
-						got, err := c.Call(context.Background(), addr, opEcho, body)
-						if err == nil && !bytes.Equal(got, body) {
-							err = fmt.Errorf("Call(%q) = %q, want the same", body, got)
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
+			echoConcurrently(t, c, addr, workers, perWorker, func(w, i int) []byte {
+				return fmt.Appendf(nil, "worker %d call %d", w, i)
+			})
 			if got := c.Stats().ConnsTotal; got != 2 {
 				t.Errorf("client ConnsTotal = %d, want 2", got)
 			}
@@ -291,28 +272,9 @@ func TestFastHandlerReplies(t *testing.T) {
 			h := &fastEchoHandler{}
 			_, addr := startServer(t, tr.net, "", Config{}, h)
 			c := newClient(t, tr.net, Config{ConnsPerPeer: 1})
-			var wg sync.WaitGroup
-			errs := make(chan error, 4)
-			for w := range 4 {
-				wg.Go(func() {
-					for i := range 50 {
-						body := bytes.Repeat([]byte{byte(w*50 + i)}, sizes[(w+i)%len(sizes)])
-						got, err := c.Call(context.Background(), addr, opEcho, body)
-						if err == nil && !bytes.Equal(got, body) {
-							err = fmt.Errorf("worker %d call %d: echo of %d bytes came back different (%d bytes)", w, i, len(body), len(got))
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
+			echoConcurrently(t, c, addr, 4, 50, func(w, i int) []byte {
+				return bytes.Repeat([]byte{byte(w*50 + i)}, sizes[(w+i)%len(sizes)])
+			})
 			if n := h.count(); n != 0 {
 				t.Errorf("ServeRPC ran %d times for echoes the fast path answers, want 0", n)
 			}
