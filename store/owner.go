@@ -117,29 +117,44 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 			return nil, 0, err
 		}
 	}
+	// Once a version of this write may be stored elsewhere (an earlier
+	// round's reached the replica but lost the race to install here, or
+	// one went to the cold tier), a refusal no longer means that nothing
+	// was applied (router.write decides retries by it): it is reported as
+	// a race.
+	stored := false
+	failed := func(err error) error {
+		if stored && refusedUnapplied(err) {
+			return fmt.Errorf("%w: a version may already be stored: %v", errRaced, err)
+		}
+		return err
+	}
 	for range 3 {
 		cur, err := n.loadFull(ctx, v, p, token)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, failed(err)
 		}
 		next, err := n.buildNext(token, cur, op, time.Now().UnixNano())
 		if err != nil || next == nil {
-			return liveOrNil(cur), 0, err
+			return liveOrNil(cur), 0, failed(err)
 		}
 		if err := n.admit(cur, next); err != nil {
-			return nil, 0, err
+			return nil, 0, failed(err)
 		}
 		if n.backup != nil && n.cfg.BackupMode == WriteThrough {
 			// Cold tier first: if it fails, nothing has changed anywhere.
 			if err := n.backup.writeThrough(ctx, token, next); err != nil {
-				return nil, 0, err
+				return nil, 0, failed(err)
 			}
 			next.backed.Store(true)
+			stored = true
 		}
-		if ok, err := n.replicateAndInstall(ctx, v, p, token, cur, next); err != nil || !ok {
-			if err != nil {
-				return nil, 0, err
-			}
+		ok, err := n.replicateAndInstall(ctx, v, p, token, cur, next)
+		if err != nil {
+			return nil, 0, failed(err)
+		}
+		if !ok {
+			stored = true
 			continue // the replica or a repair had a newer copy: rebuild on it
 		}
 		n.afterWrite(token, cur, next)
