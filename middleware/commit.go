@@ -73,7 +73,7 @@ func (s *Session) commitLocked(ctx context.Context) error {
 // createLocked stores a new session under a fresh token, if it holds
 // anything. Every write to a new session carries its deadlines.
 func (s *Session) createLocked(ctx context.Context) error {
-	if len(s.cache) == 0 && !s.remDirty {
+	if len(s.cache) == 0 && !s.remDirty && !s.userPendingLocked() {
 		return nil
 	}
 	mut, err := s.deltaLocked()
@@ -90,6 +90,7 @@ func (s *Session) createLocked(ctx context.Context) error {
 		return err
 	}
 	s.adoptWrittenLocked(tok, rec, mut.Set)
+	s.afterUserWriteLocked(ctx, "")
 	s.m.stats.created.Add(1)
 	s.eventLocked(s.m.cfg.OnCreate, tok)
 	return nil
@@ -108,6 +109,13 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	if s.token == s.lockToken {
 		mut.Lease = s.lease
 	}
+	if u, ok := mut.Set[userKey]; ok && string(u) != s.storedUserLocked() {
+		// Listed first: a session stored as the user's is always listed.
+		if err := s.m.indexAdd(ctx, string(u), s.token); err != nil {
+			return err
+		}
+	}
+	before := s.storedUserLocked()
 	rec, err := s.m.apply(ctx, s.token, mut)
 	if errors.Is(err, store.ErrNotFound) {
 		s.goneLocked("write")
@@ -117,6 +125,7 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 		return err
 	}
 	s.adoptWrittenLocked(s.token, rec, mut.Set)
+	s.afterUserWriteLocked(ctx, before)
 	s.m.stats.saves.Add(1)
 	return nil
 }
@@ -183,6 +192,7 @@ func (s *Session) deltaLocked() (store.Mutation, error) {
 	for k := range s.deleted {
 		mut.Delete = append(mut.Delete, k)
 	}
+	s.userDeltaLocked(&mut)
 	if s.remember != 0 && (s.remDirty || s.cleared || !s.exists) {
 		setKey(&mut.Set, persistKey, []byte{'0' + b2u8(s.remember > 0)})
 	}

@@ -156,6 +156,20 @@
 // X-Forwarded-Proto: https it may not trust). HttpOnly and SameSite=Lax are
 // on by default.
 //
+// # Users: log out everywhere
+//
+// Session.SetUser ties a session to an account id; Manager.UserSessions
+// lists that user's live sessions (with an ID that is safe to show, never the
+// token) and Manager.DestroyUser ends them all on every node, optionally
+// keeping some (the device that asked). Each user has an index in the same
+// store, under a key no request can present, whose fields are the tokens;
+// fields merge at the owner, so concurrent logins on different nodes are all
+// listed. The index entry is written before the session: when the index
+// cannot be written, the session write fails and the request gets an error,
+// so a stored session of the user is never missing from the list. Entries of
+// sessions that ended (logout, renewal, expiry, another user) are dropped
+// when the list is read, and when an index grows past 64 entries.
+//
 // # Tokens
 //
 // Tokens are 256 random bits minted by the store (owned by this node with

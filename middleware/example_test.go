@@ -165,3 +165,52 @@ func ExampleConfig_locking() {
 	// 503 Service Unavailable
 	// 200 2
 }
+
+// Log out everywhere: sessions tied to a user with SetUser are listed in the
+// user's index, and DestroyUser ends them on every node, here keeping the
+// device that asked.
+func ExampleManager_DestroyUser() {
+	sessions, _ := middleware.New(memstore.New(), middleware.DefaultConfig())
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.Session(r)
+		if err := s.RenewToken(r.Context()); err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.SetUser("account-42"); err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+		}
+	})
+	mux.HandleFunc("/devices", func(w http.ResponseWriter, r *http.Request) {
+		list, err := sessions.UserSessions(r.Context(), sessions.Session(r).User())
+		if err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "%d signed in", len(list))
+	})
+	mux.HandleFunc("/logout-others", func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.Session(r)
+		n, err := sessions.DestroyUser(r.Context(), s.User(), s.ID())
+		if err != nil {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "%d signed out", n)
+	})
+	srv := httptest.NewServer(sessions.LoadAndSave(mux))
+	defer srv.Close()
+
+	laptop, phone, tablet := newClient(), newClient(), newClient()
+	for _, c := range []*http.Client{laptop, phone, tablet} {
+		get(c, srv.URL+"/login")
+	}
+	fmt.Println(get(laptop, srv.URL+"/devices"))
+	fmt.Println(get(laptop, srv.URL+"/logout-others"))
+	fmt.Println(get(laptop, srv.URL+"/devices"))
+	// Output:
+	// 200 3 signed in
+	// 200 2 signed out
+	// 200 1 signed in
+}

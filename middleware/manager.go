@@ -59,7 +59,7 @@ func New(st Store, cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("%w: OnExpire is set but %T does not implement ExpiryNotifier", ErrBadConfig, st)
 		}
 		n.OnExpire(func(token string, r store.Record) {
-			if r.Kind == store.KindFields {
+			if r.Kind == store.KindFields && !isIndexToken(token) {
 				fn(token)
 			}
 		})
@@ -154,6 +154,12 @@ func (m *Manager) create(ctx context.Context, mut store.Mutation) (string, store
 		tok, err := m.st.NewToken(m.cfg.Sticky)
 		if err != nil {
 			return "", store.Record{}, fmt.Errorf("middleware: new token: %w", err)
+		}
+		if u := mut.Set[userKey]; len(u) > 0 {
+			// Listed first: a session stored as the user's is always listed.
+			if err := m.indexAdd(ctx, string(u), tok); err != nil {
+				return "", store.Record{}, err
+			}
 		}
 		rec, err := m.apply(ctx, tok, mut)
 		if errors.Is(err, store.ErrConflict) && attempt == 0 {

@@ -17,7 +17,7 @@ func (s *Session) Destroy(ctx context.Context) error {
 		return ErrNoSession
 	}
 	s.mu.Lock()
-	old, existed := s.token, s.exists
+	old, existed, user := s.token, s.exists, s.storedUserLocked()
 	if existed {
 		ctx, cancel := context.WithTimeout(ctx, s.m.cfg.StoreTimeout)
 		err := s.m.st.DeleteCtx(ctx, old)
@@ -31,6 +31,7 @@ func (s *Session) Destroy(ctx context.Context) error {
 	s.status = Destroyed
 	s.mu.Unlock()
 	if existed {
+		s.m.indexRemove(ctx, user, old)
 		s.m.stats.destroyed.Add(1)
 		if fn := s.m.cfg.OnDestroy; fn != nil {
 			fn(old)
@@ -44,6 +45,7 @@ func (s *Session) resetLocked() {
 	s.token, s.exists, s.rec = "", false, store.Record{}
 	s.cache, s.bad, s.dirty, s.deleted, s.cleared = nil, nil, nil, nil, false
 	s.remember, s.remDirty, s.remCalled = 0, false, false
+	s.user, s.userSet = "", false
 }
 
 // RenewToken moves the session to a new token: its data (including values
@@ -98,8 +100,9 @@ func (s *Session) renewLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("middleware: renew token: %w", err)
 	}
-	old := s.token
+	old, oldUser := s.token, s.storedUserLocked()
 	s.adoptWrittenLocked(tok, rec, fields)
+	s.user, s.userSet = "", false // stored with the fields
 	s.m.stats.renewed.Add(1)
 	if fn := s.m.cfg.OnRenew; fn != nil {
 		s.events = append(s.events, func() { fn(old, tok) })
@@ -107,6 +110,7 @@ func (s *Session) renewLocked(ctx context.Context) error {
 	if err := s.m.st.DeleteCtx(ctx, old); err != nil {
 		return fmt.Errorf("middleware: renew token: new token stored, old one not deleted: %w", err)
 	}
+	s.m.indexRemove(ctx, oldUser, old)
 	return nil
 }
 
@@ -145,5 +149,8 @@ func (s *Session) allFieldsLocked() (map[string][]byte, error) {
 		}
 	}
 	maps.Copy(fields, mut.Set)
+	for _, k := range mut.Delete {
+		delete(fields, k) // a user tie undone by SetUser("")
+	}
 	return fields, nil
 }

@@ -75,9 +75,11 @@ type Session struct {
 	deleted   map[string]bool // stored keys removed since the last write
 	cleared   bool            // all stored keys removed since the last write
 	status    Status
-	remember  int8 // 0: Cookie.Persist decides; 1: persistent; -1: browser-session
-	remDirty  bool // remember changed since the last write
-	remCalled bool // RememberMe was called: the cookie must be re-sent
+	remember  int8   // 0: Cookie.Persist decides; 1: persistent; -1: browser-session
+	remDirty  bool   // remember changed since the last write
+	remCalled bool   // RememberMe was called: the cookie must be re-sent
+	user      string // user set by SetUser since the last write (userSet)
+	userSet   bool
 
 	presented  string    // token the client sent and we loaded
 	stale      bool      // the client sent tokens that led nowhere

@@ -143,6 +143,14 @@ func (s *Store) Len() int {
 	return len(s.recs)
 }
 
+// Tokens returns the tokens of the stored records, expired ones included,
+// sorted.
+func (s *Store) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.recs))
+}
+
 // OnExpire registers fn to be called once per session removed by Sweep.
 func (s *Store) OnExpire(fn func(token string, r store.Record)) {
 	s.mu.Lock()
