@@ -38,7 +38,7 @@ func (s *Session) commitLate(r *http.Request) {
 	defer cancel()
 	s.mu.Lock()
 	var err error
-	if !s.exists && (len(s.cache) > 0 || s.remDirty) {
+	if !s.exists && (len(s.cache) > 0 || s.remDirty || s.userPendingLocked()) {
 		err = fmt.Errorf("middleware: values put into a new session after the response was written: %w", ErrHeadersWritten)
 	} else {
 		err = s.commitLocked(ctx)
@@ -90,7 +90,7 @@ func (s *Session) createLocked(ctx context.Context) error {
 		return err
 	}
 	s.adoptWrittenLocked(tok, rec, mut.Set)
-	s.afterUserWriteLocked(ctx, "")
+	s.afterUserWriteLocked()
 	s.m.stats.created.Add(1)
 	s.eventLocked(s.m.cfg.OnCreate, tok)
 	return nil
@@ -109,13 +109,14 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	if s.token == s.lockToken {
 		mut.Lease = s.lease
 	}
-	if u, ok := mut.Set[userKey]; ok && string(u) != s.storedUserLocked() {
+	if u, ok := mut.Set[userKey]; ok {
 		// Listed first: a session stored as the user's is always listed.
+		// Also when this request saw it tied already (a Clear rewrites the
+		// tie): a concurrent request may have tied it elsewhere since.
 		if err := s.m.indexAdd(ctx, string(u), s.token); err != nil {
 			return err
 		}
 	}
-	before := s.storedUserLocked()
 	rec, err := s.m.apply(ctx, s.token, mut)
 	if errors.Is(err, store.ErrNotFound) {
 		s.goneLocked("write")
@@ -125,7 +126,7 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 		return err
 	}
 	s.adoptWrittenLocked(s.token, rec, mut.Set)
-	s.afterUserWriteLocked(ctx, before)
+	s.afterUserWriteLocked()
 	s.m.stats.saves.Add(1)
 	return nil
 }

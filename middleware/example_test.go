@@ -180,6 +180,7 @@ func ExampleManager_DestroyUser() {
 		}
 		if err := s.SetUser("account-42"); err != nil {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
 		}
 	})
 	mux.HandleFunc("/devices", func(w http.ResponseWriter, r *http.Request) {

@@ -31,7 +31,7 @@ func (s *Session) Destroy(ctx context.Context) error {
 	s.status = Destroyed
 	s.mu.Unlock()
 	if existed {
-		s.m.indexRemove(ctx, user, old)
+		s.m.indexRemove(ctx, user, 0, old) // deleted: it cannot be tied again
 		s.m.stats.destroyed.Add(1)
 		if fn := s.m.cfg.OnDestroy; fn != nil {
 			fn(old)
@@ -110,7 +110,7 @@ func (s *Session) renewLocked(ctx context.Context) error {
 	if err := s.m.st.DeleteCtx(ctx, old); err != nil {
 		return fmt.Errorf("middleware: renew token: new token stored, old one not deleted: %w", err)
 	}
-	s.m.indexRemove(ctx, oldUser, old)
+	s.m.indexRemove(ctx, oldUser, 0, old) // deleted: it cannot be tied again
 	return nil
 }
 

@@ -24,13 +24,17 @@ import (
 // session tokens. Fields merge at the owner like any session's, so logins
 // on different nodes at the same moment are all listed.
 //
-// The index entry is written before the session is, and a failed index write
-// fails the session write: a stored session tied to a user is always listed,
-// so DestroyUser cannot miss it. The reverse may happen (a listed token whose
-// session was never stored, was destroyed, expired, renewed or tied to another
-// user); such entries are checked against the session itself and dropped by
-// UserSessions and DestroyUser, and by a pass over the whole index when it
-// grows past pruneAbove entries.
+// The index entry is written before the session is, by every write that
+// stores a tie, and a failed index write fails the session write: a stored
+// session tied to a user is always listed, so DestroyUser cannot miss it.
+// The reverse may happen (a listed token whose session was never stored, was
+// destroyed, expired, renewed or tied to another user). Such entries are
+// checked against the session itself and dropped by UserSessions and
+// DestroyUser, and by a pass over the whole index when it grows past
+// pruneAbove entries; but only once older than indexGrace (the session write
+// that follows an entry may not have landed yet), and only if the index has
+// not changed since it was read (the session may have been tied back
+// meanwhile). Each Manager cookie name has its own indexes.
 
 const (
 	userKey = reservedPrefix + "user" // the stored user id of a session
@@ -141,28 +145,25 @@ func (s *Session) userDeltaLocked(mut *store.Mutation) {
 // because it was tied to a user.
 func (s *Session) userPendingLocked() bool { return s.userSet && s.user != "" }
 
-// afterUserWriteLocked drops the token from the index of the user the
-// session was tied to before a write that changed the tie (best effort: a
-// leftover entry is dropped when next checked).
-func (s *Session) afterUserWriteLocked(ctx context.Context, before string) {
-	if before != "" && before != s.storedUserLocked() {
-		s.m.indexRemove(ctx, before, s.token)
-	}
+// afterUserWriteLocked records that the tie is stored. The entry in the
+// index of a user the session was tied to before is left to be dropped when
+// that index is next checked: removing it now could remove the entry of a
+// concurrent request tying the session back.
+func (s *Session) afterUserWriteLocked() {
 	s.user, s.userSet = "", false
 }
 
 // UserSessions returns the live sessions tied to user, oldest first. Entries
-// of sessions that ended are dropped from the index on the way.
+// of sessions that ended are dropped from the index on the way. If some
+// sessions could not be checked (their owner unreachable), it returns the
+// ones it could with an error.
 func (m *Manager) UserSessions(ctx context.Context, user string) ([]UserSession, error) {
 	live, err := m.userTokens(ctx, user)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]UserSession, 0, len(live))
 	for _, l := range live {
 		out = append(out, l.info)
 	}
-	return out, nil
+	return out, err
 }
 
 // DestroyUser ends every session tied to user ("log out everywhere"), except
@@ -170,16 +171,15 @@ func (m *Manager) UserSessions(ctx context.Context, user string) ([]UserSession,
 // out only the other devices). Each is deleted on every node, as by
 // Session.Destroy, and OnDestroy runs for it. It returns how many sessions it
 // deleted; after an error some may remain, and calling it again is safe.
-// Sessions tied to user after DestroyUser read the index are not affected.
+// A login of user that completes while DestroyUser runs may survive it, as
+// one a moment later would.
 func (m *Manager) DestroyUser(ctx context.Context, user string, keep ...string) (int, error) {
 	live, err := m.userTokens(ctx, user)
-	if err != nil {
+	if len(live) == 0 {
 		return 0, err
 	}
-	var (
-		done []string
-		errs []error
-	)
+	errs := []error{err}
+	var done []string
 	for _, l := range live {
 		if slices.Contains(keep, l.info.ID) {
 			continue
@@ -197,7 +197,9 @@ func (m *Manager) DestroyUser(ctx context.Context, user string, keep ...string) 
 			fn(l.token)
 		}
 	}
-	m.indexRemove(ctx, user, done...)
+	// Deleted sessions cannot be written again (writes need IfExists), so
+	// their entries can go whatever happened to the index meanwhile.
+	m.indexRemove(ctx, user, 0, done...)
 	return len(done), errors.Join(errs...)
 }
 
@@ -213,34 +215,44 @@ func (m *Manager) userTokens(ctx context.Context, user string) ([]liveToken, err
 	if user == "" || len(user) > MaxUserIDLen {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadUser, len(user))
 	}
-	idx, found, err := m.peek(ctx, indexToken(user))
+	idx, found, err := m.peek(ctx, m.indexKey(user))
 	if err != nil || !found {
 		return nil, err
 	}
 	live, dead, err := m.checkIndex(ctx, user, idx)
-	m.indexRemove(ctx, user, dead...)
+	m.indexRemove(ctx, user, idx.Version, dead...)
 	return live, err
 }
 
-// checkIndex loads every session idx lists. A session that is gone, or tied
-// to another user, is dead.
+// checkIndex loads every session idx lists. An entry is dead when its
+// session is gone or tied to another user, and the entry is older than
+// indexGrace: a younger one may belong to a login whose session write has
+// not landed yet (the entry is written first), or to a session being tied
+// back to user. A session that cannot be loaded is neither live nor dead;
+// the error says so.
 func (m *Manager) checkIndex(ctx context.Context, user string, idx store.Record) (live []liveToken, dead []string, err error) {
+	var errs []error
+	young := m.now().Add(-m.indexGrace())
 	for tok, since := range idx.Fields {
+		at := decodeSince(since)
 		if ValidateToken(tok) != nil {
 			dead = append(dead, tok)
 			continue
 		}
 		rec, found, err := m.peek(ctx, tok)
 		if err != nil {
-			return nil, nil, err
+			errs = append(errs, fmt.Errorf("session %s: %w", sessionID(tok), err))
+			continue
 		}
 		if !found || rec.Kind != store.KindFields || string(rec.Fields[userKey]) != user {
-			dead = append(dead, tok)
+			if at.Before(young) {
+				dead = append(dead, tok)
+			}
 			continue
 		}
 		live = append(live, liveToken{token: tok, info: UserSession{
 			ID:         sessionID(tok),
-			Since:      decodeSince(since),
+			Since:      at,
 			LastAccess: rec.LastAccess,
 			Deadline:   rec.Deadline(),
 		}})
@@ -251,8 +263,13 @@ func (m *Manager) checkIndex(ctx context.Context, user string, idx store.Record)
 		}
 		return strings.Compare(a.info.ID, b.info.ID)
 	})
-	return live, dead, nil
+	return live, dead, errors.Join(errs...)
 }
+
+// indexGrace is how long an entry may wait for its session: the session
+// write that follows it ends within StoreTimeout, and the minute covers
+// clock differences between nodes.
+func (m *Manager) indexGrace() time.Duration { return m.cfg.StoreTimeout + time.Minute }
 
 // peek reads a record for the user index without counting it as a session
 // load.
@@ -261,52 +278,92 @@ func (m *Manager) peek(ctx context.Context, token string) (store.Record, bool, e
 	defer cancel()
 	rec, found, err := m.st.Load(ctx, token)
 	if err != nil {
-		return rec, false, fmt.Errorf("middleware: user sessions: %w", err)
+		return rec, false, fmt.Errorf("middleware: user index: %w", err)
 	}
 	return rec, found, nil
 }
 
 // indexAdd lists token in user's index. It runs before the session write
-// that ties token to user, and its failure fails that write. The index lives
-// as long as the longest session it can list: Lifetime from now.
+// that ties token to user, and its failure fails that write.
+//
+// The index must outlive every session it lists. A session lives at most
+// Lifetime from its creation or renewal, so the index's deadline is pushed
+// to Lifetime (plus a margin) from now, but never pulled in: another
+// Manager version with a shorter Lifetime must not cut it below a session
+// the longer one stored. Pushing it is conditional on the version read;
+// adds within a minute of the last push leave the deadline alone and need
+// no condition.
 func (m *Manager) indexAdd(ctx context.Context, user, token string) error {
-	now := m.now()
-	mut := store.Mutation{
-		Set:    map[string][]byte{token: encodeSince(now)},
-		Expiry: now.Add(m.cfg.Lifetime + time.Minute),
-	}
-	idx, err := m.apply(ctx, indexToken(user), mut)
-	if err != nil {
-		return fmt.Errorf("middleware: list session in its user's index: %w", err)
-	}
-	if n := len(idx.Fields); n > pruneAbove && n%pruneEvery == 0 {
-		if _, dead, err := m.checkIndex(ctx, user, idx); err == nil {
-			m.indexRemove(ctx, user, slices.DeleteFunc(dead, func(t string) bool { return t == token })...)
+	key := m.indexKey(user)
+	for attempt := 0; ; attempt++ {
+		now := m.now()
+		target := now.Add(m.cfg.Lifetime + 2*time.Minute)
+		idx, found, err := m.peek(ctx, key)
+		if err != nil {
+			return err
 		}
+		mut := store.Mutation{Set: map[string][]byte{token: encodeSince(now)}}
+		switch {
+		case !found:
+			mut.Create, mut.Expiry = true, target
+		case !idx.Expiry.IsZero() && idx.Expiry.Before(target.Add(-time.Minute)):
+			mut.IfVersion, mut.Expiry = idx.Version, target
+		default:
+			mut.IfExists = true
+		}
+		actx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+		idx, err = m.st.Apply(actx, key, mut)
+		cancel()
+		if (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound)) && attempt < 4 {
+			continue // the index changed between the read and the write
+		}
+		if err != nil {
+			return fmt.Errorf("middleware: list session in its user's index: %w", err)
+		}
+		m.pruneIndex(ctx, user, idx)
+		return nil
 	}
-	return nil
 }
 
-// indexRemove drops tokens from user's index. It is best effort: an entry
-// left behind is dropped when next checked, since its session no longer
-// names user.
-func (m *Manager) indexRemove(ctx context.Context, user string, tokens ...string) {
+// pruneIndex drops dead entries once an index has grown past pruneAbove,
+// once every pruneEvery additions. It costs a load per entry, within the
+// request that added the entry.
+func (m *Manager) pruneIndex(ctx context.Context, user string, idx store.Record) {
+	if n := len(idx.Fields); n <= pruneAbove || n%pruneEvery != 0 {
+		return
+	}
+	if _, dead, err := m.checkIndex(ctx, user, idx); err == nil {
+		m.indexRemove(ctx, user, idx.Version, dead...)
+	}
+}
+
+// indexRemove drops tokens from user's index; with a non-zero version only
+// if the index is still at that version (nothing was added since the
+// entries were judged). It is best effort: an entry left behind is dropped
+// when next checked.
+func (m *Manager) indexRemove(ctx context.Context, user string, version uint64, tokens ...string) {
 	if user == "" || len(tokens) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
 	defer cancel()
-	_, err := m.st.Apply(ctx, indexToken(user), store.Mutation{Delete: tokens, IfExists: true})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	mut := store.Mutation{Delete: tokens, IfExists: true, IfVersion: version}
+	_, err := m.st.Apply(ctx, m.indexKey(user), mut)
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
 		m.log.Warn("user index not updated; stale entries are dropped when next read",
 			slog.Int("entries", len(tokens)), slog.Any("error", err))
 	}
 }
 
-// indexToken is the store key of user's index: a hash, so user ids appear in
-// no key and any id fits MaxTokenLen.
-func indexToken(user string) string {
-	sum := sha256.Sum256([]byte("sessring user index\x00" + user))
+// indexKey is the store key of user's index for this Manager's cookie: a
+// hash, so user ids appear in no key and any id fits MaxTokenLen. Managers
+// with different cookie names keep separate indexes.
+func (m *Manager) indexKey(user string) string {
+	return indexToken(m.cfg.Cookie.Name, user)
+}
+
+func indexToken(cookie, user string) string {
+	sum := sha256.Sum256([]byte("sessring user index\x00" + cookie + "\x00" + user))
 	return indexPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 

@@ -124,7 +124,7 @@ func (e *env) login(c *http.Client, user string) string {
 
 // listed returns the session IDs in user's index (live or not).
 func (e *env) listed(user string) []string {
-	rec, ok := e.st.Peek(indexToken(user))
+	rec, ok := e.st.Peek(e.m.indexKey(user))
 	var ids []string
 	if ok {
 		for tok := range rec.Fields {
@@ -244,6 +244,15 @@ func TestUserIndexFollowsTheSession(t *testing.T) {
 	if got, bob := list("ann"), list("bob"); len(got) != 0 || !slices.Equal(bob, []string{second}) {
 		t.Errorf("after tying to bob: ann %v, bob %v", got, bob)
 	}
+	// Its entry in ann's index waits out the grace a login in flight gets,
+	// then goes at the next read.
+	if got := e.listed("ann"); !slices.Equal(got, []string{second}) {
+		t.Errorf("ann's index right after the re-tie = %v", got)
+	}
+	clock.advance(e.m.indexGrace() + time.Second)
+	if got := list("ann"); len(got) != 0 {
+		t.Errorf("ann's sessions after the grace = %v", got)
+	}
 	if got := e.listed("ann"); len(got) != 0 {
 		t.Errorf("ann's index still lists %v", got)
 	}
@@ -341,7 +350,7 @@ func TestUserIndexWrittenFirst(t *testing.T) {
 // TestUserIndexIsNotASession: the index key cannot be presented as a token,
 // and its expiry is not reported as a session's.
 func TestUserIndexIsNotASession(t *testing.T) {
-	if err := ValidateToken(indexToken("ann")); !errors.Is(err, ErrBadToken) {
+	if err := ValidateToken(indexToken("sessring", "ann")); !errors.Is(err, ErrBadToken) {
 		t.Fatalf("ValidateToken(index key) = %v, want ErrBadToken", err)
 	}
 	var expired []string
@@ -376,9 +385,11 @@ func TestUserIndexIsNotASession(t *testing.T) {
 func TestUserIndexPrunes(t *testing.T) {
 	mem := memstore.New()
 	e := newUserEnv(t, mem, mem, DefaultConfig())
+	clock := e.useClock()
 	ctx := context.Background()
 	live := 0
 	for i := range 3 * pruneAbove {
+		clock.advance(e.m.indexGrace() / 4) // entries pass their grace as logins go on
 		c := e.client()
 		e.login(c, "bot")
 		if i%10 == 0 {
