@@ -104,21 +104,7 @@ func rawEchoServer(l net.Listener) {
 	if err != nil {
 		return
 	}
-	defer nc.Close()
-	br := bufio.NewReader(nc)
-	buf := make([]byte, 4+64<<10)
-	for {
-		if _, err := io.ReadFull(br, buf[:4]); err != nil {
-			return
-		}
-		n := 4 + int(binary.BigEndian.Uint32(buf))
-		if _, err := io.ReadFull(br, buf[4:n]); err != nil {
-			return
-		}
-		if _, err := nc.Write(buf[:n]); err != nil {
-			return
-		}
-	}
+	serveRawEcho(nc)
 }
 
 // BenchmarkDialPerCall is the alternative this package replaces
