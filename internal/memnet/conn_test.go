@@ -332,3 +332,39 @@ func TestStreamsLeaveNoGoroutines(t *testing.T) {
 		t.Fatalf("Read() error = %v", err)
 	}
 }
+
+// TestBlockIsOneWay: a one-way block holds up the blocked direction of an
+// established stream (delivered at Heal, as TCP retransmits), lets the other
+// direction flow, and makes new streams between the two fail to dial.
+func TestBlockIsOneWay(t *testing.T) {
+	n := memnet.New(1)
+	a, b := hosts(n)
+	ab, ba := pair(t, a, b)
+	n.Block(a.IP(), b.IP())
+	if _, err := ab.Write([]byte("x")); err != nil {
+		t.Fatalf("Write into the blocked direction error = %v, want it queued", err)
+	}
+	ba.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := ba.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read of the blocked direction error = %v, want a timeout", err)
+	}
+	ba.SetReadDeadline(time.Time{})
+	if _, err := ba.Write([]byte("y")); err != nil {
+		t.Fatalf("Write the other way error = %v", err)
+	}
+	if _, err := io.ReadFull(ab, make([]byte, 1)); err != nil {
+		t.Fatalf("Read the other way error = %v, want the byte", err)
+	}
+	for _, d := range []struct{ from, to *memnet.Host }{{a, b}, {b, a}} {
+		l := listen(t, d.to)
+		if _, err := d.from.Dial(t.Context(), l.Addr().String()); !errors.Is(err, memnet.ErrTimedOut) {
+			t.Errorf("dial %s -> %s across a one-way block error = %v, want %v", d.from.IP(), d.to.IP(), err, memnet.ErrTimedOut)
+		}
+	}
+	blocked := async(func() (int, error) { return io.ReadFull(ba, make([]byte, 1)) })
+	n.Heal()
+	if got := await(t, blocked, 2*time.Second); got.err != nil || got.n != 1 {
+		t.Errorf("held-up byte after Heal: %d, %v", got.n, got.err)
+	}
+	pair(t, a, b)
+}

@@ -31,7 +31,10 @@
 //
 // Partition, Isolate and Heal split hosts into groups; traffic between groups
 // is dropped, dials fail with ErrUnreachable and established streams break
-// with ErrReset. SetDropRate loses packets and dials with a probability drawn
+// with ErrReset. Block cuts one direction between two hosts only (an
+// asymmetric partition): packets that way are lost, dials either way time
+// out, and established streams hold that direction's data back until Heal
+// while the other direction flows. SetDropRate loses packets and dials with a probability drawn
 // from the Network's seeded source; SetDelay adds latency with jitter (stream
 // bytes keep their order). Crash kills everything on a host as SIGKILL would,
 // freeing its ports; Revive lets a new process start there. All faults apply

@@ -28,11 +28,45 @@ func (n *Network) Partition(groups ...[]string) {
 	}
 }
 
-// Heal removes every partition.
+// Heal removes every partition and one-way block. Data held up by a block
+// is delivered, as TCP retransmits it.
 func (n *Network) Heal() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.group = make(map[string]int)
+	n.blocked = make(map[[2]string]bool)
+	var held []*pipe
+	for l := range n.links {
+		held = append(held, l.a.wr, l.b.wr)
+	}
+	n.mu.Unlock()
+	for _, p := range held {
+		p.setStalled(false)
+	}
+}
+
+// Block cuts traffic from host from to host to, one way only (an
+// asymmetric partition, as a one-way firewall rule or a broken route makes):
+// packets from→to are lost; new streams between the two fail to dial in
+// either direction with ErrTimedOut, since a handshake needs both ways; on
+// established streams the data from→to is held up, unread, until Heal
+// delivers it, while the other direction keeps flowing. Blocks add up;
+// Heal lifts them all.
+func (n *Network) Block(from, to string) {
+	n.mu.Lock()
+	n.blocked[[2]string{from, to}] = true
+	var held []*pipe
+	for l := range n.links {
+		for _, c := range []*conn{l.a, l.b} {
+			if c.local.IP == from && c.remote.IP == to {
+				held = append(held, c.wr)
+			}
+		}
+	}
+	n.purgeInFlightLocked()
+	n.mu.Unlock()
+	for _, p := range held {
+		p.setStalled(true)
+	}
 }
 
 // Isolate partitions one host from all others.

@@ -113,6 +113,8 @@ func (n *Network) connect(src string, dst Addr) (*conn, error) {
 	switch {
 	case n.crashed[src]:
 		err = ErrHostDown
+	case n.blocked[[2]string{src, dst.IP}] || n.blocked[[2]string{dst.IP, src}]:
+		err = ErrTimedOut // a handshake needs both directions; nothing answers
 	case !n.reachableLocked(src, dst.IP):
 		err = ErrUnreachable
 	case n.dropLocked():

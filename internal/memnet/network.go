@@ -24,6 +24,8 @@ type Network struct {
 	// group is each host's partition group; hosts not named are in group 0.
 	group   map[string]int
 	crashed map[string]bool
+	// blocked holds the one-way cuts: traffic from [0] to [1] is lost.
+	blocked map[[2]string]bool
 	// bound maps listening addresses to their listener or gossip transport.
 	bound map[Addr]endpoint
 	// nextPort is each host's next candidate port.
@@ -60,6 +62,7 @@ func New(seed int64) *Network {
 		hosts:    make(map[string]*Host),
 		group:    make(map[string]int),
 		crashed:  make(map[string]bool),
+		blocked:  make(map[[2]string]bool),
 		bound:    make(map[Addr]endpoint),
 		nextPort: make(map[string]int),
 		links:    make(map[*link]struct{}),
@@ -89,7 +92,7 @@ func (n *Network) reachableLocked(a, b string) bool {
 	if n.crashed[a] || n.crashed[b] {
 		return false
 	}
-	if _, ok := n.hosts[b]; !ok {
+	if _, ok := n.hosts[b]; !ok || n.blocked[[2]string{a, b}] {
 		return false
 	}
 	return n.group[a] == n.group[b]

@@ -30,6 +30,9 @@ type pipe struct {
 	rclosed bool
 	// broken, when set, fails both ends at once (partition).
 	broken error
+	// stalled holds data back from the reader (a one-way block); writes
+	// still queue.
+	stalled bool
 	// changed is closed and replaced on every state change (a broadcast).
 	changed chan struct{}
 }
@@ -83,6 +86,9 @@ func (p *pipe) pull(b []byte, now time.Time) (n int, wait <-chan struct{}, due t
 	if p.broken != nil {
 		return 0, nil, time.Time{}, p.broken
 	}
+	if p.stalled {
+		return 0, p.changed, time.Time{}, nil
+	}
 	for len(p.chunks) > 0 && n < len(b) && !p.chunks[0].due.After(now) {
 		c := &p.chunks[0]
 		k := copy(b[n:], c.b)
@@ -132,6 +138,16 @@ func (p *pipe) closeRead() {
 	p.rclosed = true
 	p.chunks, p.queued = nil, 0
 	p.broadcastLocked()
+}
+
+// setStalled holds data back from the reader, or releases it.
+func (p *pipe) setStalled(v bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled != v {
+		p.stalled = v
+		p.broadcastLocked()
+	}
 }
 
 // breakWith fails both ends with err from now on and discards the data.

@@ -253,3 +253,26 @@ func TestTransportShutdownStopsDelivery(t *testing.T) {
 		t.Fatalf("second Shutdown() error = %v, want nil", err)
 	}
 }
+
+func TestPacketOneWayBlock(t *testing.T) {
+	n := memnet.New(1)
+	a, b := gossipOn(t, n.Host("127.0.0.11")), gossipOn(t, n.Host("127.0.0.12"))
+	n.Block("127.0.0.11", "127.0.0.12")
+	if _, err := a.WriteTo([]byte("lost"), addrOf(t, b)); err != nil {
+		t.Fatalf("WriteTo() into a block error = %v, want nil (silent loss)", err)
+	}
+	noPacket(t, b, 30*time.Millisecond)
+	if _, err := b.WriteTo([]byte("back"), addrOf(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if p := recv(t, a, time.Second); string(p.Buf) != "back" {
+		t.Fatalf("packet the other way = %q, want \"back\"", p.Buf)
+	}
+	n.Heal()
+	if _, err := a.WriteTo([]byte("healed"), addrOf(t, b)); err != nil {
+		t.Fatal(err)
+	}
+	if p := recv(t, b, time.Second); string(p.Buf) != "healed" {
+		t.Fatalf("packet after Heal = %q", p.Buf)
+	}
+}
