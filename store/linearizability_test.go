@@ -220,6 +220,26 @@ var nemeses = []nemesis{
 		c.net.Partition(ips[:3], ips[3:])
 		return c.net.Heal
 	}},
+	{"one-way", func(c *testCluster, rng *rand.Rand) func() {
+		ips := slices.Sorted(maps.Values(c.ipsSnapshot()))
+		rng.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
+		c.t.Logf("blocking %s -> %s only", ips[0], ips[1])
+		c.net.Block(ips[0], ips[1])
+		return c.net.Heal
+	}},
+	{"mute-one", func(c *testCluster, rng *rand.Rand) func() {
+		// One node hears everyone and nobody hears it: it cannot refute
+		// being declared dead, and may believe it still owns partitions.
+		ips := slices.Sorted(maps.Values(c.ipsSnapshot()))
+		mute := ips[rng.IntN(len(ips))]
+		c.t.Logf("muting %s (it still hears the others)", mute)
+		for _, ip := range ips {
+			if ip != mute {
+				c.net.Block(mute, ip)
+			}
+		}
+		return c.net.Heal
+	}},
 	{"delay", func(c *testCluster, rng *rand.Rand) func() {
 		c.net.SetDelay(20*time.Millisecond, 20*time.Millisecond)
 		return func() { c.net.SetDelay(0, 0) }
