@@ -1,6 +1,7 @@
 package memnet
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -71,6 +72,11 @@ func (c *conn) Write(b []byte) (int, error) {
 		k, wait, err := c.wr.push(b[n:], c.net.latency())
 		n += k
 		c.net.stats.streamBytes.Add(uint64(k))
+		if errors.Is(err, ErrBrokenPipe) && c.rd.isStalled() {
+			// The peer closed, but its reset cannot cross the one-way block
+			// to us: the bytes go out and are lost, as on TCP.
+			return len(b), nil
+		}
 		if err != nil {
 			return n, c.opErr("write", err)
 		}

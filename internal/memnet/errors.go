@@ -19,8 +19,9 @@ var (
 	ErrUnreachable error = syscall.EHOSTUNREACH
 	// ErrHostDown: the local host is crashed (see Network.Crash).
 	ErrHostDown error = syscall.ENETDOWN
-	// ErrTimedOut: the dial was lost to the drop rate (a SYN that never got
-	// an answer). Its Timeout method reports true.
+	// ErrTimedOut: the dial was lost to the drop rate, or crossed a one-way
+	// Block (a SYN or its answer that never arrived). Its Timeout method
+	// reports true.
 	ErrTimedOut error = syscall.ETIMEDOUT
 	// ErrReset: a partition broke an established stream.
 	ErrReset error = syscall.ECONNRESET

@@ -7,6 +7,8 @@ import "time"
 // them break (Read and Write fail with ErrReset). Hosts not named in any
 // group form one extra group together. A new Partition replaces the old.
 func (n *Network) Partition(groups ...[]string) {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
 	n.mu.Lock()
 	n.group = make(map[string]int)
 	for i, g := range groups {
@@ -31,6 +33,8 @@ func (n *Network) Partition(groups ...[]string) {
 // Heal removes every partition and one-way block. Data held up by a block
 // is delivered, as TCP retransmits it.
 func (n *Network) Heal() {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
 	n.mu.Lock()
 	n.group = make(map[string]int)
 	n.blocked = make(map[[2]string]bool)
@@ -40,7 +44,7 @@ func (n *Network) Heal() {
 	}
 	n.mu.Unlock()
 	for _, p := range held {
-		p.setStalled(false)
+		p.setStalled(false, time.Time{})
 	}
 }
 
@@ -48,10 +52,13 @@ func (n *Network) Heal() {
 // asymmetric partition, as a one-way firewall rule or a broken route makes):
 // packets from→to are lost; new streams between the two fail to dial in
 // either direction with ErrTimedOut, since a handshake needs both ways; on
-// established streams the data from→to is held up, unread, until Heal
-// delivers it, while the other direction keeps flowing. Blocks add up;
-// Heal lifts them all.
+// established streams the data from→to that had not arrived yet is held
+// up, unread, until Heal delivers it, while the other direction keeps
+// flowing; a close by the from side does not reach to either. Blocks add
+// up; Heal lifts them all.
 func (n *Network) Block(from, to string) {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
 	n.mu.Lock()
 	n.blocked[[2]string{from, to}] = true
 	var held []*pipe
@@ -64,8 +71,9 @@ func (n *Network) Block(from, to string) {
 	}
 	n.purgeInFlightLocked()
 	n.mu.Unlock()
+	now := time.Now()
 	for _, p := range held {
-		p.setStalled(true)
+		p.setStalled(true, now)
 	}
 }
 
@@ -95,6 +103,8 @@ func (n *Network) SetDelay(base, jitter time.Duration) {
 // sent, then io.EOF; their writes fail), packets to and from it are dropped
 // and Listen fails with ErrHostDown until Revive. Its ports become free.
 func (n *Network) Crash(ip string) {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
 	n.mu.Lock()
 	n.crashed[ip] = true
 	var eps []endpoint

@@ -61,7 +61,9 @@ func (h *Host) GossipTransport(addr string) (memberlist.NodeAwareTransport, erro
 // Dial opens a stream to addr. It fails with ErrRefused if nothing listens
 // there, ErrUnreachable if the destination is partitioned away or crashed,
 // ErrHostDown if this host is crashed and ErrTimedOut when the drop rate
-// claims the dial. Under SetDelay it takes one round trip. It honours ctx.
+// claims the dial or a one-way Block lies between the two hosts (at once:
+// memnet does not wait out the timeout). Under SetDelay it takes one round
+// trip. It honours ctx.
 func (h *Host) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	c, err := h.dial(ctx, addr)
 	if err != nil {

@@ -14,6 +14,11 @@ import (
 type Network struct {
 	stats counters
 
+	// faultMu serialises the faults that change several things in turn
+	// (Partition, Block, Heal, Crash), so overlapping calls take effect in
+	// one order. Taken before mu.
+	faultMu sync.Mutex
+
 	// mu guards every field below. Lock order: mu before a transport's or a
 	// listener's mu; pipes are never locked with mu held.
 	mu sync.Mutex

@@ -31,8 +31,10 @@ type pipe struct {
 	// broken, when set, fails both ends at once (partition).
 	broken error
 	// stalled holds data back from the reader (a one-way block); writes
-	// still queue.
+	// still queue. allow counts the chunks that had arrived before the
+	// block and stay readable.
 	stalled bool
+	allow   int
 	// changed is closed and replaced on every state change (a broadcast).
 	changed chan struct{}
 }
@@ -86,10 +88,7 @@ func (p *pipe) pull(b []byte, now time.Time) (n int, wait <-chan struct{}, due t
 	if p.broken != nil {
 		return 0, nil, time.Time{}, p.broken
 	}
-	if p.stalled {
-		return 0, p.changed, time.Time{}, nil
-	}
-	for len(p.chunks) > 0 && n < len(b) && !p.chunks[0].due.After(now) {
+	for len(p.chunks) > 0 && n < len(b) && !p.chunks[0].due.After(now) && (!p.stalled || p.allow > 0) {
 		c := &p.chunks[0]
 		k := copy(b[n:], c.b)
 		n += k
@@ -97,12 +96,18 @@ func (p *pipe) pull(b []byte, now time.Time) (n int, wait <-chan struct{}, due t
 		if len(c.b) == 0 {
 			p.chunks[0] = chunk{}
 			p.chunks = p.chunks[1:]
+			if p.stalled {
+				p.allow--
+			}
 		}
 	}
 	if n > 0 {
 		p.queued -= n
 		p.broadcastLocked()
 		return n, nil, time.Time{}, nil
+	}
+	if p.stalled {
+		return 0, p.changed, time.Time{}, nil // until Heal
 	}
 	if len(p.chunks) > 0 {
 		return 0, p.changed, p.chunks[0].due, nil
@@ -114,11 +119,19 @@ func (p *pipe) pull(b []byte, now time.Time) (n int, wait <-chan struct{}, due t
 }
 
 // ended reports whether a read would fail or return io.EOF now: the stream
-// broke, or the writer closed and no data is left.
+// broke, or the writer closed and no data is left. A writer's close does not
+// cross a one-way block.
 func (p *pipe) ended() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.broken != nil || (p.eof && len(p.chunks) == 0)
+	return p.broken != nil || (!p.stalled && p.eof && len(p.chunks) == 0)
+}
+
+// isStalled reports whether a one-way block holds this direction back.
+func (p *pipe) isStalled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
 }
 
 // closeWrite is the writer's end going away: the reader sees EOF after the
@@ -140,14 +153,24 @@ func (p *pipe) closeRead() {
 	p.broadcastLocked()
 }
 
-// setStalled holds data back from the reader, or releases it.
-func (p *pipe) setStalled(v bool) {
+// setStalled holds data back from the reader, or releases it. Data that was
+// due by now had arrived, and stays readable.
+func (p *pipe) setStalled(v bool, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stalled != v {
-		p.stalled = v
-		p.broadcastLocked()
+	if p.stalled == v {
+		return
 	}
+	p.stalled, p.allow = v, 0
+	if v {
+		for _, c := range p.chunks {
+			if c.due.After(now) {
+				break
+			}
+			p.allow++
+		}
+	}
+	p.broadcastLocked()
 }
 
 // breakWith fails both ends with err from now on and discards the data.
