@@ -107,6 +107,41 @@ func rawEchoServer(l net.Listener) {
 	serveRawEcho(nc)
 }
 
+// serveRawEcho echoes length-prefixed messages on nc until it fails. It
+// also answers rpc request frames, as a server would but with no rpc code
+// (kind set to response, aux cleared), so an rpc client can be timed
+// against it alone.
+func serveRawEcho(nc net.Conn) {
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	buf := make([]byte, 4+64<<10)
+	for {
+		if _, err := io.ReadFull(br, buf[:4]); err != nil {
+			return
+		}
+		var n, have int
+		if buf[0] == 0xA7 { // an rpc frame: answer it as the server would
+			if _, err := io.ReadFull(br, buf[4:headerLen]); err != nil {
+				return
+			}
+			n, have = headerLen+int(binary.BigEndian.Uint32(buf[16:20])), headerLen
+			buf[2] = byte(kindResponse)
+			binary.BigEndian.PutUint32(buf[12:16], 0)
+		} else {
+			n, have = 4+int(binary.BigEndian.Uint32(buf)), 4
+		}
+		if n > len(buf) {
+			return
+		}
+		if _, err := io.ReadFull(br, buf[have:n]); err != nil {
+			return
+		}
+		if _, err := nc.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
 // BenchmarkDialPerCall is the alternative this package replaces
 // (memberlist's SendReliable): a fresh connection, and with TLS a fresh
 // handshake, for every message.

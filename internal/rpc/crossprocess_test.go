@@ -1,3 +1,5 @@
+//go:build linux
+
 package rpc
 
 import (
@@ -10,9 +12,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,37 +81,6 @@ func runBenchChild() int {
 	return 0
 }
 
-func serveRawEcho(nc net.Conn) {
-	defer nc.Close()
-	br := bufio.NewReader(nc)
-	buf := make([]byte, 4+64<<10)
-	for {
-		if _, err := io.ReadFull(br, buf[:4]); err != nil {
-			return
-		}
-		var n, have int
-		if buf[0] == 0xA7 { // an rpc frame: answer it as the server would
-			if _, err := io.ReadFull(br, buf[4:headerLen]); err != nil {
-				return
-			}
-			n, have = headerLen+int(binary.BigEndian.Uint32(buf[16:20])), headerLen
-			buf[2] = byte(kindResponse)
-			binary.BigEndian.PutUint32(buf[12:16], 0)
-		} else {
-			n, have = 4+int(binary.BigEndian.Uint32(buf)), 4
-		}
-		if n > len(buf) {
-			return
-		}
-		if _, err := io.ReadFull(br, buf[have:n]); err != nil {
-			return
-		}
-		if _, err := nc.Write(buf[:n]); err != nil {
-			return
-		}
-	}
-}
-
 // BenchmarkCrossProcess times one 1 KiB round trip to another process, one
 // caller, in alternating rounds so that every kind sees the same machine
 // state: a raw length-prefixed echo written in Go (the floor for a Go
@@ -126,7 +97,9 @@ func BenchmarkCrossProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(exe)
+	cctx, kill := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(cctx, exe)
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -140,11 +113,27 @@ func BenchmarkCrossProcess(b *testing.B) {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	b.Cleanup(func() {
+		stdin.Close() // asks the child to leave
+		t := time.AfterFunc(5*time.Second, kill)
+		cmd.Wait()
+		t.Stop()
+		kill()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+	}()
+	var line string
+	select {
+	case line = <-ready:
+	case <-time.After(30 * time.Second):
+		b.Fatal("child not ready within 30s")
+	}
 	f := strings.Fields(line)
-	if err != nil || len(f) != 4 || f[0] != "ready" {
-		b.Fatalf("child: %q, %v", line, err)
+	if len(f) != 4 || f[0] != "ready" {
+		b.Fatalf("child: %q", line)
 	}
 	rawAddr, plainAddr, tlsAddr := f[1], f[2], f[3]
 
@@ -252,30 +241,27 @@ func BenchmarkCrossProcess(b *testing.B) {
 	fmt.Print(sb.String())
 }
 
-// selfCPU is this process's user plus system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// selfCPU is the CPU time this process's threads have run.
+func selfCPU() time.Duration { return procCPU(os.Getpid()) }
 
-// procCPU is process pid's user plus system CPU time, from /proc (Linux;
-// clock-tick resolution, assumed 100 Hz).
+// procCPU is the CPU time process pid's threads have run, in nanoseconds
+// from /proc/<pid>/task/*/schedstat (its first field); threads that have
+// exited are not counted.
 func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
+	var total time.Duration
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(b), &ns); err == nil {
+			total += time.Duration(ns)
+		}
 	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return total
 }
