@@ -90,7 +90,6 @@ func (s *Session) createLocked(ctx context.Context) error {
 		return err
 	}
 	s.adoptWrittenLocked(tok, rec, mut.Set)
-	s.afterUserWriteLocked()
 	s.m.stats.created.Add(1)
 	s.eventLocked(s.m.cfg.OnCreate, tok)
 	return nil
@@ -109,13 +108,8 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	if s.token == s.lockToken {
 		mut.Lease = s.lease
 	}
-	if u, ok := mut.Set[userKey]; ok {
-		// Listed first: a session stored as the user's is always listed.
-		// Also when this request saw it tied already (a Clear rewrites the
-		// tie): a concurrent request may have tied it elsewhere since.
-		if err := s.m.indexAdd(ctx, string(u), s.token); err != nil {
-			return err
-		}
+	if err := s.m.listFirst(ctx, mut.Set, s.token); err != nil {
+		return err
 	}
 	rec, err := s.m.apply(ctx, s.token, mut)
 	if errors.Is(err, store.ErrNotFound) {
@@ -126,7 +120,6 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 		return err
 	}
 	s.adoptWrittenLocked(s.token, rec, mut.Set)
-	s.afterUserWriteLocked()
 	s.m.stats.saves.Add(1)
 	return nil
 }
@@ -252,6 +245,7 @@ func (s *Session) adoptWrittenLocked(tok string, rec store.Record, set map[strin
 		}
 	}
 	s.dirty, s.deleted, s.cleared, s.remDirty = nil, nil, false, false
+	s.user, s.userSet = "", false // the tie, if changed, was part of the write
 	s.writes++
 }
 

@@ -155,11 +155,8 @@ func (m *Manager) create(ctx context.Context, mut store.Mutation) (string, store
 		if err != nil {
 			return "", store.Record{}, fmt.Errorf("middleware: new token: %w", err)
 		}
-		if u := mut.Set[userKey]; len(u) > 0 {
-			// Listed first: a session stored as the user's is always listed.
-			if err := m.indexAdd(ctx, string(u), tok); err != nil {
-				return "", store.Record{}, err
-			}
+		if err := m.listFirst(ctx, mut.Set, tok); err != nil {
+			return "", store.Record{}, err
 		}
 		rec, err := m.apply(ctx, tok, mut)
 		if errors.Is(err, store.ErrConflict) && attempt == 0 {

@@ -102,7 +102,6 @@ func (s *Session) renewLocked(ctx context.Context) error {
 	}
 	old, oldUser := s.token, s.storedUserLocked()
 	s.adoptWrittenLocked(tok, rec, fields)
-	s.user, s.userSet = "", false // stored with the fields
 	s.m.stats.renewed.Add(1)
 	if fn := s.m.cfg.OnRenew; fn != nil {
 		s.events = append(s.events, func() { fn(old, tok) })

@@ -145,12 +145,18 @@ func (s *Session) userDeltaLocked(mut *store.Mutation) {
 // because it was tied to a user.
 func (s *Session) userPendingLocked() bool { return s.userSet && s.user != "" }
 
-// afterUserWriteLocked records that the tie is stored. The entry in the
-// index of a user the session was tied to before is left to be dropped when
-// that index is next checked: removing it now could remove the entry of a
-// concurrent request tying the session back.
-func (s *Session) afterUserWriteLocked() {
-	s.user, s.userSet = "", false
+// listFirst lists token in its user's index before a write that stores set,
+// when set ties the session to a user: a session stored as a user's is
+// always listed. Every write of the tie does so, also one that rewrites the
+// tie this request saw (Clear): a concurrent request may have tied the
+// session elsewhere since. A tie that moves away leaves the old user's entry
+// to be dropped when that index is next checked; removing it at once could
+// remove the entry of a concurrent request tying the session back.
+func (m *Manager) listFirst(ctx context.Context, set map[string][]byte, token string) error {
+	if u := set[userKey]; len(u) > 0 {
+		return m.indexAdd(ctx, string(u), token)
+	}
+	return nil
 }
 
 // UserSessions returns the live sessions tied to user, oldest first. Entries
