@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,10 @@ type Cluster struct {
 	guard  *nameGuard
 	ml     *memberlist.Memberlist
 	left   atomic.Bool
+
+	// advertisedIP is the address peers reach this node at; set by start,
+	// read-only after it.
+	advertisedIP net.IP
 
 	// mu guards closed. Calls into memberlist hold it for reading, so Close
 	// (which holds it for writing) waits for them: memberlist panics on a
@@ -61,8 +66,6 @@ func New(cfg Config) (*Cluster, error) {
 		guard:  &nameGuard{name: cfg.Name},
 		roster: newRoster(cfg.Name, cfg.Logger.With("node", cfg.Name)),
 	}
-	b, _ := cfg.Meta.MarshalBinary() // checked by Validate
-	c.meta.set(cfg.Meta, b)
 	if err := c.start(); err != nil {
 		return nil, err
 	}
@@ -87,6 +90,9 @@ func (c *Cluster) start() error {
 		t = nt
 	}
 	mc, err := c.memberlistConfig(t, logger)
+	if err == nil {
+		err = c.advertise(t, mc)
+	}
 	if err == nil {
 		c.ml, err = memberlist.Create(mc)
 	}
@@ -119,6 +125,7 @@ func (c *Cluster) Changes() <-chan struct{} { return c.roster.changes }
 // update has been handed to gossip (waiting at most ten gossip intervals for
 // its first transmissions); it does not wait for every peer to see it.
 func (c *Cluster) SetMeta(m Meta) error {
+	m = c.completeMeta(m)
 	b, err := m.MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("gossip: set meta: %w", err)

@@ -26,8 +26,13 @@ type Config struct {
 
 	// AdvertiseAddr is the "ip" or "ip:port" peers use to reach this node,
 	// for NAT and containers. Without a port (or with port 0) the bound port
-	// is advertised. Default: the bound address (with an unspecified bind
-	// host, memberlist picks a private IP of the machine).
+	// is advertised. Default: the bound address; for a wildcard bind
+	// (0.0.0.0, [::] or ":port") the one address of this host that other
+	// hosts can reach, preferring the interface of the default route and
+	// private addresses ([::] prefers IPv6). When that choice is not unique
+	// or there is none, New fails with ErrNoAdvertiseAddr: set this field.
+	// The same host is advertised for Meta.RPCAddr when its host is a
+	// wildcard.
 	AdvertiseAddr string
 
 	// Join lists seed gossip addresses ("host:port"; without a port, this

@@ -18,6 +18,11 @@ var (
 	// another live address.
 	ErrJoin = errors.New("gossip: could not join the cluster")
 
+	// ErrNoAdvertiseAddr means the node is bound to a wildcard address
+	// (0.0.0.0, [::] or ":port") and no single address of this host could
+	// be chosen for other nodes to reach it: set Config.AdvertiseAddr.
+	ErrNoAdvertiseAddr = errors.New("gossip: no address to advertise")
+
 	// ErrClosed is returned by calls on a Cluster after Close.
 	ErrClosed = errors.New("gossip: cluster closed")
 

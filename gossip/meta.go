@@ -13,7 +13,8 @@ import (
 // Meta is the node metadata carried in gossip.
 type Meta struct {
 	// RPCAddr is the host:port peers dial for session traffic; empty means
-	// the node serves none.
+	// the node serves none. A wildcard or empty host (a listener on
+	// 0.0.0.0, [::] or ":port") is replaced by the node's advertised IP.
 	RPCAddr string
 	// Incarnation is random per process start, so peers can tell that a node
 	// with the same Name restarted and lost its memory. (It is not

@@ -47,8 +47,14 @@ type Config struct {
 	// RPCAddr is the peer-traffic address; default BindAddr's host with a
 	// free port.
 	RPCAddr string
-	// AdvertiseAddr, when set, is the host peers use to reach this node (for
-	// NAT or containers); the ports stay those bound.
+	// AdvertiseAddr, when set, is the IP peers use to reach this node (for
+	// NAT or containers), for gossip and peer traffic alike; the ports stay
+	// those bound. Unset, a node bound to a wildcard (0.0.0.0, [::] or
+	// ":port") advertises the one address of this host that other hosts can
+	// reach (the default route's interface first, private addresses first;
+	// [::] prefers IPv6), and Open fails naming AdvertiseAddr when there is
+	// no single such address. GossipAddr and PeerAddr report what is
+	// advertised.
 	AdvertiseAddr string
 	// Join lists seed gossip addresses; empty starts a new cluster.
 	Join []string

@@ -269,8 +269,10 @@ func (n *Node) Name() string { return n.name }
 // Config.Join. With BindAddr port 0 it tells which port was picked.
 func (n *Node) GossipAddr() string { return n.cluster.Self().Addr }
 
-// PeerAddr returns the address this node serves peer traffic on.
-func (n *Node) PeerAddr() string { return n.ln.Addr().String() }
+// PeerAddr returns the address other nodes dial for this node's peer
+// traffic (host:port): the listener's address, or with a wildcard listener
+// (0.0.0.0, [::]) the advertised IP with the listener's port.
+func (n *Node) PeerAddr() string { return n.cluster.Self().Meta.RPCAddr }
 
 // Members returns the names of the live members this node sees.
 func (n *Node) Members() []string {
