@@ -112,4 +112,3 @@ func (l *Lab) Rules(i int) string {
 	out, _ := exec.Command("ip", "netns", "exec", l.Hosts[i].Name, "nft", "list", "chain", "inet", "sessring", "input").CombinedOutput()
 	return string(out)
 }
-
