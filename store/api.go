@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/e5b1d45c/sessring/internal/wire"
+	"slices"
 	"time"
 )
 
@@ -96,13 +98,57 @@ func (n *Node) Apply(ctx context.Context, token string, m Mutation) (Record, err
 // after ttl if not released, so a crashed holder cannot block the session.
 // Pass the lease in Mutation.Lease to make writes fail (ErrLeaseLost) once
 // the lease is no longer held.
+//
+// A Lock that fails may still have reached the owner (its reply lost, or its
+// request held up in a connection until a partition healed); the node then
+// abandons the request in the background, so that a lease granted to it is
+// freed at once rather than after ttl.
 func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint64, error) {
-	_, lease, err := n.writeOp(ctx, token, &writeOp{kind: opLock, ttl: ttl})
-	if err != nil && ctxEnded(ctx) && !errors.Is(err, ErrLocked) {
-		// The wait ran out on the way back from the owner: same outcome.
-		err = fmt.Errorf("%w: %w", ErrLocked, err)
+	op := &writeOp{kind: opLock, ttl: ttl, lease: randUint64() | 1}
+	_, lease, err := n.writeOp(ctx, token, op)
+	if err != nil {
+		n.leases.abandon(token, op.lease, time.Now()) // in case it was granted here
+		if len(op.sentTo) > 0 {
+			n.abandonLock(token, op.lease, ttl, op.sentTo)
+		}
+		if ctxEnded(ctx) && !errors.Is(err, ErrLocked) {
+			// The wait ran out on the way back from the owner: same outcome.
+			err = fmt.Errorf("%w: %w", ErrLocked, err)
+		}
 	}
 	return lease, err
+}
+
+// abandonLock tells every node a lock request was sent to that its caller
+// gave up on it (the request may still arrive there, or may have been
+// granted with the reply lost). It retries each until it has heard or ttl,
+// the longest a lease granted to the request could last, has passed: a
+// node across a partition hears when it heals, in time to free the lease.
+func (n *Node) abandonLock(token string, nonce uint64, ttl time.Duration, addrs []string) {
+	if n.closed.Load() {
+		return
+	}
+	var enc wire.Encoder
+	header{n.name, 0}.encode(&enc)
+	enc.String(token)
+	(&writeOp{kind: opUnlock, lease: nonce, ttl: -1}).encode(&enc)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		pending := slices.Clone(addrs)
+		deadline := time.Now().Add(ttl)
+		for len(pending) > 0 && time.Now().Before(deadline) {
+			pending = slices.DeleteFunc(pending, func(addr string) bool {
+				_, err := n.client.CallDeadline(context.Background(), time.Now().Add(time.Second), addr, mWrite, enc.B)
+				return err == nil
+			})
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
 }
 
 // Unlock releases a lease taken by Lock. Releasing a lease that expired or

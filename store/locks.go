@@ -12,35 +12,60 @@ import (
 // sessions is lost, and a write carrying a lost lease fails with
 // ErrLeaseLost (fencing), so a request that lost its lock cannot overwrite
 // the work of the next holder.
+//
+// Each lock request carries a nonce chosen by its caller, the same for all
+// its attempts. A caller that gives up on a request whose outcome it does
+// not know (its wait ran out, the reply was lost) abandons the nonce: a
+// lease granted to it is freed, and a request with it that arrives later (a
+// TCP segment held up by a partition and delivered when it heals) is
+// refused. Without that, such a late request would hold the session locked
+// for a whole ttl on behalf of nobody.
 type leaseTable struct {
-	// mu guards m and next.
-	mu   sync.Mutex
-	m    map[string]*lease
-	next uint64
+	// mu guards m, next and abandoned.
+	mu        sync.Mutex
+	m         map[string]*lease
+	next      uint64
+	abandoned map[uint64]time.Time // nonce -> when it was abandoned
 }
 
 type lease struct {
 	id    uint64
+	nonce uint64 // of the request it was granted to; 0: none given
 	until time.Time
 	freed chan struct{} // closed when released or replaced
 }
 
+// abandonMemory is how long an abandoned nonce is refused: longer than a
+// request can sit in a connection's retransmission queue before the
+// connection breaks.
+const abandonMemory = 2 * time.Minute
+
 func newLeaseTable() *leaseTable {
-	return &leaseTable{m: make(map[string]*lease), next: randUint64() | 1}
+	return &leaseTable{m: make(map[string]*lease), next: randUint64() | 1, abandoned: make(map[uint64]time.Time)}
 }
 
-// acquire waits until token is free, then grants a lease for ttl.
-func (t *leaseTable) acquire(ctx context.Context, token string, ttl time.Duration) (uint64, error) {
+// acquire waits until token is free, then grants a lease for ttl to the
+// request nonce (0: an anonymous request). A second attempt of a request
+// that holds the lease gets the same lease.
+func (t *leaseTable) acquire(ctx context.Context, token string, ttl time.Duration, nonce uint64) (uint64, error) {
 	if ttl <= 0 {
 		return 0, fmt.Errorf("%w: lease ttl must be positive", ErrBadConfig)
 	}
 	for {
 		t.mu.Lock()
+		if _, gone := t.abandoned[nonce]; gone && nonce != 0 {
+			t.mu.Unlock()
+			return 0, fmt.Errorf("%w: its caller gave up on this request", ErrLocked)
+		}
 		cur := t.m[token]
 		now := time.Now()
+		if cur != nil && nonce != 0 && cur.nonce == nonce && now.Before(cur.until) {
+			t.mu.Unlock()
+			return cur.id, nil
+		}
 		if cur == nil || !now.Before(cur.until) {
 			t.next++
-			l := &lease{id: t.next, until: now.Add(ttl), freed: make(chan struct{})}
+			l := &lease{id: t.next, nonce: nonce, until: now.Add(ttl), freed: make(chan struct{})}
 			if cur != nil {
 				close(cur.freed)
 			}
@@ -71,6 +96,21 @@ func (t *leaseTable) release(token string, id uint64) {
 	}
 }
 
+// abandon frees token if the request nonce holds it, and refuses that
+// request from now on (for abandonMemory).
+func (t *leaseTable) abandon(token string, nonce uint64, now time.Time) {
+	if nonce == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur := t.m[token]; cur != nil && cur.nonce == nonce {
+		close(cur.freed)
+		delete(t.m, token)
+	}
+	t.abandoned[nonce] = now
+}
+
 // check reports whether id currently holds token.
 func (t *leaseTable) check(token string, id uint64) error {
 	t.mu.Lock()
@@ -90,6 +130,11 @@ func (t *leaseTable) sweep(now time.Time) {
 		if !now.Before(l.until) {
 			close(l.freed)
 			delete(t.m, k)
+		}
+	}
+	for nonce, at := range t.abandoned {
+		if now.Sub(at) > abandonMemory {
+			delete(t.abandoned, nonce)
 		}
 	}
 }

@@ -54,8 +54,12 @@ type writeOp struct {
 	value  []byte        // opCommit
 	expiry int64         // opCommit: unix nanoseconds
 	mut    Mutation      // opApply
-	lease  uint64        // opUnlock
-	ttl    time.Duration // opLock
+	// lease is the lease to release (opUnlock), the request's nonce (opLock,
+	// see leaseTable), or with ttl < 0 the nonce of a lock request its
+	// caller abandoned (opUnlock). A node that predates nonces ignores the
+	// field on opLock and releases nothing for an abandon.
+	lease uint64
+	ttl   time.Duration // opLock; -1 on opUnlock: abandon
 	id     opID          // the same for every attempt (opid.go)
 	retry  bool          // an earlier attempt may have been applied
 	// age is how long before this attempt was sent the first one started;
@@ -63,6 +67,9 @@ type writeOp struct {
 	// refuses a retry older than opRetryWindow (opid.go).
 	age     time.Duration
 	arrived time.Time
+	// sentTo (local, not sent) lists the addresses an opLock was sent to,
+	// for abandoning it there.
+	sentTo []string
 }
 
 func (o *writeOp) encode(e *wire.Encoder) {

@@ -83,12 +83,18 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string) (*en
 // current one, has the replica store it (synchronous mode), then installs it
 // locally. The partition's write lock makes each session's versions a chain.
 func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op *writeOp) (*entry, uint64, error) {
+	if op.kind == opUnlock && op.ttl < 0 {
+		// An abandoned lock request: whoever holds the session now, the
+		// request may have reached this node when it owned it.
+		n.leases.abandon(token, op.lease, time.Now())
+		return nil, 0, nil
+	}
 	if v.table.Owner(p) != n.name || n.leaving.Load() {
 		return nil, 0, errNotOwner
 	}
 	switch op.kind {
 	case opLock:
-		lease, err := n.leases.acquire(ctx, token, op.ttl)
+		lease, err := n.leases.acquire(ctx, token, op.ttl, op.lease)
 		return nil, lease, err
 	case opUnlock:
 		n.leases.release(token, op.lease)

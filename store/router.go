@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/rpc"
@@ -164,6 +165,9 @@ func (n *Node) forwardWrite(ctx context.Context, v *view, owner, token string, o
 	header{n.name, v.id()}.encode(&enc)
 	enc.String(token)
 	op.encode(&enc)
+	if addr := v.addrs[owner]; op.kind == opLock && addr != "" && !slices.Contains(op.sentTo, addr) {
+		op.sentTo = append(op.sentTo, addr)
+	}
 	resp, err := n.call(ctx, v, owner, mWrite, enc.B)
 	if err != nil {
 		return nil, 0, err

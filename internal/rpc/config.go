@@ -57,6 +57,16 @@ type Config struct {
 	// connection for every call multiplexed on it.
 	WriteTimeout time.Duration
 
+	// UnackedTimeout, on TCP connections under Linux, makes the kernel
+	// abort a connection whose sent data has gone unacknowledged this long
+	// (TCP_USER_TIMEOUT), on both ends. A connection stalled by a partition
+	// or a one-way cut then breaks, and the next call dials afresh once the
+	// path heals, instead of timing out until TCP's retransmission backoff
+	// (which grows to minutes) happens to resend; and what the dead
+	// connection still held is dropped rather than delivered late. Default
+	// 3s: on a LAN, data unacknowledged that long means the path is gone.
+	UnackedTimeout time.Duration
+
 	// IdleTimeout closes client connections with no call for this long.
 	// Default 60s.
 	IdleTimeout time.Duration
@@ -77,6 +87,7 @@ const (
 	defaultMaxFrame     = 16 << 20
 	defaultCallTimeout  = 2 * time.Second
 	defaultDialTimeout  = time.Second
+	defaultUnacked      = 3 * time.Second
 	defaultWriteTimeout = 5 * time.Second
 	defaultIdleTimeout  = 60 * time.Second
 	defaultMaxInFlight  = 256
@@ -89,13 +100,14 @@ const (
 // DefaultConfig returns a fresh Config with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		ConnsPerPeer: defaultConnsPerPeer,
-		MaxFrame:     defaultMaxFrame,
-		CallTimeout:  defaultCallTimeout,
-		DialTimeout:  defaultDialTimeout,
-		WriteTimeout: defaultWriteTimeout,
-		IdleTimeout:  defaultIdleTimeout,
-		MaxInFlight:  defaultMaxInFlight,
+		ConnsPerPeer:   defaultConnsPerPeer,
+		MaxFrame:       defaultMaxFrame,
+		CallTimeout:    defaultCallTimeout,
+		DialTimeout:    defaultDialTimeout,
+		UnackedTimeout: defaultUnacked,
+		WriteTimeout:   defaultWriteTimeout,
+		IdleTimeout:    defaultIdleTimeout,
+		MaxInFlight:    defaultMaxInFlight,
 	}
 }
 
@@ -108,6 +120,7 @@ func (c Config) Validate() error {
 	}{
 		{"CallTimeout", c.CallTimeout},
 		{"DialTimeout", c.DialTimeout},
+		{"UnackedTimeout", c.UnackedTimeout},
 		{"WriteTimeout", c.WriteTimeout},
 		{"IdleTimeout", c.IdleTimeout},
 	}
@@ -137,6 +150,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxFrame, d.MaxFrame)
 	setDefault(&c.CallTimeout, d.CallTimeout)
 	setDefault(&c.DialTimeout, d.DialTimeout)
+	setDefault(&c.UnackedTimeout, d.UnackedTimeout)
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.MaxInFlight, d.MaxInFlight)

@@ -117,6 +117,9 @@ func (c *Client) dial(ctx context.Context, p *peer) (*clientConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	nc, err := c.cfg.Dial(dctx, p.addr)
+	if err == nil {
+		setUnackedTimeout(nc, c.cfg.UnackedTimeout)
+	}
 	if err == nil && c.cfg.TLS != nil {
 		nc, err = c.handshake(dctx, nc, p.addr)
 	}

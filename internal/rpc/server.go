@@ -210,6 +210,7 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	setUnackedTimeout(nc, s.cfg.UnackedTimeout)
 	sc := newServerConn(s, nc)
 	s.conns[sc] = struct{}{}
 	s.wg.Add(1)

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/e5b1d45c/sessring/examples/internal/demo"
+	"github.com/e5b1d45c/sessring/internal/netlab"
+)
+
+// The multi-host tests run each node in its own network namespace (a host
+// with its own address on a bridge, see internal/netlab), started exactly
+// as the README deploys one: bound to the wildcard address with a cluster
+// key, joining the others by their addresses. The test process is the
+// bridge's gateway: it plays the clients and the load balancer.
+
+const (
+	labGossipPort = 7946
+	labHTTPPort   = 8080
+)
+
+// requireLab returns a lab of n hosts, removed when the test ends; it skips
+// where namespaces are unavailable (not root, no ip or nft), except under
+// CI=true, where that is a failure.
+func requireLab(t *testing.T, n int) *netlab.Lab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("multi-host test: starts network namespaces and processes")
+	}
+	if err := netlab.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true requires the multi-host tests to run: %v", err)
+		}
+		t.Skipf("multi-host test skipped: %v", err)
+	}
+	l, err := netlab.New(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("removing the lab: %v", err)
+		}
+	})
+	return l
+}
+
+// labNode is one node process in a lab host.
+type labNode struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process exited
+}
+
+// labCluster runs one node per lab host. up tells which nodes a draining
+// load balancer may send requests to.
+type labCluster struct {
+	t   *testing.T
+	lab *netlab.Lab
+	key string
+	v6  bool
+
+	mu    sync.Mutex // guards nodes and up
+	nodes []*labNode
+	up    []bool
+}
+
+// newLabCluster starts a node on every host of a new lab of n hosts (host
+// 0 first, the others joining it) and waits until every node sees all and
+// has pulled its share. With v6, nodes bind [::] and join by IPv6 address.
+func newLabCluster(t *testing.T, n int, v6 bool) *labCluster {
+	t.Helper()
+	lab := requireLab(t, n)
+	key := make([]byte, 32)
+	rand.Read(key)
+	c := &labCluster{t: t, lab: lab, key: hex.EncodeToString(key), v6: v6, nodes: make([]*labNode, n), up: make([]bool, n)}
+	t.Cleanup(c.killAll)
+	for i := range n {
+		var join []string
+		if i > 0 {
+			join = []string{c.gossipAddr(0)}
+		}
+		c.start(i, join)
+	}
+	c.waitSettled(n)
+	return c
+}
+
+func (c *labCluster) name(i int) string { return fmt.Sprintf("h%d", i) }
+
+func (c *labCluster) addr(i, port int) string {
+	if c.v6 {
+		return c.lab.Hosts[i].Addr6(port)
+	}
+	return c.lab.Hosts[i].Addr(port)
+}
+
+func (c *labCluster) gossipAddr(i int) string { return c.addr(i, labGossipPort) }
+
+// url is node i's app address, as a load balancer reaches it.
+func (c *labCluster) url(i int) string { return "http://" + c.addr(i, labHTTPPort) }
+
+// others lists the gossip addresses of every node but i: a restarted node's
+// seeds.
+func (c *labCluster) others(i int) []string {
+	var s []string
+	for j := range c.nodes {
+		if j != i {
+			s = append(s, c.gossipAddr(j))
+		}
+	}
+	return s
+}
+
+// start runs node i in its host and waits until it is ready.
+func (c *labCluster) start(i int, join []string) {
+	t := c.t
+	t.Helper()
+	wild := "0.0.0.0"
+	if c.v6 {
+		wild = "[::]"
+	}
+	args := []string{"-name", c.name(i), "-key", c.key,
+		"-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort)}
+	if len(join) > 0 {
+		args = append(args, "-join", strings.Join(join, ","))
+	}
+	cmd := c.lab.Hosts[i].Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), nodeEnv+"=1")
+	logPath := filepath.Join(t.TempDir(), c.name(i)+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &labNode{name: c.name(i), cmd: cmd, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if st, ok := demo.ParseState(s.Text()); ok && st.State == demo.StateReady {
+				close(ready)
+			}
+		}
+	}()
+	go func() { cmd.Wait(); logf.Close(); close(n.done) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("log of %s (pid %d):\n%s", n.name, cmd.Process.Pid, tail(b, 60))
+		}
+	})
+	select {
+	case <-ready:
+	case <-n.done:
+		t.Fatalf("node %s exited before it was ready: %v", n.name, cmd.ProcessState)
+	case <-time.After(40 * time.Second):
+		t.Fatalf("node %s not ready after 40s", n.name)
+	}
+	c.mu.Lock()
+	c.nodes[i], c.up[i] = n, true
+	c.mu.Unlock()
+}
+
+// tail returns the last n lines of b.
+func tail(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[%d earlier lines]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// node returns node i's process (nil while down).
+func (c *labCluster) node(i int) *labNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// drain takes node i out of the load balancer and returns its process.
+func (c *labCluster) drain(i int) *labNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.up[i] = false
+	n := c.nodes[i]
+	c.nodes[i] = nil
+	return n
+}
+
+// live lists the nodes the load balancer may use.
+func (c *labCluster) live() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s []int
+	for i, u := range c.up {
+		if u {
+			s = append(s, i)
+		}
+	}
+	return s
+}
+
+// kill crashes node i (SIGKILL) and waits until it is gone.
+func (c *labCluster) kill(i int) {
+	n := c.drain(i)
+	n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.done
+}
+
+// term stops node i as a deploy does (SIGTERM) and waits for its exit,
+// which must be clean.
+func (c *labCluster) term(i int) {
+	c.t.Helper()
+	n := c.drain(i)
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+		if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+			c.t.Errorf("%s exited with %d after SIGTERM, want 0", n.name, code)
+		}
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("%s still running 30s after SIGTERM", n.name)
+	}
+}
+
+func (c *labCluster) signal(i int, sig syscall.Signal) {
+	if n := c.node(i); n != nil {
+		n.cmd.Process.Signal(sig)
+	}
+}
+
+func (c *labCluster) killAll() {
+	for i := range c.nodes {
+		if n := c.drain(i); n != nil {
+			n.cmd.Process.Signal(syscall.SIGKILL)
+			<-n.done
+		}
+	}
+}
+
+// waitSettled waits until every running node sees members members and has
+// pulled its partitions.
+func (c *labCluster) waitSettled(members int) {
+	c.t.Helper()
+	for _, i := range c.live() {
+		waitSettled(c.t, &proc{name: c.name(i), url: c.url(i)}, members)
+	}
+}
+
+// labSession is a client's view of one session: its cookie and the counts
+// it may hold. Only one goroutine uses a labSession at a time.
+type labSession struct {
+	cookie *http.Cookie
+	id     string
+	owner  string
+	acked  int // count of the last acknowledged increment
+	maybe  int // increments that failed after it: each may have applied
+}
+
+// incr increments s through node i: ok with the new count, or the error.
+func (c *labCluster) incr(s *labSession, i int) (int, error) {
+	r, err := tryCall("POST", c.url(i)+"/api/incr", s.cookie)
+	if err != nil {
+		s.maybe++
+		return 0, err
+	}
+	if r.code != http.StatusOK {
+		s.maybe++
+		return 0, fmt.Errorf("POST /api/incr via %s: %d %s", c.name(i), r.code, r.body)
+	}
+	var doc struct {
+		Session string `json:"session"`
+		Count   int    `json:"count"`
+		Owner   string `json:"owner"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		return 0, fmt.Errorf("POST /api/incr via %s: %s: %v", c.name(i), r.body, err)
+	}
+	if r.cookie != nil {
+		s.cookie = r.cookie
+	}
+	if s.id == "" {
+		s.id = doc.Session
+	}
+	if doc.Count <= s.acked || doc.Count > s.acked+1+s.maybe {
+		return doc.Count, fmt.Errorf("session %s via %s: count %d after acknowledged %d and %d uncertain increments: %w", s.id, c.name(i), doc.Count, s.acked, s.maybe, errStale)
+	}
+	s.acked, s.maybe, s.owner = doc.Count, 0, doc.Owner
+	return doc.Count, nil
+}
+
+// read returns s's count through node i.
+func (c *labCluster) read(s *labSession, i int) (int, error) {
+	return c.readWith(client, s, i)
+}
+
+// readWith is read through cl: a client that gives up sooner counts a node
+// that takes too long to answer as refusing.
+func (c *labCluster) readWith(cl *http.Client, s *labSession, i int) (int, error) {
+	req, err := http.NewRequest("GET", c.url(i)+"/api/session", nil)
+	if err != nil {
+		return 0, err
+	}
+	if s.cookie != nil {
+		req.AddCookie(s.cookie)
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	r := apiResult{code: resp.StatusCode, body: body}
+	if err != nil {
+		return 0, err
+	}
+	if r.code != http.StatusOK {
+		return 0, fmt.Errorf("GET /api/session via %s: %d %s", c.name(i), r.code, r.body)
+	}
+	var doc struct {
+		Count int `json:"count"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		return 0, err
+	}
+	if doc.Count < s.acked || doc.Count > s.acked+s.maybe {
+		return doc.Count, fmt.Errorf("session %s via %s: read count %d, acknowledged %d with %d uncertain increments: %w", s.id, c.name(i), doc.Count, s.acked, s.maybe, errStale)
+	}
+	return doc.Count, nil
+}
+
+var errStale = errors.New("stale or lost count")
+
+// checkAll reads every session through every live node; each must return
+// its acknowledged count (or one of the uncertain ones after it).
+func (c *labCluster) checkAll(sessions []*labSession) {
+	c.t.Helper()
+	for _, s := range sessions {
+		for _, i := range c.live() {
+			var last error
+			waitFor(c.t, 20*time.Second, fmt.Sprintf("session %s readable via %s", s.id, c.name(i)), func() (bool, string) {
+				_, last = c.read(s, i)
+				if errors.Is(last, errStale) {
+					c.t.Fatal(last)
+				}
+				return last == nil, fmt.Sprint(last)
+			})
+		}
+	}
+}

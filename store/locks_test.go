@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestLeaseTableAbandon(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, lt *leaseTable)
+	}{
+		{"abandoning a granted request frees the lock", func(t *testing.T, lt *leaseTable) {
+			if _, err := lt.acquire(ctx, "s", time.Minute, 7); err != nil {
+				t.Fatal(err)
+			}
+			lt.abandon("s", 7, now)
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if _, err := lt.acquire(short, "s", time.Minute, 8); err != nil {
+				t.Fatalf("acquire after the holder was abandoned = %v, want the lock", err)
+			}
+		}},
+		{"a request abandoned before it arrives is refused", func(t *testing.T, lt *leaseTable) {
+			lt.abandon("s", 7, now)
+			if _, err := lt.acquire(ctx, "s", time.Minute, 7); !errors.Is(err, ErrLocked) {
+				t.Fatalf("late acquire of an abandoned request = %v, want ErrLocked", err)
+			}
+			if _, err := lt.acquire(ctx, "s", time.Minute, 9); err != nil {
+				t.Fatalf("another request = %v, want the lock", err)
+			}
+		}},
+		{"abandoning another request keeps the holder's lock", func(t *testing.T, lt *leaseTable) {
+			id, _ := lt.acquire(ctx, "s", time.Minute, 7)
+			lt.abandon("s", 8, now)
+			if err := lt.check("s", id); err != nil {
+				t.Fatalf("check after an unrelated abandon = %v, want held", err)
+			}
+		}},
+		{"a second attempt of the holder gets its lease", func(t *testing.T, lt *leaseTable) {
+			id, _ := lt.acquire(ctx, "s", time.Minute, 7)
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			again, err := lt.acquire(short, "s", time.Minute, 7)
+			if err != nil || again != id {
+				t.Fatalf("second attempt = %d, %v; want lease %d", again, err, id)
+			}
+		}},
+		{"anonymous requests are never abandoned", func(t *testing.T, lt *leaseTable) {
+			lt.abandon("s", 0, now)
+			if _, err := lt.acquire(ctx, "s", time.Minute, 0); err != nil {
+				t.Fatalf("anonymous acquire = %v", err)
+			}
+		}},
+		{"abandoned nonces are forgotten after abandonMemory", func(t *testing.T, lt *leaseTable) {
+			lt.abandon("s", 7, now)
+			lt.sweep(now.Add(abandonMemory + time.Second))
+			if len(lt.abandoned) != 0 {
+				t.Fatalf("%d abandoned nonces left after sweep, want 0", len(lt.abandoned))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newLeaseTable()) })
+	}
+}
+
+// A lock request held up in a connection by a one-way cut reaches the
+// owner when the cut heals, after its caller gave up: it must not hold the
+// session locked for its ttl on behalf of nobody.
+func TestLockDeliveredAfterCallerGaveUp(t *testing.T) {
+	c := newTestCluster(t, 3)
+	ctx := context.Background()
+	const token = "late-lock"
+	ownerName, _ := c.live()[0].Locate(token)
+	var caller, other *Node
+	for _, n := range c.live() {
+		switch {
+		case n.Name() == ownerName:
+		case caller == nil:
+			caller = n
+		default:
+			other = n
+		}
+	}
+	// An established connection from the caller to the owner, whose
+	// data the cut will hold up.
+	if err := caller.Commit(token, []byte("v"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ips := c.ipsSnapshot()
+	c.net.Block(ips[caller.Name()], ips[ownerName])
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := caller.Lock(short, token, 30*time.Second)
+	cancel()
+	if err == nil {
+		t.Fatalf("Lock across a one-way cut succeeded")
+	}
+	c.net.Heal()
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := other.Lock(wait, token, time.Second); err != nil {
+		t.Fatalf("Lock after the cut healed = %v, want the lock (the late request's caller gave up)", err)
+	}
+}
