@@ -195,9 +195,17 @@ func TestClusterLockPattern(t *testing.T) {
 }
 
 // TestClusterLockLostWithOwner: leases live at the session's owner. When it
-// dies while a request holds the lock, the request's write fails with
-// ErrLeaseLost (a 503) at the new owner instead of landing unserialized.
+// dies while a request holds the lock, the request locks again at the new
+// owner; if another request wrote the session meanwhile, its write fails
+// with ErrLeaseLost (a 503) instead of landing unserialized, and if none
+// did, it commits (relock).
 func TestClusterLockLostWithOwner(t *testing.T) {
+	for _, other := range []bool{true, false} {
+		t.Run(fmt.Sprintf("another write meanwhile=%v", other), func(t *testing.T) { testLockLostWithOwner(t, other) })
+	}
+}
+
+func testLockLostWithOwner(t *testing.T, otherWrites bool) {
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
@@ -233,11 +241,23 @@ func TestClusterLockLostWithOwner(t *testing.T) {
 	}
 	c.crash(owner)
 	c.waitConverged()
+	if otherWrites {
+		// The new owner holds no lease: another request locks and writes.
+		u.getFrom(server, "/count").want(t, "count meanwhile", 200, "2")
+	}
 	unblock()
 	rep := <-held
-	if rep.code != http.StatusServiceUnavailable {
-		t.Errorf("write under a lease lost with its owner = %d %q, want 503", rep.code, rep.body)
+	if otherWrites {
+		if rep.code != http.StatusServiceUnavailable {
+			t.Errorf("write under a lease lost with its owner, session written meanwhile = %d %q, want 503", rep.code, rep.body)
+		}
+		u.getFrom(server, "/show").want(t, "show", 200, `2 "" -`) // only the other write's
+		u.getFrom(server, "/count").want(t, "count", 200, "3")
+		return
 	}
-	u.getFrom(server, "/show").want(t, "show", 200, `1 "" -`)
-	u.getFrom(server, "/count").want(t, "count", 200, "2")
+	if rep.code != http.StatusOK {
+		t.Errorf("write under a lease lost with its owner, session unchanged = %d %q, want 200 (relocked)", rep.code, rep.body)
+	}
+	u.getFrom(server, "/show").want(t, "show", 200, `2 "" -`) // the held write's
+	u.getFrom(server, "/count").want(t, "count", 200, "3")
 }

@@ -112,6 +112,9 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 		return err
 	}
 	rec, err := s.m.apply(ctx, s.token, mut)
+	if errors.Is(err, store.ErrLeaseLost) && mut.Lease != 0 {
+		rec, err = s.relockLocked(ctx, mut, err)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.goneLocked("write")
 		return nil
@@ -122,6 +125,31 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	s.adoptWrittenLocked(s.token, rec, mut.Set)
 	s.m.stats.saves.Add(1)
 	return nil
+}
+
+// relockLocked retries a write whose lease was lost. A lease is lost when
+// the session's owner changed (a node left, joined or restarted: leases are
+// held by the owner and do not move) or when it expired. The request
+// locks the session again and writes only if the session is still at the
+// version the request last saw: then no other request wrote it since, and
+// committing is exactly what holding the lock throughout would have
+// allowed. Otherwise lost is returned.
+func (s *Session) relockLocked(ctx context.Context, mut store.Mutation, lost error) (store.Record, error) {
+	lease, err := s.m.lock(ctx, s.token)
+	if err != nil {
+		return store.Record{}, lost
+	}
+	s.lease = lease
+	mut.Lease = lease
+	mut.IfVersion = s.rec.Version
+	rec, err := s.m.apply(ctx, s.token, mut)
+	if errors.Is(err, store.ErrConflict) {
+		return store.Record{}, lost
+	}
+	if err == nil {
+		s.m.stats.relocks.Add(1)
+	}
+	return rec, err
 }
 
 // touchLocked refreshes the idle deadline of an unchanged session, at most

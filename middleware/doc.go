@@ -100,8 +100,14 @@
 //     (MSM's uriPattern): say, the checkout routes only.
 //
 // Writes carry the lease, so a request that outlived LockTTL, or whose
-// lease was lost when the session's owner failed, cannot overwrite its
-// successor: its write fails with store.ErrLeaseLost, a 503. A request that
+// lease was lost when the session's owner changed (a node failed, left,
+// joined or restarted: leases are held by the owner and do not move),
+// cannot overwrite its successor. Such a request locks the session again
+// and commits only if the session is still at the version it last saw (no
+// other request wrote it meanwhile; Stats.Relocks counts these); otherwise
+// its write fails with store.ErrLeaseLost, a 503. So a rolling restart
+// fails no locked request, but while a session's owner changes, a request
+// that only reads under the lock can overlap one that held it before. A request that
 // cannot get the lock within LockWait fails with ErrLockTimeout (503)
 // without running the handler: it never proceeds unlocked.
 //

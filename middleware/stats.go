@@ -23,13 +23,17 @@ type Stats struct {
 	Renewed          uint64 // RenewToken calls that moved a stored session
 	LockAcquired     uint64 // locks taken
 	LockTimeouts     uint64 // requests failed with ErrLockTimeout
-	LockAutoSkipped  uint64 // LockAuto requests run unlocked on a learned read-only route
-	LockAutoMisses   uint64 // of those, requests that did change the session
-	LateWrites       uint64 // changes after the response was sent that could not be saved
-	Vanished         uint64 // writes that found their session destroyed or expired meanwhile (changes dropped)
-	Detached         uint64 // Manager.Session calls outside LoadAndSave
-	TooLarge         uint64 // writes refused with ErrSessionTooLarge
-	Errors           uint64 // requests answered by ErrorFunc, and failed late writes and touches
+	// Relocks counts writes whose lease was lost (the session's owner
+	// changed) and that committed after locking again, the session
+	// unchanged meanwhile.
+	Relocks         uint64
+	LockAutoSkipped uint64 // LockAuto requests run unlocked on a learned read-only route
+	LockAutoMisses  uint64 // of those, requests that did change the session
+	LateWrites      uint64 // changes after the response was sent that could not be saved
+	Vanished        uint64 // writes that found their session destroyed or expired meanwhile (changes dropped)
+	Detached        uint64 // Manager.Session calls outside LoadAndSave
+	TooLarge        uint64 // writes refused with ErrSessionTooLarge
+	Errors          uint64 // requests answered by ErrorFunc, and failed late writes and touches
 
 	LoadTime     time.Duration // total time in store loads
 	SaveTime     time.Duration // total time in store writes (creates, saves, touches)
@@ -41,6 +45,7 @@ type counters struct {
 	requests, ignored, loads, loadMisses, badTokens       atomic.Uint64
 	created, saves, skipped, touches, inPlace, decodeFail atomic.Uint64
 	destroyed, renewed, lockAcquired, lockTimeouts        atomic.Uint64
+	relocks                                               atomic.Uint64
 	autoSkipped, autoMisses, lateWrites, detached         atomic.Uint64
 	tooLarge, errors, vanished                            atomic.Uint64
 	loadNanos, saveNanos, lockNanos                       atomic.Int64
@@ -55,7 +60,7 @@ func (m *Manager) Stats() Stats {
 		Created: c.created.Load(), Saves: c.saves.Load(), SkippedUnchanged: c.skipped.Load(),
 		Touches: c.touches.Load(), InPlaceChanges: c.inPlace.Load(), DecodeFailures: c.decodeFail.Load(),
 		Destroyed: c.destroyed.Load(), Renewed: c.renewed.Load(),
-		LockAcquired: c.lockAcquired.Load(), LockTimeouts: c.lockTimeouts.Load(),
+		LockAcquired: c.lockAcquired.Load(), LockTimeouts: c.lockTimeouts.Load(), Relocks: c.relocks.Load(),
 		LockAutoSkipped: c.autoSkipped.Load(), LockAutoMisses: c.autoMisses.Load(),
 		LateWrites: c.lateWrites.Load(), Vanished: c.vanished.Load(), Detached: c.detached.Load(),
 		TooLarge: c.tooLarge.Load(), Errors: c.errors.Load(),
