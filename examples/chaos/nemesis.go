@@ -19,6 +19,8 @@ type event struct {
 	failed  int           // ops started in [at, until) that failed
 	unavail time.Duration // longest run of consecutive failures
 	slowest time.Duration // longest single op
+	watched bool          // lost was measured (-netns kill, pause, partition)
+	lost    time.Duration // since at: another node first counted fewer members; -1: never
 }
 
 // nemesis runs one loopback action (a kill or a roll) every 3-6s until end,

@@ -86,9 +86,17 @@ func (rep *report) print(out io.Writer) {
 	fmt.Fprintln(out, "nemesis actions (times since load start; unavailability = longest run of")
 	fmt.Fprintln(out, "consecutive failed ops of one worker among ops started before the next action;")
 	fmt.Fprintln(out, "slowest op = longest single op in that window, including ones that succeeded):")
-	fmt.Fprintf(tw, "action\t%s\tat\t%s\tfailed ops\tunavailable ms\tslowest op ms\n", target, column)
+	fmt.Fprintf(tw, "action\t%s\tat\t%s\tfailed ops\tunavailable ms\tslowest op ms", target, column)
+	if rep.o.netns {
+		fmt.Fprint(tw, "\tmember lost after")
+	}
+	fmt.Fprintln(tw)
 	for _, ev := range rep.events {
-		fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%.1fs\t%d\t%d\t%d\n", ev.kind, ev.target, ev.at.Seconds(), ev.back.Seconds(), ev.failed, ev.unavail.Milliseconds(), ev.slowest.Milliseconds())
+		fmt.Fprintf(tw, "%s\t%s\t%.1fs\t%.1fs\t%d\t%d\t%d", ev.kind, ev.target, ev.at.Seconds(), ev.back.Seconds(), ev.failed, ev.unavail.Milliseconds(), ev.slowest.Milliseconds())
+		if rep.o.netns {
+			fmt.Fprintf(tw, "\t%s", lostAfter(ev))
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
@@ -162,6 +170,17 @@ func (rep *report) printVerdict(out io.Writer) {
 		fmt.Fprintln(out, "linearizability: UNDECIDED")
 		fmt.Fprintf(out, "   seed %d; the checker could not decide within %v: counted as a failure\n", rep.o.seed, rep.lin.budget)
 	}
+}
+
+// lostAfter says when another node first counted fewer members during ev.
+func lostAfter(ev *event) string {
+	switch {
+	case !ev.watched:
+		return "-"
+	case ev.lost < 0:
+		return "never"
+	}
+	return fmt.Sprintf("%.1fs", ev.lost.Seconds())
 }
 
 func list(s []string) string {
