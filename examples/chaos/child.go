@@ -26,6 +26,7 @@ const childEnv = "SESSRING_CHAOS_NODE"
 type nodeSpec struct {
 	Name    string   `json:"name"`
 	Bind    string   `json:"bind"` // gossip host:port, fixed per slot
+	HTTP    string   `json:"http"` // the driver API's listen address
 	Join    []string `json:"join"` // the other slots' gossip addresses
 	Key     []byte   `json:"key"`
 	Members int      `json:"members"` // cluster size for /healthz
@@ -69,7 +70,7 @@ func runChild(raw string) int {
 		fmt.Println("ERROR", strings.ReplaceAll(err.Error(), "\n", " "))
 		return 1
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", spec.HTTP)
 	if err != nil {
 		node.Close()
 		fmt.Println("ERROR", err)

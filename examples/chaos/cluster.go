@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/examples/internal/proc"
+	"github.com/e5b1d45c/sessring/internal/netlab"
 )
 
 // node is one running node process.
@@ -24,9 +26,17 @@ type node struct {
 // restarted process keeps its placement.
 type slot struct {
 	name   string
-	gossip string
-	p      *node // nil while down
+	gossip string       // the address the other slots join
+	host   *netlab.Host // the slot's network namespace; nil on loopback
+	p      *node        // nil while down
 }
+
+// Ports of a node in its own namespace, where nothing else binds: fixed, so a
+// restarted node is found at the same address.
+const (
+	labGossipPort = 7946
+	labHTTPPort   = 8080
+)
 
 // cluster tracks the slots. Workers pick among live slots; the nemesis marks
 // a slot down before it signals the process.
@@ -50,6 +60,16 @@ func newCluster(n int, key []byte, verbose bool) (*cluster, error) {
 		})
 	}
 	return c, nil
+}
+
+// newLabCluster places slot i in lab host i, bound to the wildcard address
+// as a node on its own machine would be.
+func newLabCluster(lab *netlab.Lab, key []byte, verbose bool) *cluster {
+	c := &cluster{key: key, verbose: verbose}
+	for i, h := range lab.Hosts {
+		c.slots = append(c.slots, &slot{name: fmt.Sprintf("chaos-%d", i), gossip: h.Addr(labGossipPort), host: h})
+	}
+	return c
 }
 
 // startAll starts slot 0 as a new cluster and the others joining it.
@@ -79,11 +99,15 @@ func (c *cluster) restart(i int) error {
 
 func (c *cluster) start(i int, join []string) error {
 	s := c.slots[i]
-	spec := nodeSpec{Name: s.name, Bind: s.gossip, Join: join, Key: c.key, Members: len(c.slots), Verbose: c.verbose}
+	spec := nodeSpec{Name: s.name, Bind: s.gossip, HTTP: "127.0.0.1:0", Join: join, Key: c.key, Members: len(c.slots), Verbose: c.verbose}
+	if s.host != nil {
+		spec.Bind = net.JoinHostPort("0.0.0.0", strconv.Itoa(labGossipPort))
+		spec.HTTP = net.JoinHostPort("0.0.0.0", strconv.Itoa(labHTTPPort))
+	}
 	var err error
 	for attempt := range 3 { // the gossip port may still be held briefly after a kill
 		var p *node
-		if p, err = launch(spec); err == nil {
+		if p, err = launch(spec, s.host); err == nil {
 			c.mu.Lock()
 			s.p = p
 			c.mu.Unlock()
@@ -94,18 +118,29 @@ func (c *cluster) start(i int, join []string) error {
 	return err
 }
 
-// launch starts a node process and parses its first line,
-// "READY <http-addr>"; anything else stops the node.
-func launch(spec nodeSpec) (*node, error) {
+// launch starts a node process, inside host unless it is nil, and parses
+// its first line, "READY <http-addr>"; anything else stops the node.
+func launch(spec nodeSpec, host *netlab.Host) (*node, error) {
 	raw, _ := json.Marshal(spec)
 	cmd, err := proc.Self(childEnv + "=" + string(raw))
 	if err != nil {
 		return nil, err
 	}
+	if host != nil {
+		// `ip netns exec` execs the node: signals reach it directly, and the
+		// parent-death signal set on the command survives the exec.
+		inNS := host.Command(cmd.Path)
+		inNS.Env, inNS.Stderr, inNS.SysProcAttr = cmd.Env, cmd.Stderr, cmd.SysProcAttr
+		cmd = inNS
+	}
 	n := &node{}
 	n.child, err = proc.Start(cmd, 40*time.Second, proc.Expect("READY", &n.http))
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", spec.Name, err)
+	}
+	if host != nil { // it printed its wildcard listener; the driver dials the host
+		_, port, _ := net.SplitHostPort(n.http)
+		n.http = net.JoinHostPort(host.IP.String(), port)
 	}
 	return n, nil
 }
@@ -119,24 +154,34 @@ func (c *cluster) down(i int) *node {
 	return p
 }
 
-// pick returns the API address of a random live node, or "" if none.
-func (c *cluster) pick(r *rand.Rand) string {
+// up returns slot i's process, nil while it is down.
+func (c *cluster) up(i int) *node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var live []string
+	return c.slots[i].p
+}
+
+// pick returns the API address and name of a random live node, or "" if
+// none. A paused node is live: clients keep sending to it, as a load balancer
+// would.
+func (c *cluster) pick(r *rand.Rand) (addr, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var live []*slot
 	for _, s := range c.slots {
 		if s.p != nil {
-			live = append(live, s.p.http)
+			live = append(live, s)
 		}
 	}
 	if len(live) == 0 {
-		return ""
+		return "", ""
 	}
-	return live[r.IntN(len(live))]
+	s := live[r.IntN(len(live))]
+	return s.p.http, s.name
 }
 
 // healthy reports whether every slot is up and answers /healthz with 200.
-func (c *cluster) healthy(client *http.Client) bool {
+func (c *cluster) healthy(ctx context.Context, client *http.Client) bool {
 	c.mu.Lock()
 	var addrs []string
 	for _, s := range c.slots {
@@ -148,7 +193,8 @@ func (c *cluster) healthy(client *http.Client) bool {
 	}
 	c.mu.Unlock()
 	for _, a := range addrs {
-		resp, err := client.Get("http://" + a + "/healthz")
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a+"/healthz", nil)
+		resp, err := client.Do(req)
 		if err != nil {
 			return false
 		}
@@ -161,18 +207,35 @@ func (c *cluster) healthy(client *http.Client) bool {
 	return true
 }
 
-// waitHealthy polls healthy until it holds or timeout passes.
-func (c *cluster) waitHealthy(client *http.Client, timeout time.Duration) bool {
+// waitHealthy polls healthy until it holds, timeout passes or ctx ends.
+func (c *cluster) waitHealthy(ctx context.Context, client *http.Client, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
-		if c.healthy(client) {
+		if c.healthy(ctx, client) {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || !sleep(ctx, 100*time.Millisecond) {
 			return false
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sleep waits d, or less if ctx ends first: it reports whether ctx is live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// newClient returns an HTTP client that never uses a proxy from the
+// environment: the driver talks only to its nodes.
+func newClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
 }
 
 // stopAll kills every node: the cluster is throwaway.

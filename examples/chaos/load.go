@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
 const (
@@ -21,9 +27,12 @@ const (
 // writes it, with strictly increasing values.
 type tokenState struct {
 	name  string
-	next  int64          // next value to write
-	acked int64          // last acknowledged value; 0: none
-	maybe map[int64]bool // failed commits after acked: may or may not have applied
+	next  int64 // next value to write
+	acked int64 // last acknowledged value; 0: none
+	// maybe holds every failed commit: it may or may not have applied, and
+	// may apply late (a request held by a paused node or a cut link), so
+	// even one older than acked can legitimately be the final value.
+	maybe map[int64]bool
 }
 
 // op is one client operation, times since t0.
@@ -39,7 +48,8 @@ type worker struct {
 	client     *http.Client
 	tokens     []*tokenState
 	ops        []op
-	staleReads int // reads that returned less than the value acknowledged before they started
+	hist       []porcupine.Operation // for the linearizability check
+	staleReads int                   // reads that returned a value no write of theirs explains
 	errKinds   map[string]int
 }
 
@@ -47,7 +57,7 @@ func newWorker(id int, c *cluster, seed uint64) *worker {
 	w := &worker{
 		id: id, c: c,
 		r:        rand.New(rand.NewPCG(seed, uint64(id)+1)),
-		client:   &http.Client{Timeout: clientTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 2}},
+		client:   newClient(clientTimeout),
 		errKinds: map[string]int{},
 	}
 	for i := range tokensPerWorker {
@@ -56,36 +66,62 @@ func newWorker(id int, c *cluster, seed uint64) *worker {
 	return w
 }
 
-// run loops until end: each op picks a random live node and a random token
-// of this worker, then commits its next value or reads it.
-func (w *worker) run(t0, end time.Time) {
-	for time.Now().Before(end) {
-		addr := w.c.pick(w.r)
+// run loops until end or ctx ends: each op picks a random live node and a
+// random token of this worker, then commits its next value or reads it.
+func (w *worker) run(ctx context.Context, t0, end time.Time) {
+	for time.Now().Before(end) && ctx.Err() == nil {
+		addr, name := w.c.pick(w.r)
 		if addr == "" {
-			time.Sleep(10 * time.Millisecond)
+			sleep(ctx, 10*time.Millisecond)
 			continue
 		}
 		t := w.tokens[w.r.IntN(len(w.tokens))]
+		in := regInput{token: t.name, write: w.r.IntN(100) < writeShare}
 		start := time.Since(t0)
 		var err error
-		if w.r.IntN(100) < writeShare {
-			err = w.commit(addr, t)
+		var got int64
+		if in.write {
+			in.value, err = w.commit(ctx, addr, t)
 		} else {
-			err = w.read(addr, t)
+			got, err = w.read(ctx, addr, t)
 		}
-		w.ops = append(w.ops, op{start: start, end: time.Since(t0), ok: err == nil})
+		end := time.Since(t0)
+		if ctx.Err() != nil {
+			break // interrupted: the op says nothing about the store
+		}
+		w.ops = append(w.ops, op{start: start, end: end, ok: err == nil})
 		if err != nil {
 			w.errKinds[errKind(err)]++
+		}
+		if rec, ok := record(w.id, in, got, err, start, end, name); ok {
+			w.hist = append(w.hist, rec)
 		}
 	}
 	w.client.CloseIdleConnections()
 }
 
-func (w *worker) commit(addr string, t *tokenState) error {
+// record turns one client operation into a history entry. A failed write
+// may or may not have taken effect, now or later: it returns "never" and so
+// is concurrent with everything after its call. A failed read observed
+// nothing and is dropped.
+func record(client int, in regInput, got int64, err error, start, end time.Duration, node string) (porcupine.Operation, bool) {
+	ret := end.Nanoseconds()
+	switch {
+	case err == nil:
+	case in.write:
+		ret = neverReturned
+	default:
+		return porcupine.Operation{}, false
+	}
+	return porcupine.Operation{ClientId: client, Input: in, Call: start.Nanoseconds(), Output: got, Return: ret, Metadata: node}, true
+}
+
+func (w *worker) commit(ctx context.Context, addr string, t *tokenState) (int64, error) {
 	v := t.next
 	t.next++
 	u := "http://" + addr + "/commit?token=" + url.QueryEscape(t.name) + "&value=" + strconv.FormatInt(v, 10)
-	resp, err := w.client.Post(u, "", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	resp, err := w.client.Do(req)
 	if err == nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
@@ -95,27 +131,39 @@ func (w *worker) commit(addr string, t *tokenState) error {
 	}
 	if err != nil {
 		t.maybe[v] = true
-		return err
+		return v, err
 	}
 	t.acked = v
-	clear(t.maybe) // values are increasing: older maybes can no longer be the final value
-	return nil
+	return v, nil
 }
 
-func (w *worker) read(addr string, t *tokenState) error {
-	v, found, err := find(w.client, addr, t.name)
+// read reads t and returns its value (0: not found).
+func (w *worker) read(ctx context.Context, addr string, t *tokenState) (int64, error) {
+	v, found, err := find(ctx, w.client, addr, t.name)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if (!found && t.acked > 0) || (found && v < t.acked) {
+	if !explained(t, v, found) {
 		w.staleReads++
 	}
-	return nil
+	return v, nil
+}
+
+// explained reports whether a read of t returning v (found) is one that
+// some order of t's writes allows: none acknowledged and nothing found, the
+// last acknowledged value, or a write of unknown outcome. Reading an older
+// acknowledged value or nothing after an acknowledgement is not.
+func explained(t *tokenState, v int64, found bool) bool {
+	if !found {
+		return t.acked == 0
+	}
+	return v == t.acked || t.maybe[v]
 }
 
 // find reads token through the node at addr.
-func find(client *http.Client, addr, token string) (v int64, found bool, err error) {
-	resp, err := client.Get("http://" + addr + "/find?token=" + url.QueryEscape(token))
+func find(ctx context.Context, client *http.Client, addr, token string) (v int64, found bool, err error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/find?token="+url.QueryEscape(token), nil)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, false, err
 	}
@@ -135,6 +183,8 @@ func find(client *http.Client, addr, token string) (v int64, found bool, err err
 	}
 }
 
+// errKind groups client errors: the token, call number and peer address in
+// a node's message vary from one failure to the next.
 func errKind(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -143,43 +193,53 @@ func errKind(err error) string {
 		}
 		return "connection error"
 	}
-	return err.Error()
+	return errNoise.ReplaceAllString(err.Error(), "*")
 }
+
+var errNoise = regexp.MustCompile(`w\d+-t-[\d…]*|call \d+|\d+\.\d+\.\d+\.\d+:\d+|\[[0-9a-f:]+\]:\d+`)
 
 // verification is the end-of-run check of every token.
 type verification struct {
 	tokens, lost, unreadable int
 	examples                 []string
+	hist                     []porcupine.Operation // the reads, for the linearizability check
 }
 
 // verify reads every token through a random live node (retrying errors a
 // few times) and counts tokens whose value is neither the last acknowledged
-// one nor a "maybe" written after it.
-func verify(c *cluster, ws []*worker, seed uint64) verification {
+// one nor that of a failed commit. Its reads join the history as client
+// len(ws).
+func verify(ctx context.Context, c *cluster, ws []*worker, seed uint64, t0 time.Time) verification {
 	r := rand.New(rand.NewPCG(seed, 0x766572))
-	client := &http.Client{Timeout: clientTimeout}
+	client := newClient(clientTimeout)
+	defer client.CloseIdleConnections()
 	var v verification
 	for _, w := range ws {
 		for _, t := range w.tokens {
+			if ctx.Err() != nil {
+				return v
+			}
 			v.tokens++
 			var got int64
 			var found bool
 			var err error
 			for attempt := range 5 {
-				if got, found, err = find(client, c.pick(r), t.name); err == nil {
+				addr, name := c.pick(r)
+				start := time.Since(t0)
+				if got, found, err = find(ctx, client, addr, t.name); err == nil {
+					rec, _ := record(len(ws), regInput{token: t.name}, got, nil, start, time.Since(t0), name)
+					v.hist = append(v.hist, rec)
 					break
 				}
-				time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+				sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond)
 			}
 			switch {
 			case err != nil:
 				v.unreadable++
 				v.note(fmt.Sprintf("%s: unreadable: %v", t.name, err))
-			case !found && t.acked == 0:
-			case found && (got == t.acked || (got > t.acked && t.maybe[got])):
-			default:
+			case !explained(t, got, found):
 				v.lost++
-				v.note(fmt.Sprintf("%s: found=%v value=%d, acknowledged %d, maybe %v", t.name, found, got, t.acked, keys(t.maybe)))
+				v.note(fmt.Sprintf("%s: found=%v value=%d, acknowledged %d, unknown outcome %v", t.name, found, got, t.acked, keys(t.maybe)))
 			}
 		}
 	}
@@ -192,10 +252,7 @@ func (v *verification) note(s string) {
 	}
 }
 
+// keys returns m's keys in order.
 func keys(m map[int64]bool) []int64 {
-	var ks []int64
-	for k := range m {
-		ks = append(ks, k)
-	}
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }
