@@ -44,6 +44,7 @@ func advertiseIP(bind net.IP, addrs []hostAddr) (net.IP, error) {
 	if v6 {
 		families = []bool{true, false}
 	}
+	var ambiguous error
 	for _, wantV6 := range families {
 		var cands []hostAddr
 		for _, a := range addrs {
@@ -64,10 +65,19 @@ func advertiseIP(bind net.IP, addrs []hostAddr) (net.IP, error) {
 			switch {
 			case len(best) == 1:
 				return best[0], nil
-			case len(best) > 1:
-				return nil, fmt.Errorf("%w: several addresses could be advertised (%s): set AdvertiseAddr to the one other nodes reach", ErrNoAdvertiseAddr, joinIPs(best))
+			case len(best) > 1 && ambiguous == nil:
+				// IPv6 hosts often carry several global addresses
+				// (temporary ones beside the stable one): IPv4 may still
+				// decide.
+				ambiguous = fmt.Errorf("%w: several addresses could be advertised (%s): set AdvertiseAddr to the one other nodes reach", ErrNoAdvertiseAddr, joinIPs(best))
+			}
+			if len(best) > 1 {
+				break
 			}
 		}
+	}
+	if ambiguous != nil {
+		return nil, ambiguous
 	}
 	return nil, fmt.Errorf("%w: bound to %s and no address of this host is reachable from others: set AdvertiseAddr", ErrNoAdvertiseAddr, bindString(bind))
 }

@@ -35,6 +35,8 @@ func TestAdvertiseIP(t *testing.T) {
 		{"v6 wildcard falls back to v4", "::", with(a("10.0.0.1", false)), "10.0.0.1"},
 		{"v6 default route wins", "::", with(a("fd00::5", false), a("2001:db8::5", true)), "2001:db8::5"},
 		{"v4 wildcard ignores v6", "0.0.0.0", with(a("fd00::5", true)), ""},
+		{"ambiguous v6 falls back to v4", "::", with(a("2001:db8::5", true), a("2001:db8::6", true), a("10.0.0.1", true)), "10.0.0.1"},
+		{"ambiguous v6 and no v4", "::", with(a("2001:db8::5", true), a("2001:db8::6", true)), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := advertiseIP(ip(tc.bind), tc.addrs)

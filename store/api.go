@@ -106,7 +106,13 @@ func (n *Node) Apply(ctx context.Context, token string, m Mutation) (Record, err
 func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint64, error) {
 	op := &writeOp{kind: opLock, ttl: ttl, lease: randUint64() | 1}
 	_, lease, err := n.writeOp(ctx, token, op)
-	if err != nil {
+	if err == nil {
+		// Earlier attempts may wait or hold a grant at nodes that no
+		// longer own the session.
+		if stale := slices.DeleteFunc(slices.Clone(op.sentTo), func(a string) bool { return a == op.grantedBy }); len(stale) > 0 {
+			n.abandonLock(token, op.lease, ttl, stale)
+		}
+	} else {
 		n.leases.abandon(token, op.lease, time.Now()) // in case it was granted here
 		if len(op.sentTo) > 0 {
 			n.abandonLock(token, op.lease, ttl, op.sentTo)

@@ -67,9 +67,11 @@ type writeOp struct {
 	// refuses a retry older than opRetryWindow (opid.go).
 	age     time.Duration
 	arrived time.Time
-	// sentTo (local, not sent) lists the addresses an opLock was sent to,
-	// for abandoning it there.
-	sentTo []string
+	// sentTo and grantedBy (local, not sent) are the addresses an opLock
+	// was sent to and the one whose answer came back, for abandoning it
+	// where it may linger.
+	sentTo    []string
+	grantedBy string
 }
 
 func (o *writeOp) encode(e *wire.Encoder) {

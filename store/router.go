@@ -172,6 +172,9 @@ func (n *Node) forwardWrite(ctx context.Context, v *view, owner, token string, o
 	if err != nil {
 		return nil, 0, err
 	}
+	if op.kind == opLock {
+		op.grantedBy = v.addrs[owner]
+	}
 	d := wire.NewDecoder(resp)
 	lease := d.Uvarint()
 	e, err := decodeReplyEntry(d, token)

@@ -64,7 +64,9 @@ type Config struct {
 	// path heals, instead of timing out until TCP's retransmission backoff
 	// (which grows to minutes) happens to resend; and what the dead
 	// connection still held is dropped rather than delivered late. Default
-	// 3s: on a LAN, data unacknowledged that long means the path is gone.
+	// 10s: on a LAN, data unacknowledged that long means the path is gone,
+	// and it leaves room for a peer that stops reading for a while (a full
+	// MaxInFlight): Linux also counts a zero receive window against it.
 	UnackedTimeout time.Duration
 
 	// IdleTimeout closes client connections with no call for this long.
@@ -87,7 +89,7 @@ const (
 	defaultMaxFrame     = 16 << 20
 	defaultCallTimeout  = 2 * time.Second
 	defaultDialTimeout  = time.Second
-	defaultUnacked      = 3 * time.Second
+	defaultUnacked      = 10 * time.Second
 	defaultWriteTimeout = 5 * time.Second
 	defaultIdleTimeout  = 60 * time.Second
 	defaultMaxInFlight  = 256
