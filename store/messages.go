@@ -51,17 +51,17 @@ const (
 // writeOp is a client write, executed at the owner.
 type writeOp struct {
 	kind   opKind
-	value  []byte        // opCommit
-	expiry int64         // opCommit: unix nanoseconds
-	mut    Mutation      // opApply
+	value  []byte   // opCommit
+	expiry int64    // opCommit: unix nanoseconds
+	mut    Mutation // opApply
 	// lease is the lease to release (opUnlock), the request's nonce (opLock,
 	// see leaseTable), or with ttl < 0 the nonce of a lock request its
 	// caller abandoned (opUnlock). A node that predates nonces ignores the
 	// field on opLock and releases nothing for an abandon.
 	lease uint64
 	ttl   time.Duration // opLock; -1 on opUnlock: abandon
-	id     opID          // the same for every attempt (opid.go)
-	retry  bool          // an earlier attempt may have been applied
+	id    opID          // the same for every attempt (opid.go)
+	retry bool          // an earlier attempt may have been applied
 	// age is how long before this attempt was sent the first one started;
 	// arrived (local, not sent) is when this node received it. The owner
 	// refuses a retry older than opRetryWindow (opid.go).
