@@ -177,6 +177,7 @@ func TestSessionsMatchStats(t *testing.T) {
 		"sessring_sessions_renewed_total":           float64(s.Renewed),
 		"sessring_sessions_lock_acquired_total":     float64(s.LockAcquired),
 		"sessring_sessions_lock_timeouts_total":     float64(s.LockTimeouts),
+		"sessring_sessions_relocks_total":           float64(s.Relocks),
 		"sessring_sessions_lock_auto_skipped_total": float64(s.LockAutoSkipped),
 		"sessring_sessions_lock_auto_misses_total":  float64(s.LockAutoMisses),
 		"sessring_sessions_late_writes_total":       float64(s.LateWrites),

@@ -32,6 +32,7 @@ func Sessions(m SessionStats) Source {
 			{"sessring_sessions_renewed_total", "RenewToken calls that moved a stored session.", s.Renewed},
 			{"sessring_sessions_lock_acquired_total", "Session locks taken.", s.LockAcquired},
 			{"sessring_sessions_lock_timeouts_total", "Requests failed because the session lock was not free within LockWait.", s.LockTimeouts},
+			{"sessring_sessions_relocks_total", "Writes whose lock was lost with an owner change and that committed after locking again, the session unchanged.", s.Relocks},
 			{"sessring_sessions_lock_auto_skipped_total", "LockAuto requests run unlocked on a route learned to be read-only.", s.LockAutoSkipped},
 			{"sessring_sessions_lock_auto_misses_total", "Unlocked LockAuto requests that did change the session.", s.LockAutoMisses},
 			{"sessring_sessions_late_writes_total", "Changes made after the response was sent that could not be saved.", s.LateWrites},
