@@ -310,7 +310,7 @@ func TestMultiHostRollingRestart(t *testing.T) {
 				return
 			default:
 			}
-			ok, failed := hammerOnce(t, c, sessions)
+			ok, failed := hammer(t, c, sessions, time.Second)
 			r.ok, r.failed = r.ok+ok, r.failed+failed
 		}
 	}()
@@ -328,10 +328,4 @@ func TestMultiHostRollingRestart(t *testing.T) {
 		t.Errorf("%d requests failed during a rolling restart, want 0", r.failed)
 	}
 	c.checkAll(sessions)
-}
-
-// hammerOnce is one second of hammer, reporting failures as errors.
-func hammerOnce(t *testing.T, c *labCluster, sessions []*labSession) (ok, failed int) {
-	ok, failed = hammer(t, c, sessions, time.Second)
-	return ok, failed
 }
