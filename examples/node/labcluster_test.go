@@ -74,9 +74,10 @@ type labCluster struct {
 	key string
 	v6  bool
 
-	mu    sync.Mutex // guards nodes and up
-	nodes []*labNode
-	up    []bool
+	mu       sync.Mutex // guards nodes, up and inflight
+	nodes    []*labNode
+	up       []bool
+	inflight []int // requests dispatched to each node and not yet answered
 }
 
 // newLabCluster starts a node on every host of a new lab of n hosts (host
@@ -87,7 +88,7 @@ func newLabCluster(t *testing.T, n int, v6 bool) *labCluster {
 	lab := requireLab(t, n)
 	key := make([]byte, 32)
 	rand.Read(key)
-	c := &labCluster{t: t, lab: lab, key: hex.EncodeToString(key), v6: v6, nodes: make([]*labNode, n), up: make([]bool, n)}
+	c := &labCluster{t: t, lab: lab, key: hex.EncodeToString(key), v6: v6, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
 	t.Cleanup(c.killAll)
 	for i := range n {
 		var join []string
@@ -210,6 +211,50 @@ func (c *labCluster) drain(i int) *labNode {
 	return n
 }
 
+// pick dispatches a request as a draining load balancer does: it chooses
+// one of the nodes that are up with intn and counts the request in flight
+// there until done is called. ok is false when no node is up.
+func (c *labCluster) pick(intn func(int) int) (i int, done func(), ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var live []int
+	for i, u := range c.up {
+		if u {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 0 {
+		return 0, nil, false
+	}
+	i = live[intn(len(live))]
+	c.inflight[i]++
+	return i, func() {
+		c.mu.Lock()
+		c.inflight[i]--
+		c.mu.Unlock()
+	}, true
+}
+
+// quiesce waits until no request picked before node i was drained is
+// still in flight there, as a load balancer's connection draining does
+// before the node is told to stop.
+func (c *labCluster) quiesce(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.mu.Lock()
+		n := c.inflight[i]
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s still has %d requests in flight 30s after draining", c.name(i), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // live lists the nodes the load balancer may use.
 func (c *labCluster) live() []int {
 	c.mu.Lock()
@@ -235,6 +280,7 @@ func (c *labCluster) kill(i int) {
 func (c *labCluster) term(i int) {
 	c.t.Helper()
 	n := c.drain(i)
+	c.quiesce(i)
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-n.done:

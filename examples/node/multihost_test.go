@@ -196,14 +196,16 @@ func hammer(t *testing.T, c *labCluster, sessions []*labSession, d time.Duration
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			for time.Now().Before(end) {
-				live := c.live()
-				if len(live) == 0 {
+				k := r.IntN(len(sessions))
+				locks[k].Lock()
+				i, done, up := c.pick(r.IntN)
+				if !up {
+					locks[k].Unlock()
 					time.Sleep(10 * time.Millisecond)
 					continue
 				}
-				k := r.IntN(len(sessions))
-				locks[k].Lock()
-				_, err := c.incr(sessions[k], live[r.IntN(len(live))])
+				_, err := c.incr(sessions[k], i)
+				done()
 				locks[k].Unlock()
 				mu.Lock()
 				if err == nil {
