@@ -199,7 +199,11 @@ func decodeReplyEntry(d *wire.Decoder, token string) (*entry, error) {
 	if !d.Bool() {
 		return nil, d.Err()
 	}
-	return decodeEntryFormat(d, token, entryFormat, true)
+	e, err := decodeEntryFormat(d, token, entryFormat, true)
+	if e != nil {
+		e.reply = true
+	}
+	return e, err
 }
 
 func encodeInts(e *wire.Encoder, ps []int) {
