@@ -10,8 +10,9 @@
 // session forwards the call to the owner over pooled, multiplexed, mutually
 // authenticated connections. *Node satisfies scs's Store and CtxStore, so an
 // alexedwards/scs SessionManager works on a cluster unchanged (a malformed
-// token is a missing session, as scs expects); package middleware builds
-// richer sessions on Load, Apply, Lock and NewToken.
+// token is a missing session, as scs expects), and IterableStore, whose
+// cluster-wide scan is an administrative operation (see All); package
+// middleware builds richer sessions on Load, Apply, Lock and NewToken.
 //
 // # Consistency
 //

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +14,17 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/e5b1d45c/sessring/internal/rpc"
+	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
 // The scs interfaces are satisfied without importing scs in the store.
 var (
-	_ scs.Store    = (*Node)(nil)
-	_ scs.CtxStore = (*Node)(nil)
+	_ scs.Store            = (*Node)(nil)
+	_ scs.CtxStore         = (*Node)(nil)
+	_ scs.IterableStore    = (*Node)(nil)
+	_ scs.IterableCtxStore = (*Node)(nil)
 )
 
 // TestSCSSessionManager runs alexedwards/scs on a 3-node cluster: a client
@@ -182,5 +188,144 @@ func TestFindReturnsCopy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSCSIterate: scs.Iterate through any node of a 3-node cluster visits
+// every live session stored through scs exactly once, with its current
+// value, and nothing else: deleted and expired sessions, field sessions and
+// internal records (keys outside the token alphabet) are left out.
+func TestSCSIterate(t *testing.T) {
+	c := newTestCluster(t, 3)
+	nodes := c.live()
+	ctx := context.Background()
+	managers := make([]*scs.SessionManager, len(nodes))
+	for i, n := range nodes {
+		managers[i] = scs.New()
+		managers[i].Store = n
+	}
+	const sessions = 60
+	want := make(map[string]int)
+	var gone []string
+	for i := range sessions + 2 {
+		sm := managers[i%len(managers)]
+		sctx, err := sm.Load(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sm.Put(sctx, "i", i)
+		if i == sessions+1 {
+			sm.SetDeadline(sctx, time.Now().Add(200*time.Millisecond))
+		}
+		tok, _, err := sm.Commit(sctx)
+		if err != nil {
+			t.Fatalf("Commit session %d: %v", i, err)
+		}
+		if i < sessions {
+			want[tok] = i
+		} else {
+			gone = append(gone, tok)
+		}
+	}
+	if err := nodes[1].Delete(gone[0]); err != nil { // a tombstone now
+		t.Fatal(err)
+	}
+	if _, err := nodes[0].Apply(ctx, "fields-session", Mutation{Set: map[string][]byte{"a": []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[0].Apply(ctx, "~user.index", Mutation{Set: map[string][]byte{"tok": nil}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the short session expired", func() bool {
+		_, ok, err := nodes[2].Find(gone[1])
+		return !ok && err == nil
+	})
+	for i, sm := range managers {
+		seen := make(map[string]int)
+		err := sm.Iterate(ctx, func(ictx context.Context) error {
+			tok := sm.Token(ictx)
+			seen[tok]++
+			if got, w := sm.GetInt(ictx, "i"), want[tok]; got != w {
+				t.Errorf("via %s: session %.8s has i = %d, want %d", nodes[i].Name(), tok, got, w)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Iterate via %s = %v", nodes[i].Name(), err)
+		}
+		for tok := range want {
+			if seen[tok] != 1 {
+				t.Errorf("via %s: session %.8s seen %d times, want 1", nodes[i].Name(), tok, seen[tok])
+			}
+		}
+		for tok, k := range seen {
+			if _, ok := want[tok]; !ok {
+				t.Errorf("via %s: Iterate visited %q (%d times), which is not a live scs session", nodes[i].Name(), tok, k)
+			}
+		}
+	}
+	all, err := nodes[0].All()
+	if err != nil || len(all) != sessions {
+		t.Fatalf("All() = %d sessions, %v; want %d", len(all), err, sessions)
+	}
+	// Each session comes from its owner alone: the owners' lists add up to
+	// the sessions, with no copy listed twice.
+	listed := 0
+	for _, n := range nodes {
+		v := n.view.Load()
+		items, err := n.scanMember(ctx, v, n.name, v.table.Owned(n.name))
+		if err != nil {
+			t.Fatalf("%s lists its own sessions: %v", n.Name(), err)
+		}
+		listed += len(items)
+	}
+	if listed != sessions {
+		t.Errorf("owners list %d sessions in all, want %d", listed, sessions)
+	}
+}
+
+// TestAllPages: a scan of more than one page's worth of sessions per
+// member (maxPullBytes) gets every session, from this node and a peer.
+func TestAllPages(t *testing.T) {
+	c := newTestCluster(t, 2)
+	nodes := c.live()
+	const size = 600 << 10
+	count := 4 * maxPullBytes / size // about twice a page per member
+	want := make(map[string]byte, count)
+	for i := range count {
+		tok := fmt.Sprintf("big-%03d", i)
+		if err := nodes[i%2].Commit(tok, bytes.Repeat([]byte{byte(i)}, size), time.Time{}); err != nil {
+			t.Fatalf("Commit(%s) = %v", tok, err)
+		}
+		want[tok] = byte(i)
+	}
+	for _, n := range nodes {
+		all, err := n.AllCtx(context.Background())
+		if err != nil {
+			t.Fatalf("AllCtx via %s = %v", n.Name(), err)
+		}
+		if len(all) != len(want) {
+			t.Errorf("AllCtx via %s = %d sessions, want %d", n.Name(), len(all), len(want))
+		}
+		for tok, b := range want {
+			if v := all[tok]; len(v) != size || v[0] != b || v[size-1] != b {
+				t.Errorf("AllCtx via %s: %s has %d bytes starting %v, want %d bytes of %d", n.Name(), tok, len(v), v[:min(len(v), 1)], size, b)
+			}
+		}
+	}
+}
+
+// TestUnknownMethod: a request this version does not know is refused with
+// rpc.CodeUnknownMethod, so a newer member can tell an older one apart
+// from a failure.
+func TestUnknownMethod(t *testing.T) {
+	c := newTestCluster(t, 1)
+	n := c.live()[0]
+	var enc wire.Encoder
+	header{"peer", n.view.Load().id()}.encode(&enc)
+	_, err := n.serveRPC(context.Background(), 250, enc.B)
+	var re *rpc.RemoteError
+	if !errors.As(err, &re) || re.Code != rpc.CodeUnknownMethod {
+		t.Errorf("serveRPC(method 250) = %v, want a RemoteError with code %d", err, rpc.CodeUnknownMethod)
 	}
 }
