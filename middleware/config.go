@@ -39,14 +39,18 @@ const (
 	// LockExclusive serializes all requests of a session, cluster-wide, with a
 	// store lease held from before the load until the handler returned.
 	LockExclusive
-	// LockAuto locks a request unless its route was seen read-only for the
-	// last Config.LockAutoAfter requests (see "Locking" in the package doc).
+	// LockAuto always locks unsafe methods (POST, PUT, PATCH, DELETE, ...),
+	// and locks a GET, HEAD, OPTIONS or TRACE request unless its route was
+	// seen read-only, with a successful answer, for the last
+	// Config.LockAutoAfter requests within the last five minutes (see
+	// "Concurrent requests and locking" in the package doc).
 	LockAuto
 )
 
-// CookieConfig configures the session cookie. The zero value means "all
-// defaults"; once any field is set, HttpOnly and Persist take their literal
-// values, so start from DefaultConfig().Cookie.
+// CookieConfig configures the session cookie. Fields left unset (zero, or
+// nil for the two switches) take their defaults, each on its own: setting
+// Name alone keeps HttpOnly, Persist, Path, SameSite and Secure as they
+// were.
 type CookieConfig struct {
 	// Name of the cookie. Default "sessring". A "__Host-" or "__Secure-"
 	// prefix requires Secure: SecureAlways (and for __Host-, Path "/" and no
@@ -99,8 +103,9 @@ type Config struct {
 	// LockPattern, when set, restricts locking to requests whose URL path
 	// matches (with LockExclusive or LockAuto). Default nil: all paths.
 	LockPattern *regexp.Regexp
-	// LockAutoAfter is how many consecutive read-only requests make LockAuto
-	// trust a route to be read-only. Default 10.
+	// LockAutoAfter is how many consecutive successful read-only requests
+	// make LockAuto trust a safe-method route to be read-only, for five
+	// minutes. Default 10.
 	LockAutoAfter int
 	// LockWait bounds the wait for a held lock. On timeout the request fails
 	// through ErrorFunc with ErrLockTimeout (503 by default) and the handler

@@ -87,15 +87,24 @@
 //     cluster with a lease at the session's owner, taken before the load and
 //     released after the handler. Twenty parallel increments of one counter
 //     through three nodes give exactly twenty.
-//   - LockAuto locks a request unless its route was seen leaving the
-//     session unmodified for the last LockAutoAfter requests (default 10) on
-//     this node. A route is the ServeMux pattern when LoadAndSave wraps a
-//     single route, otherwise the method and the path with identifier-like
-//     segments (containing a digit, or longer than 24 bytes) folded to "*".
-//     One modifying request puts the route back under locking until it
-//     proves itself again; unlocked requests are observed too, so a wrong
-//     guess costs one unlocked request, whose delta still merges per key.
-//     Touches do not count as modifications.
+//   - LockAuto always locks requests with unsafe methods (POST, PUT, PATCH,
+//     DELETE and any method other than GET, HEAD, OPTIONS and TRACE). A
+//     safe-method request is locked unless its route was seen leaving the
+//     session unmodified, with a successful (below 400) answer, for the last
+//     LockAutoAfter such requests (default 10) on this node; failed answers
+//     do not count, and the trust lapses after five minutes, when the route
+//     must prove itself again. A route is the ServeMux pattern when
+//     LoadAndSave wraps a single route, otherwise the method and the path
+//     with identifier-like segments (containing a digit, or longer than 24
+//     bytes) folded to "*". One modifying request puts the route back under
+//     locking until it proves itself again; unlocked requests are observed
+//     too. A wrong guess is not limited to one request: every request of
+//     the route that starts on a node before the first modifying one there
+//     has finished runs unlocked, on each node that learned the route, and
+//     their deltas merge per key with the last write winning. So LockAuto
+//     suits GET handlers that write only incidentally; a GET handler whose
+//     writes must be serialized needs LockExclusive (for its paths, with
+//     LockPattern). Touches do not count as modifications.
 //   - LockPattern restricts LockExclusive or LockAuto to matching paths
 //     (MSM's uriPattern): say, the checkout routes only.
 //
