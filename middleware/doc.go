@@ -170,7 +170,11 @@
 // Session.SetUser ties a session to an account id; Manager.UserSessions
 // lists that user's live sessions (with an ID that is safe to show, never the
 // token) and Manager.DestroyUser ends them all on every node, optionally
-// keeping some (the device that asked). Each user has an index in the same
+// keeping some (the device that asked). A change of the tie (a login, a
+// switch of account, SetUser("")) renews the token as RenewToken does,
+// unless the token was minted in the same request, so a token planted
+// before the login (session fixation) never reaches the account; the old
+// token is deleted and only the new one is listed. Each user has an index in the same
 // store, under a key no request can present, whose fields are the tokens;
 // fields merge at the owner, so concurrent logins on different nodes are all
 // listed. The index entry is written before the session: when the index
