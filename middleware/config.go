@@ -130,7 +130,8 @@ type Config struct {
 	IgnorePattern *regexp.Regexp
 	// TokenHeader, when set, also accepts the token from this request header
 	// (it wins over the cookie) and returns new tokens in it, for API
-	// clients. Default "": cookie only.
+	// clients; a response carrying one is sent with "Cache-Control: private,
+	// no-store". Default "": cookie only.
 	TokenHeader string
 
 	// Codec encodes each session value separately. Default DefaultCodec.

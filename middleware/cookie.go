@@ -58,6 +58,9 @@ func (m *Manager) setCookie(h http.Header, r *http.Request, token string, deadli
 	m.addCookie(h, c)
 	if m.cfg.TokenHeader != "" {
 		h.Set(m.cfg.TokenHeader, token)
+		// The response carries a credential: no cache may keep it, whatever
+		// the handler asked for (Vary is set on every response, addVary).
+		h.Set("Cache-Control", "private, no-store")
 	}
 }
 

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -237,6 +238,53 @@ func TestTokenHeaderForAPIClients(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(rec.Header().Values("Vary"), ","), "X-Session") {
 		t.Errorf("Vary lacks X-Session")
+	}
+}
+
+// TestTokenHeaderNotCached: a response that carries the token in
+// TokenHeader is marked "private, no-store", whatever the handler set, and
+// varies on the cookie and the header; a response without a token keeps
+// the handler's caching.
+func TestTokenHeaderNotCached(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TokenHeader = "X-Session"
+	e := newEnv(t, cfg, nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		if r.URL.Query().Has("write") {
+			e2m(r).Put("n", 1)
+		}
+		fmt.Fprint(w, "page")
+	})
+	created := e.serve(h, httptest.NewRequest("GET", "/?write=1", nil))
+	tok := created.Header().Get("X-Session")
+	if tok == "" {
+		t.Fatal("no token in X-Session")
+	}
+	reuse := httptest.NewRequest("GET", "/", nil)
+	reuse.Header.Set("X-Session", tok)
+	unchanged := e.serve(h, reuse)
+	tests := []struct {
+		name      string
+		rec       *httptest.ResponseRecorder
+		wantToken bool
+		wantCache string
+	}{
+		{"new token sent", created, true, "private, no-store"},
+		{"no token sent", unchanged, false, "public, max-age=600"},
+	}
+	for _, tc := range tests {
+		h := tc.rec.Header()
+		if got := h.Get("X-Session") != ""; got != tc.wantToken {
+			t.Errorf("%s: X-Session present = %v, want %v", tc.name, got, tc.wantToken)
+		}
+		if got := strings.Join(h.Values("Cache-Control"), ", "); got != tc.wantCache {
+			t.Errorf("%s: Cache-Control = %q, want %q", tc.name, got, tc.wantCache)
+		}
+		vary := strings.Join(h.Values("Vary"), ",")
+		if !strings.Contains(vary, "Cookie") || !strings.Contains(vary, "X-Session") {
+			t.Errorf("%s: Vary = %q, want Cookie and X-Session", tc.name, vary)
+		}
 	}
 }
 

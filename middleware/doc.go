@@ -72,7 +72,10 @@
 // The Set-Cookie header is sent only when the client's copy is wrong: a new
 // or renewed token, a RememberMe change, a persistent cookie whose deadline
 // moved, a destroyed session or a token that no longer exists. Every
-// response gets "Vary: Cookie".
+// response gets "Vary: Cookie" (and Vary on TokenHeader when set), and a
+// response that carries a token in TokenHeader gets "Cache-Control:
+// private, no-store", replacing what the handler set: no cache may hand a
+// credential to another client.
 //
 // # Concurrent requests and locking
 //
