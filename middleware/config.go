@@ -13,18 +13,21 @@ import (
 type SecureMode uint8
 
 const (
-	// SecureAuto (the default) marks the cookie Secure when the request came
-	// over TLS (r.TLS != nil) or, with CookieConfig.TrustForwardedProto, when
-	// the first X-Forwarded-Proto value is "https". Plain-HTTP development on
-	// localhost keeps working, and a TLS deployment gets Secure cookies.
-	// Behind a TLS-terminating proxy set TrustForwardedProto or SecureAlways;
-	// the Manager logs a warning the first time it sees
-	// "X-Forwarded-Proto: https" while it is not trusted.
+	// SecureAuto (the default) marks the cookie Secure unless the request
+	// reached this server directly over plain HTTP for a loopback host
+	// (localhost, *.localhost, 127.0.0.0/8, ::1): plain-HTTP development on
+	// localhost keeps working, and everything else gets Secure cookies,
+	// also behind a TLS-terminating proxy that forwards to a loopback
+	// address (a request carrying Forwarded or X-Forwarded-* headers came
+	// through a proxy, so it is not local development). With
+	// CookieConfig.TrustForwardedProto, X-Forwarded-Proto decides instead
+	// when present: Secure for "https", not for "http".
 	SecureAuto SecureMode = iota
 	// SecureAlways always sets Secure. Browsers then drop the cookie on plain
 	// HTTP, so sessions silently do not stick in HTTP-only development.
 	SecureAlways
-	// SecureNever never sets Secure. Only for closed networks.
+	// SecureNever never sets Secure. Only for closed networks, or for plain
+	// HTTP on a non-loopback address (say, testing from a phone on the LAN).
 	SecureNever
 )
 
@@ -60,27 +63,29 @@ type CookieConfig struct {
 	Domain string
 	// Path attribute; default "/".
 	Path string
-	// Secure policy; default SecureAuto.
+	// Secure policy; default SecureAuto (Secure except for plain HTTP to
+	// localhost).
 	Secure SecureMode
 	// TrustForwardedProto lets SecureAuto believe X-Forwarded-Proto. Only set
 	// it behind a proxy that overwrites that header. Default false.
 	TrustForwardedProto bool
-	// HttpOnly hides the cookie from page scripts. Default true.
-	HttpOnly bool
+	// HttpOnly hides the cookie from page scripts. Default (nil) true; turn
+	// it off with new(false).
+	HttpOnly *bool
 	// SameSite attribute; zero means Lax. SameSiteNoneMode requires
 	// SecureAlways.
 	SameSite http.SameSite
 	// Partitioned sets the CHIPS Partitioned attribute. Default false.
 	Partitioned bool
 	// Persist gives the cookie Expires and Max-Age equal to the session's
-	// server-side deadline, so it survives a browser restart. False sends a
-	// browser-session cookie. Session.RememberMe overrides it per session.
-	// Default true.
-	Persist bool
+	// server-side deadline, so it survives a browser restart; new(false)
+	// sends a browser-session cookie. Session.RememberMe overrides it per
+	// session. Default (nil) true.
+	Persist *bool
 }
 
-// Config configures a Manager. Zero fields mean "use the default" (except
-// CookieConfig's two booleans, see there). Each comment gives the default.
+// Config configures a Manager. Zero fields mean "use the default". Each
+// comment gives the default.
 type Config struct {
 	Cookie CookieConfig
 
@@ -176,9 +181,9 @@ func DefaultConfig() Config {
 			Name:     "sessring",
 			Path:     "/",
 			Secure:   SecureAuto,
-			HttpOnly: true,
+			HttpOnly: new(true),
 			SameSite: http.SameSiteLaxMode,
-			Persist:  true,
+			Persist:  new(true),
 		},
 		Lifetime:        24 * time.Hour,
 		LockAutoAfter:   10,
@@ -264,9 +269,9 @@ func (c Config) validateSizes() error {
 // withDefaults fills zero fields. It assumes Validate passed.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Cookie == (CookieConfig{}) {
-		c.Cookie = d.Cookie
-	}
+	// Own copies of the switches: the caller's pointers may change later.
+	c.Cookie.HttpOnly = new(valueOr(c.Cookie.HttpOnly, *d.Cookie.HttpOnly))
+	c.Cookie.Persist = new(valueOr(c.Cookie.Persist, *d.Cookie.Persist))
 	setIfZero(&c.Cookie.Name, d.Cookie.Name)
 	setIfZero(&c.Cookie.Path, d.Cookie.Path)
 	setIfZero(&c.Cookie.SameSite, d.Cookie.SameSite)
@@ -287,6 +292,14 @@ func (c Config) withDefaults() Config {
 		c.TouchInterval = min(c.IdleTimeout/10, defaultTouchCap)
 	}
 	return c
+}
+
+// valueOr returns *p, or def when p is nil.
+func valueOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 func setIfZero[T comparable](p *T, def T) {

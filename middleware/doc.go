@@ -161,12 +161,19 @@
 // changes are not carried into a new session either: after a logout they
 // must not survive under any token.
 //
-// Cookie.Secure defaults to SecureAuto: Secure when the request came over
-// TLS, or over a trusted proxy reporting https. So plain-HTTP development
-// works and TLS deployments are safe; behind a TLS-terminating proxy set
-// TrustForwardedProto (the Manager warns once when it sees
-// X-Forwarded-Proto: https it may not trust). HttpOnly and SameSite=Lax are
-// on by default.
+// Cookie.Secure defaults to SecureAuto: the cookie is Secure for every
+// request except plain HTTP that reached the server directly for a loopback
+// host (localhost, *.localhost, 127.0.0.0/8, ::1). So plain-HTTP development
+// on localhost works, and a deployment behind a TLS-terminating proxy gets
+// Secure cookies without configuration, even when the proxy forwards to a
+// loopback address (its Forwarded or X-Forwarded-* headers give it away).
+// (Before, SecureAuto set Secure only for TLS or a trusted proxy reporting
+// https, so a deployment behind a TLS proxy sent cookies without it.) A
+// plain-HTTP setup on another address, such as a LAN IP in development,
+// needs SecureNever, or TrustForwardedProto behind a proxy that reports
+// http. HttpOnly and SameSite=Lax are on by default. Unset CookieConfig
+// fields each take their default, so setting one field (a Name) keeps
+// HttpOnly and Persist on; turn those off with new(false).
 //
 // # Users: log out everywhere
 //
