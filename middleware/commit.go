@@ -54,11 +54,15 @@ func (s *Session) commitLate(r *http.Request) {
 }
 
 // commitLocked writes what changed since the last write: a Create for a new
-// session, a delta of the changed keys for an existing one, or at most an
-// idle touch for an unchanged one.
+// session, a move to a new token for one whose user tie changed (SetUser), a
+// delta of the changed keys for an existing one, or at most an idle touch
+// for an unchanged one.
 func (s *Session) commitLocked(ctx context.Context) error {
 	if !s.exists {
 		return s.createLocked(ctx)
+	}
+	if s.tieMovesLocked() {
+		return s.renewLocked(ctx) // stores the whole session, new tie included
 	}
 	mut, err := s.deltaLocked()
 	if err != nil {

@@ -13,18 +13,21 @@ import (
 type SecureMode uint8
 
 const (
-	// SecureAuto (the default) marks the cookie Secure when the request came
-	// over TLS (r.TLS != nil) or, with CookieConfig.TrustForwardedProto, when
-	// the first X-Forwarded-Proto value is "https". Plain-HTTP development on
-	// localhost keeps working, and a TLS deployment gets Secure cookies.
-	// Behind a TLS-terminating proxy set TrustForwardedProto or SecureAlways;
-	// the Manager logs a warning the first time it sees
-	// "X-Forwarded-Proto: https" while it is not trusted.
+	// SecureAuto (the default) marks the cookie Secure unless the request
+	// reached this server directly over plain HTTP for a loopback host
+	// (localhost, *.localhost, 127.0.0.0/8, ::1): plain-HTTP development on
+	// localhost keeps working, and everything else gets Secure cookies,
+	// also behind a TLS-terminating proxy that forwards to a loopback
+	// address (a request carrying Forwarded or X-Forwarded-* headers came
+	// through a proxy, so it is not local development). With
+	// CookieConfig.TrustForwardedProto, X-Forwarded-Proto decides instead
+	// when present: Secure for "https", not for "http".
 	SecureAuto SecureMode = iota
 	// SecureAlways always sets Secure. Browsers then drop the cookie on plain
 	// HTTP, so sessions silently do not stick in HTTP-only development.
 	SecureAlways
-	// SecureNever never sets Secure. Only for closed networks.
+	// SecureNever never sets Secure. Only for closed networks, or for plain
+	// HTTP on a non-loopback address (say, testing from a phone on the LAN).
 	SecureNever
 )
 
@@ -39,14 +42,18 @@ const (
 	// LockExclusive serializes all requests of a session, cluster-wide, with a
 	// store lease held from before the load until the handler returned.
 	LockExclusive
-	// LockAuto locks a request unless its route was seen read-only for the
-	// last Config.LockAutoAfter requests (see "Locking" in the package doc).
+	// LockAuto always locks unsafe methods (POST, PUT, PATCH, DELETE, ...),
+	// and locks a GET, HEAD, OPTIONS or TRACE request unless its route was
+	// seen read-only, with a successful answer, for the last
+	// Config.LockAutoAfter requests within the last five minutes (see
+	// "Concurrent requests and locking" in the package doc).
 	LockAuto
 )
 
-// CookieConfig configures the session cookie. The zero value means "all
-// defaults"; once any field is set, HttpOnly and Persist take their literal
-// values, so start from DefaultConfig().Cookie.
+// CookieConfig configures the session cookie. Fields left unset (zero, or
+// nil for the two switches) take their defaults, each on its own: setting
+// Name alone keeps HttpOnly, Persist, Path, SameSite and Secure as they
+// were.
 type CookieConfig struct {
 	// Name of the cookie. Default "sessring". A "__Host-" or "__Secure-"
 	// prefix requires Secure: SecureAlways (and for __Host-, Path "/" and no
@@ -56,27 +63,29 @@ type CookieConfig struct {
 	Domain string
 	// Path attribute; default "/".
 	Path string
-	// Secure policy; default SecureAuto.
+	// Secure policy; default SecureAuto (Secure except for plain HTTP to
+	// localhost).
 	Secure SecureMode
 	// TrustForwardedProto lets SecureAuto believe X-Forwarded-Proto. Only set
 	// it behind a proxy that overwrites that header. Default false.
 	TrustForwardedProto bool
-	// HttpOnly hides the cookie from page scripts. Default true.
-	HttpOnly bool
+	// HttpOnly hides the cookie from page scripts. Default (nil) true; turn
+	// it off with new(false).
+	HttpOnly *bool
 	// SameSite attribute; zero means Lax. SameSiteNoneMode requires
 	// SecureAlways.
 	SameSite http.SameSite
 	// Partitioned sets the CHIPS Partitioned attribute. Default false.
 	Partitioned bool
 	// Persist gives the cookie Expires and Max-Age equal to the session's
-	// server-side deadline, so it survives a browser restart. False sends a
-	// browser-session cookie. Session.RememberMe overrides it per session.
-	// Default true.
-	Persist bool
+	// server-side deadline, so it survives a browser restart; new(false)
+	// sends a browser-session cookie. Session.RememberMe overrides it per
+	// session. Default (nil) true.
+	Persist *bool
 }
 
-// Config configures a Manager. Zero fields mean "use the default" (except
-// CookieConfig's two booleans, see there). Each comment gives the default.
+// Config configures a Manager. Zero fields mean "use the default". Each
+// comment gives the default.
 type Config struct {
 	Cookie CookieConfig
 
@@ -99,8 +108,9 @@ type Config struct {
 	// LockPattern, when set, restricts locking to requests whose URL path
 	// matches (with LockExclusive or LockAuto). Default nil: all paths.
 	LockPattern *regexp.Regexp
-	// LockAutoAfter is how many consecutive read-only requests make LockAuto
-	// trust a route to be read-only. Default 10.
+	// LockAutoAfter is how many consecutive successful read-only requests
+	// make LockAuto trust a safe-method route to be read-only, for five
+	// minutes. Default 10.
 	LockAutoAfter int
 	// LockWait bounds the wait for a held lock. On timeout the request fails
 	// through ErrorFunc with ErrLockTimeout (503 by default) and the handler
@@ -125,7 +135,8 @@ type Config struct {
 	IgnorePattern *regexp.Regexp
 	// TokenHeader, when set, also accepts the token from this request header
 	// (it wins over the cookie) and returns new tokens in it, for API
-	// clients. Default "": cookie only.
+	// clients; a response carrying one is sent with "Cache-Control: private,
+	// no-store". Default "": cookie only.
 	TokenHeader string
 
 	// Codec encodes each session value separately. Default DefaultCodec.
@@ -170,9 +181,9 @@ func DefaultConfig() Config {
 			Name:     "sessring",
 			Path:     "/",
 			Secure:   SecureAuto,
-			HttpOnly: true,
+			HttpOnly: new(true),
 			SameSite: http.SameSiteLaxMode,
-			Persist:  true,
+			Persist:  new(true),
 		},
 		Lifetime:        24 * time.Hour,
 		LockAutoAfter:   10,
@@ -258,9 +269,9 @@ func (c Config) validateSizes() error {
 // withDefaults fills zero fields. It assumes Validate passed.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Cookie == (CookieConfig{}) {
-		c.Cookie = d.Cookie
-	}
+	// Own copies of the switches: the caller's pointers may change later.
+	c.Cookie.HttpOnly = new(valueOr(c.Cookie.HttpOnly, *d.Cookie.HttpOnly))
+	c.Cookie.Persist = new(valueOr(c.Cookie.Persist, *d.Cookie.Persist))
 	setIfZero(&c.Cookie.Name, d.Cookie.Name)
 	setIfZero(&c.Cookie.Path, d.Cookie.Path)
 	setIfZero(&c.Cookie.SameSite, d.Cookie.SameSite)
@@ -281,6 +292,14 @@ func (c Config) withDefaults() Config {
 		c.TouchInterval = min(c.IdleTimeout/10, defaultTouchCap)
 	}
 	return c
+}
+
+// valueOr returns *p, or def when p is nil.
+func valueOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 func setIfZero[T comparable](p *T, def T) {

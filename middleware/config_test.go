@@ -61,7 +61,7 @@ func TestZeroConfigGetsSecureDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := m.cfg
-	if !c.Cookie.HttpOnly || !c.Cookie.Persist || c.Cookie.SameSite != http.SameSiteLaxMode ||
+	if !*c.Cookie.HttpOnly || !*c.Cookie.Persist || c.Cookie.SameSite != http.SameSiteLaxMode ||
 		c.Cookie.Name != "sessring" || c.Lifetime != 24*time.Hour || c.LockWait != 5*time.Second ||
 		c.MaxSessionBytes != 256<<10 || c.CompressAbove != 1024 {
 		t.Errorf("zero Config filled as %+v", c)
@@ -86,7 +86,7 @@ func TestTouchIntervalDefault(t *testing.T) {
 
 func TestHttpOnlyOffIsLogged(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Cookie.HttpOnly = false
+	cfg.Cookie.HttpOnly = new(false)
 	e := newEnv(t, cfg, nil)
 	if !strings.Contains(e.log.String(), "not HttpOnly") {
 		t.Errorf("disabling HttpOnly was not logged")

@@ -3,7 +3,9 @@ package middleware
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -23,25 +25,46 @@ func (m *Manager) secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	https := forwardedHTTPS(r)
-	if https && c.TrustForwardedProto {
-		return true
+	if proto := forwardedProto(r); proto != "" && c.TrustForwardedProto {
+		return proto != "http"
 	}
-	if https && m.warnedProxy.CompareAndSwap(false, true) {
-		m.log.Warn("session cookie sent without Secure although X-Forwarded-Proto is https; " +
-			"set Cookie.TrustForwardedProto (behind a proxy that sets it) or Cookie.Secure = SecureAlways")
+	return proxied(r) || !loopbackHost(r.Host)
+}
+
+// forwardedProto returns the scheme the first proxy hop reports in
+// X-Forwarded-Proto, lower-cased, or "".
+func forwardedProto(r *http.Request) string {
+	v, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// proxied reports whether r carries the headers a reverse proxy adds. A
+// TLS-terminating proxy often forwards to a loopback address (and nginx
+// passes that address as Host), so such a request is not local development
+// even when its host is loopback.
+func proxied(r *http.Request) bool {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+		if r.Header.Get(h) != "" {
+			return true
+		}
 	}
 	return false
 }
 
-// forwardedHTTPS reports whether the first proxy hop says the client used
-// https.
-func forwardedHTTPS(r *http.Request) bool {
-	v := r.Header.Get("X-Forwarded-Proto")
-	if i := strings.IndexByte(v, ','); i >= 0 {
-		v = v[:i]
+// loopbackHost reports whether a Host header names this machine: localhost,
+// a name under .localhost (RFC 6761), or a loopback IP, with or without a
+// port.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
 	}
-	return strings.EqualFold(strings.TrimSpace(v), "https")
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // setCookie adds the session cookie for token to h. persist adds Expires and
@@ -58,6 +81,9 @@ func (m *Manager) setCookie(h http.Header, r *http.Request, token string, deadli
 	m.addCookie(h, c)
 	if m.cfg.TokenHeader != "" {
 		h.Set(m.cfg.TokenHeader, token)
+		// The response carries a credential: no cache may keep it, whatever
+		// the handler asked for (Vary is set on every response, addVary).
+		h.Set("Cache-Control", "private, no-store")
 	}
 }
 
@@ -81,7 +107,7 @@ func (m *Manager) baseCookie(r *http.Request, token string) *http.Cookie {
 		Domain:      k.Domain,
 		Path:        k.Path,
 		Secure:      m.secure(r),
-		HttpOnly:    k.HttpOnly,
+		HttpOnly:    *k.HttpOnly,
 		SameSite:    k.SameSite,
 		Partitioned: k.Partitioned,
 	}

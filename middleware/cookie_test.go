@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -100,19 +101,22 @@ func TestCookieAttributes(t *testing.T) {
 	tests := []struct {
 		name       string
 		mutate     func(*Config)
+		host       string // "": example.com
 		tls        bool
 		xfp        string
 		query      string
 		wantSecure bool
 		wantMaxAge bool
 	}{
-		{"plain http defaults", nil, false, "", "", false, true},
-		{"tls", nil, true, "", "", true, true},
-		{"untrusted proxy header", nil, false, "https", "", false, true},
-		{"trusted proxy header", func(c *Config) { c.Cookie.TrustForwardedProto = true }, false, "https, http", "", true, true},
-		{"secure always", func(c *Config) { c.Cookie.Secure = SecureAlways }, false, "", "", true, true},
-		{"browser-session cookie", func(c *Config) { c.Cookie.Persist = false }, false, "", "", false, false},
-		{"remember me", func(c *Config) { c.Cookie.Persist = false }, false, "", "?remember=1", false, true},
+		{"plain http defaults", nil, "", false, "", "", true, true},
+		{"plain http to localhost", nil, "localhost:8080", false, "", "", false, true},
+		{"tls", nil, "", true, "", "", true, true},
+		{"untrusted proxy header", nil, "localhost", false, "https", "", true, true},
+		{"trusted proxy header", func(c *Config) { c.Cookie.TrustForwardedProto = true }, "", false, "https, http", "", true, true},
+		{"secure always", func(c *Config) { c.Cookie.Secure = SecureAlways }, "localhost", false, "", "", true, true},
+		{"secure never", func(c *Config) { c.Cookie.Secure = SecureNever }, "", true, "", "", false, true},
+		{"browser-session cookie", func(c *Config) { c.Cookie.Persist = new(false) }, "localhost", false, "", "", false, false},
+		{"remember me", func(c *Config) { c.Cookie.Persist = new(false) }, "localhost", false, "", "?remember=1", false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +126,9 @@ func TestCookieAttributes(t *testing.T) {
 			}
 			e := newEnv(t, cfg, nil)
 			req := httptest.NewRequest("GET", "/"+tc.query, nil)
+			if tc.host != "" {
+				req.Host = tc.host
+			}
 			if tc.tls {
 				req.TLS = &tls.ConnectionState{}
 			}
@@ -143,9 +150,89 @@ func TestCookieAttributes(t *testing.T) {
 			if tc.wantMaxAge && (c.MaxAge < 86399 || c.MaxAge > 86401) {
 				t.Errorf("Max-Age = %d, want the 24h server lifetime", c.MaxAge)
 			}
-			warned := strings.Contains(e.log.String(), "X-Forwarded-Proto")
-			if want := tc.name == "untrusted proxy header"; warned != want {
-				t.Errorf("proxy warning logged = %v, want %v", warned, want)
+		})
+	}
+}
+
+// TestSecureAutoByHost: SecureAuto leaves Secure off only for plain HTTP
+// that reached the server directly for a loopback host, which is local
+// development; any other host, and anything that came through a proxy, gets
+// a Secure cookie (behind a TLS proxy that forwards to 127.0.0.1 too).
+func TestSecureAutoByHost(t *testing.T) {
+	tests := []struct {
+		host   string
+		header string // "Name: value" added to the request
+		trust  bool   // TrustForwardedProto
+		want   bool
+	}{
+		{"localhost", "", false, false},
+		{"localhost:8080", "", false, false},
+		{"LOCALHOST.", "", false, false},
+		{"app.localhost:3000", "", false, false},
+		{"127.0.0.1:8080", "", false, false},
+		{"127.1.2.3", "", false, false},
+		{"[::1]:8080", "", false, false},
+		{"example.com", "", false, true},
+		{"app.example.com:8080", "", false, true},
+		{"10.0.0.5:8080", "", false, true},
+		{"[2001:db8::1]:443", "", false, true},
+		{"localhost.example.com", "", false, true},
+		{"", "", false, true},
+		{"127.0.0.1:8080", "X-Forwarded-For: 203.0.113.9", false, true},
+		{"127.0.0.1:8080", "Forwarded: for=203.0.113.9;proto=https", false, true},
+		{"127.0.0.1:8080", "X-Forwarded-Proto: http", false, true},
+		{"example.com", "X-Forwarded-Proto: http", true, false},
+		{"127.0.0.1:8080", "X-Forwarded-Proto: https", true, true},
+	}
+	for _, tc := range tests {
+		cfg := DefaultConfig()
+		cfg.Cookie.TrustForwardedProto = tc.trust
+		e := newEnv(t, cfg, nil)
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Host = tc.host
+		if name, value, ok := strings.Cut(tc.header, ": "); ok {
+			req.Header.Set(name, value)
+		}
+		if got := e.m.secure(req); got != tc.want {
+			t.Errorf("secure(Host %q, %q, trusted proxy %v) = %v, want %v", tc.host, tc.header, tc.trust, got, tc.want)
+		}
+	}
+}
+
+// TestCookieConfigMerges: a CookieConfig with some fields set keeps the
+// defaults of the others; HttpOnly in particular stays on unless turned
+// off explicitly.
+func TestCookieConfigMerges(t *testing.T) {
+	put := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e2m(r).Put("k", 1) })
+	tests := []struct {
+		name         string
+		cookie       CookieConfig
+		wantName     string
+		wantHttpOnly bool
+		wantPersist  bool
+	}{
+		{"name only", CookieConfig{Name: "app"}, "app", true, true},
+		{"secure only", CookieConfig{Secure: SecureAlways}, "sessring", true, true},
+		{"domain only", CookieConfig{Domain: "example.com"}, "sessring", true, true},
+		{"persist off", CookieConfig{Name: "app", Persist: new(false)}, "app", true, false},
+		{"httponly off", CookieConfig{HttpOnly: new(false)}, "sessring", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Config{Cookie: tc.cookie}, nil)
+			res := e.serve(put, httptest.NewRequest("GET", "/", nil)).Result()
+			var c *http.Cookie
+			for _, ck := range res.Cookies() {
+				if ck.Name == tc.wantName {
+					c = ck
+				}
+			}
+			if c == nil {
+				t.Fatalf("no cookie named %q in %v", tc.wantName, res.Header.Values("Set-Cookie"))
+			}
+			if c.HttpOnly != tc.wantHttpOnly || (c.MaxAge > 0) != tc.wantPersist || c.Path != "/" || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("cookie HttpOnly=%v persistent=%v Path=%q SameSite=%v; want HttpOnly=%v persistent=%v Path \"/\" Lax",
+					c.HttpOnly, c.MaxAge > 0, c.Path, c.SameSite, tc.wantHttpOnly, tc.wantPersist)
 			}
 		})
 	}
@@ -240,6 +327,53 @@ func TestTokenHeaderForAPIClients(t *testing.T) {
 	}
 }
 
+// TestTokenHeaderNotCached: a response that carries the token in
+// TokenHeader is marked "private, no-store", whatever the handler set, and
+// varies on the cookie and the header; a response without a token keeps
+// the handler's caching.
+func TestTokenHeaderNotCached(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TokenHeader = "X-Session"
+	e := newEnv(t, cfg, nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		if r.URL.Query().Has("write") {
+			e2m(r).Put("n", 1)
+		}
+		fmt.Fprint(w, "page")
+	})
+	created := e.serve(h, httptest.NewRequest("GET", "/?write=1", nil))
+	tok := created.Header().Get("X-Session")
+	if tok == "" {
+		t.Fatal("no token in X-Session")
+	}
+	reuse := httptest.NewRequest("GET", "/", nil)
+	reuse.Header.Set("X-Session", tok)
+	unchanged := e.serve(h, reuse)
+	tests := []struct {
+		name      string
+		rec       *httptest.ResponseRecorder
+		wantToken bool
+		wantCache string
+	}{
+		{"new token sent", created, true, "private, no-store"},
+		{"no token sent", unchanged, false, "public, max-age=600"},
+	}
+	for _, tc := range tests {
+		h := tc.rec.Header()
+		if got := h.Get("X-Session") != ""; got != tc.wantToken {
+			t.Errorf("%s: X-Session present = %v, want %v", tc.name, got, tc.wantToken)
+		}
+		if got := strings.Join(h.Values("Cache-Control"), ", "); got != tc.wantCache {
+			t.Errorf("%s: Cache-Control = %q, want %q", tc.name, got, tc.wantCache)
+		}
+		vary := strings.Join(h.Values("Vary"), ",")
+		if !strings.Contains(vary, "Cookie") || !strings.Contains(vary, "X-Session") {
+			t.Errorf("%s: Vary = %q, want Cookie and X-Session", tc.name, vary)
+		}
+	}
+}
+
 func TestIgnorePatternSkipsSessions(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.IgnorePattern = regexp.MustCompile(`^/static/`)
@@ -260,7 +394,7 @@ func TestIgnorePatternSkipsSessions(t *testing.T) {
 
 func TestRememberMeIsStoredWithTheSession(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Cookie.Persist = false
+	cfg.Cookie.Persist = new(false)
 	cfg.IdleTimeout = 10 * time.Minute
 	e := newEnv(t, cfg, nil)
 	clock := e.useClock()

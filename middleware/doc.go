@@ -72,7 +72,10 @@
 // The Set-Cookie header is sent only when the client's copy is wrong: a new
 // or renewed token, a RememberMe change, a persistent cookie whose deadline
 // moved, a destroyed session or a token that no longer exists. Every
-// response gets "Vary: Cookie".
+// response gets "Vary: Cookie" (and Vary on TokenHeader when set), and a
+// response that carries a token in TokenHeader gets "Cache-Control:
+// private, no-store", replacing what the handler set: no cache may hand a
+// credential to another client.
 //
 // # Concurrent requests and locking
 //
@@ -87,15 +90,24 @@
 //     cluster with a lease at the session's owner, taken before the load and
 //     released after the handler. Twenty parallel increments of one counter
 //     through three nodes give exactly twenty.
-//   - LockAuto locks a request unless its route was seen leaving the
-//     session unmodified for the last LockAutoAfter requests (default 10) on
-//     this node. A route is the ServeMux pattern when LoadAndSave wraps a
-//     single route, otherwise the method and the path with identifier-like
-//     segments (containing a digit, or longer than 24 bytes) folded to "*".
-//     One modifying request puts the route back under locking until it
-//     proves itself again; unlocked requests are observed too, so a wrong
-//     guess costs one unlocked request, whose delta still merges per key.
-//     Touches do not count as modifications.
+//   - LockAuto always locks requests with unsafe methods (POST, PUT, PATCH,
+//     DELETE and any method other than GET, HEAD, OPTIONS and TRACE). A
+//     safe-method request is locked unless its route was seen leaving the
+//     session unmodified, with a successful (below 400) answer, for the last
+//     LockAutoAfter such requests (default 10) on this node; failed answers
+//     do not count, and the trust lapses after five minutes, when the route
+//     must prove itself again. A route is the ServeMux pattern when
+//     LoadAndSave wraps a single route, otherwise the method and the path
+//     with identifier-like segments (containing a digit, or longer than 24
+//     bytes) folded to "*". One modifying request puts the route back under
+//     locking until it proves itself again; unlocked requests are observed
+//     too. A wrong guess is not limited to one request: every request of
+//     the route that starts on a node before the first modifying one there
+//     has finished runs unlocked, on each node that learned the route, and
+//     their deltas merge per key with the last write winning. So LockAuto
+//     suits GET handlers that write only incidentally; a GET handler whose
+//     writes must be serialized needs LockExclusive (for its paths, with
+//     LockPattern). Touches do not count as modifications.
 //   - LockPattern restricts LockExclusive or LockAuto to matching paths
 //     (MSM's uriPattern): say, the checkout routes only.
 //
@@ -155,19 +167,30 @@
 // changes are not carried into a new session either: after a logout they
 // must not survive under any token.
 //
-// Cookie.Secure defaults to SecureAuto: Secure when the request came over
-// TLS, or over a trusted proxy reporting https. So plain-HTTP development
-// works and TLS deployments are safe; behind a TLS-terminating proxy set
-// TrustForwardedProto (the Manager warns once when it sees
-// X-Forwarded-Proto: https it may not trust). HttpOnly and SameSite=Lax are
-// on by default.
+// Cookie.Secure defaults to SecureAuto: the cookie is Secure for every
+// request except plain HTTP that reached the server directly for a loopback
+// host (localhost, *.localhost, 127.0.0.0/8, ::1). So plain-HTTP development
+// on localhost works, and a deployment behind a TLS-terminating proxy gets
+// Secure cookies without configuration, even when the proxy forwards to a
+// loopback address (its Forwarded or X-Forwarded-* headers give it away).
+// (Before, SecureAuto set Secure only for TLS or a trusted proxy reporting
+// https, so a deployment behind a TLS proxy sent cookies without it.) A
+// plain-HTTP setup on another address, such as a LAN IP in development,
+// needs SecureNever, or TrustForwardedProto behind a proxy that reports
+// http. HttpOnly and SameSite=Lax are on by default. Unset CookieConfig
+// fields each take their default, so setting one field (a Name) keeps
+// HttpOnly and Persist on; turn those off with new(false).
 //
 // # Users: log out everywhere
 //
 // Session.SetUser ties a session to an account id; Manager.UserSessions
 // lists that user's live sessions (with an ID that is safe to show, never the
 // token) and Manager.DestroyUser ends them all on every node, optionally
-// keeping some (the device that asked). Each user has an index in the same
+// keeping some (the device that asked). A change of the tie (a login, a
+// switch of account, SetUser("")) renews the token as RenewToken does,
+// unless the token was minted in the same request, so a token planted
+// before the login (session fixation) never reaches the account; the old
+// token is deleted and only the new one is listed. Each user has an index in the same
 // store, under a key no request can present, whose fields are the tokens;
 // fields merge at the owner, so concurrent logins on different nodes are all
 // listed. The index entry is written before the session: when the index

@@ -44,7 +44,7 @@ func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
 		sw := &responseWriter{ResponseWriter: w, s: s, r: r}
 		next.ServeHTTP(sw, r)
 		sw.finish()
-		m.afterRequest(route, plan, s)
+		m.afterRequest(route, plan, s, sw.failed())
 	})
 }
 
@@ -146,18 +146,19 @@ func (s *Session) release(r *http.Request) {
 	}
 }
 
-// afterRequest updates the counters and the LockAuto learner.
-func (m *Manager) afterRequest(route string, plan lockPlan, s *Session) {
+// afterRequest updates the counters and the LockAuto learner. failed: the
+// response was an error (4xx, 5xx), from the handler or the middleware.
+func (m *Manager) afterRequest(route string, plan lockPlan, s *Session, failed bool) {
 	s.mu.Lock()
 	modified, writes := s.status != Unmodified, s.writes
 	s.mu.Unlock()
 	if writes == 0 {
 		m.stats.skipped.Add(1)
 	}
-	if m.cfg.Locking != LockAuto || !plan.eligible {
+	if !plan.learn {
 		return
 	}
-	m.learner.observe(route, modified)
+	m.learner.observe(route, modified, failed, m.now())
 	if plan.learned && modified {
 		m.stats.autoMisses.Add(1)
 	}

@@ -3,8 +3,11 @@ package middleware
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -249,6 +252,127 @@ func TestRouteKey(t *testing.T) {
 		r.Pattern = tc.pattern
 		if got := routeKey(r); got != tc.want {
 			t.Errorf("routeKey(%s %s, pattern %q) = %q, want %q", tc.method, tc.target, tc.pattern, got, tc.want)
+		}
+	}
+}
+
+// TestLockAutoKeepsWritesLocked: whatever LockAuto saw before on a route
+// (requests that only read, or that failed), a one-time coupon redeemed by
+// two concurrent requests of one session is redeemed once: the redeeming
+// requests run locked. On the old learner, the ten earlier requests made
+// the route "read-only" and both redemptions ran unlocked.
+func TestLockAutoKeepsWritesLocked(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		before     string // request sent ten times first: "METHOD target"
+		wantStatus int
+		redeem     string // the two concurrent redemptions
+	}{
+		{"ten GETs that only read", "GET /coupon", 200, "POST /coupon?claim=1"},
+		{"ten POSTs answered 400", "POST /coupon?code=bad", 400, "POST /coupon?claim=1"},
+		{"ten POSTs that only read", "POST /coupon?preview=1", 200, "POST /coupon?claim=1"},
+		{"ten GETs answered 400", "GET /coupon?code=bad", 400, "GET /coupon?claim=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Locking = LockAuto
+			e := newEnv(t, cfg, nil)
+			tok := e.seed(map[string]any{"cart": "book"})
+			var inside, redeemed atomic.Int32
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s := e.m.Session(r)
+				q := r.URL.Query()
+				switch {
+				case q.Get("code") == "bad":
+					http.Error(w, "unknown coupon", http.StatusBadRequest)
+					return
+				case !q.Has("claim"):
+					fmt.Fprint(w, s.GetBool("redeemed"))
+					return
+				}
+				if s.GetBool("redeemed") {
+					http.Error(w, "already redeemed", http.StatusConflict)
+					return
+				}
+				// Give a concurrent redemption the time to get here too: an
+				// unlocked one arrives at once, a locked one cannot.
+				inside.Add(1)
+				pollUntil(300*time.Millisecond, func() bool { return inside.Load() >= 2 })
+				s.Put("redeemed", true)
+				redeemed.Add(1)
+			})
+			method, target, _ := strings.Cut(tc.before, " ")
+			for i := range 10 {
+				if got := e.serve(h, withToken(method, target, tok)).Code; got != tc.wantStatus {
+					t.Fatalf("request %d %s = %d, want %d", i, tc.before, got, tc.wantStatus)
+				}
+			}
+			method, target, _ = strings.Cut(tc.redeem, " ")
+			codes := make([]int, 2)
+			var wg sync.WaitGroup
+			for i := range codes {
+				wg.Go(func() { codes[i] = e.serve(h, withToken(method, target, tok)).Code })
+			}
+			wg.Wait()
+			slices.Sort(codes)
+			if n := redeemed.Load(); n != 1 || !slices.Equal(codes, []int{200, 409}) {
+				t.Errorf("two concurrent %s: redeemed %d times, statuses %v; want once, [200 409]", tc.redeem, n, codes)
+			}
+		})
+	}
+}
+
+// pollUntil polls cond every millisecond until it holds or d has passed,
+// and reports whether it held.
+func pollUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// TestLockAutoTrustExpires: a route LockAuto learned is trusted for
+// learnTTL only, then it is locked until it proves itself again; failed
+// answers do not count towards the proof.
+func TestLockAutoTrustExpires(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Locking = LockAuto
+	cfg.LockAutoAfter = 2
+	e := newEnv(t, cfg, nil)
+	clock := e.useClock()
+	tok := e.seed(map[string]any{"n": 0})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("fail") {
+			http.Error(w, "no", http.StatusNotFound)
+			return
+		}
+		_ = e.m.Session(r).GetInt("n")
+	})
+	steps := []struct {
+		target   string
+		advance  time.Duration // before the request
+		wantLock bool
+	}{
+		{"/page", 0, true}, {"/page", 0, true},
+		{"/page", 0, false}, // learned
+		{"/page", learnTTL - time.Second, false},
+		{"/page", time.Second, true}, // the trust ran out
+		{"/page", 0, true},
+		{"/page", 0, false}, // learned again
+		{"/other?fail=1", 0, true}, {"/other?fail=1", 0, true}, {"/other?fail=1", 0, true},
+		{"/other", 0, true}, {"/other", 0, true}, // failures proved nothing
+		{"/other", 0, false},
+	}
+	for i, st := range steps {
+		clock.advance(st.advance)
+		before := e.st.Calls(memstore.OpLock)
+		e.serve(h, withToken("GET", st.target, tok))
+		if got := e.st.Calls(memstore.OpLock) > before; got != st.wantLock {
+			t.Errorf("step %d GET %s (+%v): locked = %v, want %v", i, st.target, st.advance, got, st.wantLock)
 		}
 	}
 }

@@ -25,7 +25,6 @@ type Manager struct {
 	now       func() time.Time // replaced by tests
 
 	stats          counters
-	warnedProxy    atomic.Bool
 	warnedDetached atomic.Bool
 }
 
@@ -64,8 +63,8 @@ func New(st Store, cfg Config) (*Manager, error) {
 			}
 		})
 	}
-	if !cfg.Cookie.HttpOnly {
-		m.log.Warn("session cookie is not HttpOnly: page scripts can read it (start from DefaultConfig to get HttpOnly)")
+	if !*cfg.Cookie.HttpOnly {
+		m.log.Warn("session cookie is not HttpOnly: page scripts can read it")
 	}
 	return m, nil
 }

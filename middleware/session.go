@@ -283,7 +283,7 @@ func (s *Session) persistentLocked() bool {
 	if s.remember != 0 {
 		return s.remember > 0
 	}
-	return s.m.cfg.Cookie.Persist
+	return *s.m.cfg.Cookie.Persist
 }
 
 // setKey sets (*m)[k] = v, allocating the map on first use.

@@ -72,11 +72,22 @@ type UserSession struct {
 
 // SetUser ties the session to a user (an account id, not a name that can
 // change), so that Manager.UserSessions lists it and Manager.DestroyUser ends
-// it together with the user's other sessions. It takes effect when the
-// session is committed; if the user's index cannot be written then, nothing
-// is stored and the request fails, so a session is never stored tied to a
-// user without being listed. SetUser("") unties the session. On login, call
-// RenewToken first. Clear keeps the tie; Destroy ends it.
+// it together with the user's other sessions. SetUser("") unties the
+// session. Clear keeps the tie; Destroy ends it.
+//
+// A change of the tie is a change of privilege, so it renews the token, as
+// OWASP recommends against session fixation: when the session is committed,
+// it moves to a new token exactly as with RenewToken (the absolute lifetime
+// restarts, OnRenew runs), the token the client presented no longer loads
+// it, and the response carries the new cookie. A token minted during this
+// request (a new session, or RenewToken called first, as on a login page)
+// is not renewed again. Only the new token is listed in the user's index.
+// Because the cookie must change, SetUser returns ErrHeadersWritten when a
+// renewal is needed but the response headers are already written.
+//
+// The tie takes effect when the session is committed; if the user's index
+// cannot be written then, nothing is stored and the request fails, so a
+// session is never stored tied to a user without being listed.
 func (s *Session) SetUser(id string) error {
 	if len(id) > MaxUserIDLen {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrBadUser, len(id), MaxUserIDLen)
@@ -88,6 +99,9 @@ func (s *Session) SetUser(id string) error {
 	defer s.mu.Unlock()
 	if id == s.userLocked() {
 		return nil
+	}
+	if s.sent && s.exists && s.token == s.presented && id != s.storedUserLocked() {
+		return fmt.Errorf("middleware: set user: the token must be renewed: %w", ErrHeadersWritten)
 	}
 	s.user, s.userSet = id, true
 	s.status = Modified
@@ -139,6 +153,13 @@ func (s *Session) userDeltaLocked(mut *store.Mutation) {
 	case u == "" && stored != "" && !s.cleared:
 		mut.Delete = append(mut.Delete, userKey)
 	}
+}
+
+// tieMovesLocked reports whether this request changed the user tie of a
+// stored session under the token the client presented: the commit must
+// renew the token (see SetUser).
+func (s *Session) tieMovesLocked() bool {
+	return s.exists && s.token == s.presented && s.userSet && s.user != s.storedUserLocked()
 }
 
 // userPendingLocked reports whether a new session must be stored only

@@ -122,10 +122,27 @@ func TestUserIndexRetieRace(t *testing.T) {
 	e.checkListed(t, "bob")
 }
 
+// retieAsBefore ties tok to user the way a node of the previous release
+// does during a rolling upgrade: index entry first, then the tie, under the
+// same token (releases since renew the token, see SetUser). It is how an
+// index comes to list a live session of another user.
+func (e *env) retieAsBefore(tok, user string) {
+	e.t.Helper()
+	ctx := context.Background()
+	if err := e.m.indexAdd(ctx, user, tok); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.st.Apply(ctx, tok, store.Mutation{Set: map[string][]byte{userKey: []byte(user)}, IfExists: true}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // A read of ann's list judges an old entry dead (its session is bob's);
 // before it removes the entry, another request ties the session back to ann
 // and lists it afresh. The removal must not take the fresh entry (fix:
 // removals are conditional on the index version the judgement was made on).
+// The re-ties keep the token, as on a node of the previous release: this
+// one renews it, which leaves no old entry to judge.
 func TestUserIndexStaleJudgement(t *testing.T) {
 	mem := memstore.New()
 	hs := &hookStore{Store: mem}
@@ -133,10 +150,11 @@ func TestUserIndexStaleJudgement(t *testing.T) {
 	clock := e.useClock()
 	c := e.client()
 	e.login(c, "ann")
-	e.get(c, "/tie?user=bob")
+	tok := e.tokenOf(c)
+	e.retieAsBefore(tok, "bob")
 	clock.advance(e.m.indexGrace() + time.Second)
-	hs.afterLoad = e.tokenOf(c)
-	hs.hook = func() { e.get(c, "/tie?user=ann") }
+	hs.afterLoad = tok
+	hs.hook = func() { e.retieAsBefore(tok, "ann") }
 	if us, err := e.m.UserSessions(context.Background(), "ann"); len(us) != 0 || err != nil {
 		t.Errorf("ann's list judged before the tie back = %v, %v", ids(us), err)
 	}
@@ -150,13 +168,17 @@ func TestUserIndexStaleJudgement(t *testing.T) {
 // tie again from that view. If, while it ran, another request tied the
 // session to bob and a read of ann's list dropped the old entry, the tie
 // written must be listed again (fix: every write of the tie adds the entry
-// first, even when this request saw it tied already).
+// first, even when this request saw it tied already). The other request
+// keeps the token, as on a node of the previous release; with one of this
+// release the token is renewed and the clear finds its session gone
+// (TestSetUserRenewsTokenRace).
 func TestUserIndexClearRace(t *testing.T) {
 	mem := memstore.New()
 	e := newUserEnv(t, mem, mem, DefaultConfig())
 	clock := e.useClock()
 	c := e.client()
 	e.login(c, "ann")
+	tok := e.tokenOf(c)
 	app := userApp(e.m)
 	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/slow-clear" {
@@ -164,7 +186,7 @@ func TestUserIndexClearRace(t *testing.T) {
 			return
 		}
 		e.m.Session(r).Clear()
-		e.get(c, "/tie?user=bob") // meanwhile, on another node
+		e.retieAsBefore(tok, "bob") // meanwhile, on another node
 		clock.advance(e.m.indexGrace() + time.Second)
 		if us, _ := e.m.UserSessions(context.Background(), "ann"); len(us) != 0 {
 			t.Errorf("ann's list while the session is bob's: %v", ids(us))

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,6 +119,21 @@ func (e *env) login(c *http.Client, user string) string {
 	fmt.Sscan(body, &who, &id)
 	if who != user || len(id) != 16 {
 		e.t.Fatalf("after login as %s: whoami = %q", user, body)
+	}
+	return id
+}
+
+// whoami returns c's session ID, failing unless the session is tied to
+// user ("" for none).
+func (e *env) whoami(c *http.Client, user string) string {
+	e.t.Helper()
+	_, body, _ := e.get(c, "/whoami")
+	who, id, found := strings.Cut(body, " ")
+	if !found {
+		who, id = "", body
+	}
+	if who != user || len(id) != 16 {
+		e.t.Fatalf("whoami = %q, want user %q and a session ID", body, user)
 	}
 	return id
 }
@@ -240,28 +256,28 @@ func TestUserIndexFollowsTheSession(t *testing.T) {
 		t.Errorf("after Clear whoami = %q, want the tie kept", body)
 	}
 
+	// Tying to another user renews the token (SetUser): the old one is
+	// deleted, so its entry leaves ann's index at once.
 	e.get(c, "/tie?user=bob")
-	if got, bob := list("ann"), list("bob"); len(got) != 0 || !slices.Equal(bob, []string{second}) {
-		t.Errorf("after tying to bob: ann %v, bob %v", got, bob)
+	third := e.whoami(c, "bob")
+	if third == second {
+		t.Errorf("tying to bob kept the session ID %s", second)
 	}
-	// Its entry in ann's index waits out the grace a login in flight gets,
-	// then goes at the next read.
-	if got := e.listed("ann"); !slices.Equal(got, []string{second}) {
-		t.Errorf("ann's index right after the re-tie = %v", got)
-	}
-	clock.advance(e.m.indexGrace() + time.Second)
-	if got := list("ann"); len(got) != 0 {
-		t.Errorf("ann's sessions after the grace = %v", got)
+	if got, bob := list("ann"), list("bob"); len(got) != 0 || !slices.Equal(bob, []string{third}) {
+		t.Errorf("after tying to bob: ann %v, bob %v; want none, [%s]", got, bob, third)
 	}
 	if got := e.listed("ann"); len(got) != 0 {
-		t.Errorf("ann's index still lists %v", got)
+		t.Errorf("ann's index right after the re-tie = %v, want empty", got)
 	}
 	e.get(c, "/tie?user=")
 	if got := list("bob"); len(got) != 0 {
 		t.Errorf("after untying bob lists %v", got)
 	}
-	if _, body, _ := e.get(c, "/whoami"); body != second { // no user
-		t.Errorf("after untying whoami = %q", body)
+	if got := e.listed("bob"); len(got) != 0 {
+		t.Errorf("after untying bob's index = %v, want empty", got)
+	}
+	if fourth := e.whoami(c, ""); fourth == third { // no user
+		t.Errorf("untying kept the session ID %s", third)
 	}
 
 	// Tying a session that exists only in this request stores it.
@@ -408,4 +424,142 @@ func TestUserIndexPrunes(t *testing.T) {
 	if err != nil || len(us) != live {
 		t.Errorf("UserSessions = %d sessions, %v; want %d", len(us), err, live)
 	}
+}
+
+// TestSetUserRenewsToken: changing the user a stored session is tied to
+// renews its token (session fixation): the token the client held no longer
+// loads the session, the response sends the new one, the values survive,
+// and only the new token is listed in the user's index.
+func TestSetUserRenewsToken(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		setup     []string // requests before the one checked
+		path      string   // the request checked
+		user      string   // the user tied afterwards
+		wantRenew int      // token renewals the checked request makes
+	}{
+		{"anonymous session logs in", []string{"/count"}, "/tie?user=ann", "ann", 1},
+		{"another user", []string{"/count", "/tie?user=ann"}, "/tie?user=bob", "bob", 1},
+		{"untie", []string{"/count", "/tie?user=ann"}, "/tie?user=", "", 1},
+		{"same user again", []string{"/count", "/tie?user=ann"}, "/tie?user=ann", "ann", 0},
+		{"RenewToken first: renewed once", []string{"/count"}, "/login?user=ann", "ann", 1},
+		{"new session: no renewal", nil, "/tie?user=ann", "ann", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memstore.New()
+			e := newUserEnv(t, mem, mem, DefaultConfig())
+			c := e.client()
+			for _, p := range tc.setup {
+				if code, body, _ := e.get(c, p); code != 200 {
+					t.Fatalf("setup %s = %d %q", p, code, body)
+				}
+			}
+			old, oldUser := e.tokenOf(c), e.userOf(c)
+			renewed := e.m.Stats().Renewed
+			if code, body, _ := e.get(c, tc.path); code != 200 {
+				t.Fatalf("%s = %d %q", tc.path, code, body)
+			}
+			tok := e.tokenOf(c)
+			if got := int(e.m.Stats().Renewed - renewed); got != tc.wantRenew {
+				t.Errorf("token renewals = %d, want %d", got, tc.wantRenew)
+			}
+			if rec, ok := mem.Peek(tok); !ok || string(rec.Fields[userKey]) != tc.user {
+				t.Fatalf("session under the cookie's token: stored %v, user %q; want user %q", ok, rec.Fields[userKey], tc.user)
+			}
+			if old != "" && tc.wantRenew > 0 {
+				if tok == old {
+					t.Fatalf("token kept across the change of user")
+				}
+				if _, ok := mem.Peek(old); ok {
+					t.Errorf("the old token still loads the session")
+				}
+				if n, ok := e.stored(tok, "n"); !ok {
+					t.Errorf("after the renewal n = %v, want the value kept", n)
+				}
+			}
+			if tc.wantRenew == 0 && old != "" && tok != old {
+				t.Errorf("token renewed although the user did not change")
+			}
+			if tc.user != "" {
+				if got := e.listed(tc.user); !slices.Equal(got, []string{sessionID(tok)}) {
+					t.Errorf("%s's index = %v, want only the new token's %s", tc.user, got, sessionID(tok))
+				}
+			}
+			if oldUser != "" && oldUser != tc.user {
+				if got := e.listed(oldUser); len(got) != 0 {
+					t.Errorf("%s's index = %v, want the old token dropped", oldUser, got)
+				}
+			}
+		})
+	}
+}
+
+// userOf returns the user c's session is tied to, from the store.
+func (e *env) userOf(c *http.Client) string {
+	rec, _ := e.st.Peek(e.tokenOf(c))
+	return string(rec.Fields[userKey])
+}
+
+// TestSetUserAfterHeaders: a change of user on a session the client holds
+// needs a new cookie, so after the headers left SetUser refuses it and the
+// tie stays as it was.
+func TestSetUserAfterHeaders(t *testing.T) {
+	mem := memstore.New()
+	e := newUserEnv(t, mem, mem, DefaultConfig())
+	c := e.client()
+	e.login(c, "ann")
+	tok := e.tokenOf(c)
+	var err error
+	app := userApp(e.m)
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/late-tie" {
+			app.ServeHTTP(w, r)
+			return
+		}
+		w.Write([]byte("x"))
+		err = e.m.Session(r).SetUser("bob")
+	}))
+	e.get(c, "/late-tie")
+	if !errors.Is(err, ErrHeadersWritten) {
+		t.Errorf("SetUser after the headers = %v, want ErrHeadersWritten", err)
+	}
+	if got := e.tokenOf(c); got != tok {
+		t.Errorf("token changed from %s to %s", sessionID(tok), sessionID(got))
+	}
+	if got := e.userOf(c); got != "ann" {
+		t.Errorf("user after a refused late SetUser = %q, want ann", got)
+	}
+}
+
+// TestSetUserRenewsTokenRace: a request that clears the session while
+// another one ties it to bob (renewing the token) finds its session gone
+// and stores nothing; no session is stored as anyone's without being
+// listed, and the old token loads nothing.
+func TestSetUserRenewsTokenRace(t *testing.T) {
+	mem := memstore.New()
+	e := newUserEnv(t, mem, mem, DefaultConfig())
+	c := e.client()
+	e.login(c, "ann")
+	old := e.tokenOf(c)
+	other := e.client() // the same session in another tab, which the re-tie reaches first
+	u, _ := url.Parse(e.srv.URL)
+	other.Jar.SetCookies(u, []*http.Cookie{{Name: "sessring", Value: old}})
+	app := userApp(e.m)
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow-clear" {
+			app.ServeHTTP(w, r)
+			return
+		}
+		e.m.Session(r).Clear()
+		e.get(other, "/tie?user=bob") // meanwhile, on another node
+	}))
+	e.get(c, "/slow-clear")
+	if _, ok := mem.Peek(old); ok {
+		t.Errorf("the token from before the re-tie still loads a session")
+	}
+	if e.whoami(other, "bob") == sessionID(old) {
+		t.Errorf("the re-tie kept the token")
+	}
+	e.checkListed(t, "ann")
+	e.checkListed(t, "bob")
 }

@@ -21,6 +21,7 @@ type responseWriter struct {
 
 	committed bool  // the session was saved (or failed to be)
 	err       error // the save failure that replaced the response
+	status    int   // the final status code written, 0 until known
 }
 
 // commit saves the session once; false means the response was replaced.
@@ -44,6 +45,9 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	if w.err == nil {
+		if !informational && w.status == 0 {
+			w.status = code
+		}
 		w.ResponseWriter.WriteHeader(code)
 	}
 }
@@ -52,6 +56,9 @@ func (w *responseWriter) WriteHeader(code int) {
 func (w *responseWriter) Write(b []byte) (int, error) {
 	if !w.commit() {
 		return 0, w.err
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK // implied by a write without WriteHeader
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -81,6 +88,13 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap returns the wrapped writer, for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter {
 	return w.ResponseWriter
+}
+
+// failed reports whether the response was an error: a status of 400 or
+// more, or a save failure that replaced it (ErrorFunc's status is not
+// seen here, but it is always an error).
+func (w *responseWriter) failed() bool {
+	return w.err != nil || w.status >= http.StatusBadRequest
 }
 
 // finish runs when the handler returned: it saves the session if nothing

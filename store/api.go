@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,43 +10,69 @@ import (
 	"time"
 )
 
+// The scs Store methods (Find, Commit, Delete and their Ctx forms) accept
+// the tokens scs mints: 1 to MaxTokenLen bytes of the URL-safe base64
+// alphabet (wellFormed). scs hands Find and Delete whatever cookie the client
+// sent, and its contract is that a tampered or malformed token is simply not
+// found: an error there would be a 500 for any client that sends a
+// 300-byte cookie. Commit only sees tokens the application minted, so a
+// malformed one there is a bug and fails with ErrInvalidToken.
+
 // Find returns the opaque value committed for token. A missing or expired
-// session is (nil, false, nil). It satisfies scs's Store.
+// session, or a malformed token, is (nil, false, nil); err is for system
+// failures only. It satisfies scs's Store.
+//
+// The returned slice belongs to the caller, who may modify or retain it: it
+// is never the node's stored copy.
 func (n *Node) Find(token string) ([]byte, bool, error) {
 	return n.FindCtx(context.Background(), token)
 }
 
 // Commit stores b for token until expiry (zero: no expiry), replacing any
 // previous value. In Sync mode it returns after owner and replica hold it.
+// A malformed token fails with ErrInvalidToken. b is not retained.
 func (n *Node) Commit(token string, b []byte, expiry time.Time) error {
 	return n.CommitCtx(context.Background(), token, b, expiry)
 }
 
-// Delete removes token; a missing token is a no-op.
+// Delete removes token; a missing session or a malformed token is a no-op
+// that returns nil.
 func (n *Node) Delete(token string) error {
 	return n.DeleteCtx(context.Background(), token)
 }
 
 // FindCtx is Find with a context (scs CtxStore).
 func (n *Node) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	r, ok, err := n.Load(ctx, token)
-	if err != nil || !ok {
+	if !wellFormed(token) {
+		return nil, false, nil
+	}
+	e, err := n.load(ctx, token)
+	if err != nil || e == nil {
 		return nil, false, err
 	}
-	if r.Kind != KindBytes {
+	if e.kind != KindBytes {
 		return nil, false, fmt.Errorf("store: find %s: %w", shortToken(token), ErrKindMismatch)
 	}
-	return r.Value, true, nil
+	if e.reply {
+		return e.value, true, nil // decoded from a reply frame of this call alone
+	}
+	return bytes.Clone(e.value), true, nil // the stored entry is shared
 }
 
 // CommitCtx is Commit with a context (scs CtxStore).
 func (n *Node) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	if !wellFormed(token) {
+		return fmt.Errorf("store: commit: %w", ErrInvalidToken)
+	}
 	_, _, err := n.writeOp(ctx, token, &writeOp{kind: opCommit, value: b, expiry: unixNano(expiry)})
 	return err
 }
 
 // DeleteCtx is Delete with a context (scs CtxStore).
 func (n *Node) DeleteCtx(ctx context.Context, token string) error {
+	if !wellFormed(token) {
+		return nil // nothing can be stored under it (CommitCtx)
+	}
 	_, _, err := n.writeOp(ctx, token, &writeOp{kind: opDelete})
 	if err == nil {
 		n.stats.deletes.Add(1)
@@ -54,35 +81,54 @@ func (n *Node) DeleteCtx(ctx context.Context, token string) error {
 }
 
 // Load returns the session record for token; (zero, false, nil) when it is
-// missing or expired. Expired data is never returned.
+// missing or expired. Expired data is never returned. The record shares the
+// node's stored copy: its Value and Fields must not be modified.
+//
+// Load accepts any token of 1 to MaxTokenLen bytes, also outside the scs
+// alphabet (package middleware keeps internal records under such keys), and
+// fails with ErrInvalidToken for an empty or longer one: unlike Find, whose
+// caller passes on what the client sent, a caller of the native API is
+// expected to check client input first (middleware.ValidateToken), so a bad
+// token here is a bug worth reporting.
 func (n *Node) Load(ctx context.Context, token string) (Record, bool, error) {
-	if !validToken(token) {
-		return Record{}, false, fmt.Errorf("store: load: %w", ErrInvalidToken)
-	}
-	if n.closed.Load() {
-		return Record{}, false, ErrClosed
-	}
-	n.stats.reads.Add(1)
-	e, ok := n.localFastRead(token)
-	if !ok {
-		deadline := n.opDeadline(ctx, time.Now())
-		if e, ok = n.firstRemoteRead(ctx, deadline, token); !ok {
-			ctx, cancel := withDeadline(ctx, deadline)
-			defer cancel()
-			var err error
-			if e, err = n.read(ctx, token); err != nil {
-				return Record{}, false, fmt.Errorf("store: load %s: %w", shortToken(token), n.closedErr(err))
-			}
-		}
-	}
-	if e == nil {
-		return Record{}, false, nil
+	e, err := n.load(ctx, token)
+	if err != nil || e == nil {
+		return Record{}, false, err
 	}
 	return e.record(), true, nil
 }
 
+// load returns token's live entry, nil when missing or expired. The entry is
+// the stored one (shared, immutable) unless e.reply says it came from a
+// reply frame of this call.
+func (n *Node) load(ctx context.Context, token string) (*entry, error) {
+	if !validToken(token) {
+		return nil, fmt.Errorf("store: load: %w", ErrInvalidToken)
+	}
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	n.stats.reads.Add(1)
+	e, ok := n.localFastRead(token)
+	if ok {
+		return e, nil
+	}
+	deadline := n.opDeadline(ctx, time.Now())
+	if e, ok = n.firstRemoteRead(ctx, deadline, token); ok {
+		return e, nil
+	}
+	ctx, cancel := withDeadline(ctx, deadline)
+	defer cancel()
+	e, err := n.read(ctx, token)
+	if err != nil {
+		return nil, fmt.Errorf("store: load %s: %w", shortToken(token), n.closedErr(err))
+	}
+	return e, nil
+}
+
 // Apply changes a field session atomically at its owner and returns the
-// result. Only the fields named in m change, so concurrent requests that
+// result (read-only, as Load's). Like Load it accepts any token of 1 to
+// MaxTokenLen bytes and fails with ErrInvalidToken otherwise. Only the fields named in m change, so concurrent requests that
 // touch different fields never overwrite each other. A missing session is
 // created (as KindFields) unless m changes nothing.
 func (n *Node) Apply(ctx context.Context, token string, m Mutation) (Record, error) {

@@ -9,7 +9,9 @@
 // owner and a replica. Any node serves any call; a node that does not own a
 // session forwards the call to the owner over pooled, multiplexed, mutually
 // authenticated connections. *Node satisfies scs's Store and CtxStore, so an
-// alexedwards/scs SessionManager works on a cluster unchanged; package
+// alexedwards/scs SessionManager works on a cluster unchanged (a malformed
+// token is a missing session, as scs expects), and IterableStore, whose
+// cluster-wide scan is an administrative operation (see All); package
 // middleware builds richer sessions on Load, Apply, Lock and NewToken.
 //
 // # Consistency

@@ -17,6 +17,9 @@ import (
 type entry struct {
 	kind    Kind
 	deleted bool // tombstone: keeps the version so a stale copy cannot resurrect
+	// reply: decoded from a reply frame for one API call (decodeReplyEntry),
+	// never stored; its slices belong to that call's caller.
+	reply   bool
 	version uint64
 	value   []byte
 	fields  map[string][]byte

@@ -50,7 +50,9 @@ var (
 	// written with Commit as opaque bytes, or the reverse.
 	ErrKindMismatch = errors.New("store: session kind mismatch")
 
-	// ErrInvalidToken means the token is empty or longer than MaxTokenLen.
+	// ErrInvalidToken means the token is empty or longer than MaxTokenLen or,
+	// for Commit, not made of the URL-safe base64 alphabet. Find and Delete
+	// never return it: for them a malformed token is a missing session.
 	ErrInvalidToken = errors.New("store: invalid token")
 
 	// ErrBadConfig wraps every Validate failure.

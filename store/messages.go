@@ -20,7 +20,12 @@ const (
 	mLease     uint8 = 9  // owner -> replica: read lease
 	mDepart    uint8 = 10 // leaving node -> all: graceful departure
 	mPing      uint8 = 11 // heartbeat for the reachability quorum
+	mScan      uint8 = 12 // any -> owner: its sessions, for All (scan.go)
 )
+
+// A member that does not know a method (an older version during a rolling
+// upgrade) answers rpc.CodeUnknownMethod; new methods get new numbers, and
+// callers of a method older members lack say so in their error.
 
 // header starts every request: who sends it and the placement it used.
 type header struct {
@@ -208,7 +213,11 @@ func decodeReplyEntry(d *wire.Decoder, token string) (*entry, error) {
 	if !d.Bool() {
 		return nil, d.Err()
 	}
-	return decodeEntryFormat(d, token, entryFormat, true)
+	e, err := decodeEntryFormat(d, token, entryFormat, true)
+	if e != nil {
+		e.reply = true
+	}
+	return e, err
 }
 
 func encodeInts(e *wire.Encoder, ps []int) {

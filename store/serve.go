@@ -124,8 +124,10 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		resp, err = n.serveDepart(h)
 	case mPing:
 		err = d.Finish()
+	case mScan:
+		resp, err = n.serveScan(ctx, v, h, d)
 	default:
-		err = fmt.Errorf("store: unknown method %d", method)
+		return nil, &rpc.RemoteError{Code: rpc.CodeUnknownMethod, Msg: fmt.Sprintf("store: unknown method %d", method)}
 	}
 	if err != nil {
 		return nil, toRemote(err)

@@ -30,3 +30,20 @@ func (n *Node) NewToken(local bool) (string, error) {
 	}
 	return tok, nil
 }
+
+// wellFormed reports whether t can be a session token of the scs API: 1 to
+// MaxTokenLen bytes of the URL-safe base64 alphabet, which covers the tokens
+// NewToken and scs mint. Keys outside it (package middleware's user
+// indexes) are internal records, reachable only through the native API.
+func wellFormed(t string) bool {
+	if !validToken(t) {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -151,6 +151,11 @@ func start(o Options, url string) (*app, error) {
 	mcfg := middleware.DefaultConfig()
 	mcfg.Sticky, mcfg.Logger = o.Sticky, o.Logger
 	mcfg.StoreTimeout, mcfg.LockWait = failoverWait, failoverWait
+	// The demo is served over plain HTTP, directly on localhost or through
+	// the examples/cluster balancer, which overwrites X-Forwarded-Proto:
+	// believe it, or the proxied requests would get Secure cookies that a
+	// plain-HTTP client does not send back.
+	mcfg.Cookie.TrustForwardedProto = true
 	// The counter is read, changed and written back: lock those requests
 	// cluster-wide so two clicks never count once. LockAuto learns that
 	// page views do not write and lets them run unlocked.
