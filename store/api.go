@@ -173,34 +173,16 @@ func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint6
 
 // abandonLock tells every node a lock request was sent to that its caller
 // gave up on it (the request may still arrive there, or may have been
-// granted with the reply lost). It retries each until it has heard or ttl,
-// the longest a lease granted to the request could last, has passed: a
-// node across a partition hears when it heals, in time to free the lease.
+// granted with the reply lost). The abandon queue retries each until it has
+// heard or ttl, the longest a lease granted to the request could last, has
+// passed: a node across a partition hears when it heals, in time to free
+// the lease.
 func (n *Node) abandonLock(token string, nonce uint64, ttl time.Duration, addrs []string) {
-	if n.closed.Load() {
-		return
-	}
 	var enc wire.Encoder
 	header{n.name, 0}.encode(&enc)
 	enc.String(token)
 	(&writeOp{kind: opUnlock, lease: nonce, ttl: -1}).encode(&enc)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		pending := slices.Clone(addrs)
-		deadline := time.Now().Add(ttl)
-		for len(pending) > 0 && time.Now().Before(deadline) {
-			pending = slices.DeleteFunc(pending, func(addr string) bool {
-				_, err := n.client.CallDeadline(context.Background(), time.Now().Add(time.Second), addr, mWrite, enc.B)
-				return err == nil
-			})
-			select {
-			case <-n.stop:
-				return
-			case <-time.After(time.Second):
-			}
-		}
-	}()
+	n.abandons.add(enc.B, addrs, time.Now().Add(ttl))
 }
 
 // Unlock releases a lease taken by Lock. Releasing a lease that expired or

@@ -192,11 +192,8 @@ func (n *Node) syncWith(peer string) {
 	n.syncMu.Unlock()
 	for _, m := range n.cluster.Members() {
 		if m.Name == peer {
-			n.wg.Add(1)
-			go func(addr string) {
-				defer n.wg.Done()
-				n.cluster.Join([]string{addr})
-			}(m.Addr)
+			addr := m.Addr
+			n.spawn(func() { n.cluster.Join([]string{addr}) })
 			return
 		}
 	}

@@ -64,12 +64,33 @@ type Node struct {
 	syncMu      sync.Mutex           // guards lastSync
 	lastSync    map[string]time.Time // peer -> last forced gossip sync
 
+	abandons abandonQueue // lock requests to call off (abandon.go)
+
 	leaving   atomic.Bool
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 	stop      chan struct{}
-	wg        sync.WaitGroup
+	// spawnMu orders spawn against shutdown: no goroutine is added to wg
+	// once shutdown has started waiting for it.
+	spawnMu sync.Mutex
+	wg      sync.WaitGroup
+}
+
+// spawn runs f on a goroutine that Close waits for, unless the node is
+// closing, when it reports false and f does not run.
+func (n *Node) spawn(f func()) bool {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.closed.Load() {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Open starts a node: it listens for peer traffic, joins the cluster through
@@ -99,6 +120,7 @@ func Open(cfg Config) (*Node, error) {
 		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},
 		leaseKick:   make(chan struct{}, 1),
 		handoffKick: make(chan struct{}, 1),
+		abandons:    abandonQueue{kick: make(chan struct{}, 1)},
 		lastSync:    make(map[string]time.Time),
 		stop:        make(chan struct{}),
 	}
@@ -139,7 +161,8 @@ func (n *Node) start() error {
 	}
 	n.cluster = cluster
 	n.refreshView()
-	n.wg.Add(7)
+	n.wg.Add(8)
+	go n.abandonLoop()
 	go n.heartbeatLoop()
 	go n.rejoinLoop()
 	go n.leaseLoop()
@@ -316,7 +339,9 @@ func (n *Node) Close() error {
 // shutdown stops everything without handing over (also used to undo a
 // failed Open).
 func (n *Node) shutdown() {
+	n.spawnMu.Lock()
 	n.closed.Store(true)
+	n.spawnMu.Unlock()
 	close(n.stop)
 	var errs []error
 	if n.cluster != nil {

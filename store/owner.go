@@ -231,9 +231,7 @@ func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, to
 }
 
 func (n *Node) replicateAsync(v *view, replica string, p int, token string, next *entry) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
 		defer cancel()
 		theirs, err := n.replicate(ctx, v, replica, p, token, next)
@@ -244,7 +242,7 @@ func (n *Node) replicateAsync(v *view, replica string, p int, token string, next
 		if theirs != nil {
 			n.parts[p].merge(token, theirs, &n.used)
 		}
-	}()
+	})
 }
 
 // admit checks size limits for replacing cur by next.

@@ -119,14 +119,16 @@ func (n *Node) pingStale(v *view) {
 		if m == n.name || !n.reach.startPing(m, recent) {
 			continue
 		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
+		ping := func() {
 			defer n.reach.endPing(m)
 			ctx, cancel := context.WithTimeout(context.Background(), n.reachWindow())
 			defer cancel()
 			n.call(ctx, v, m, mPing, enc.B)
-		}()
+		}
+		if !n.spawn(ping) {
+			n.reach.endPing(m)
+			return
+		}
 	}
 }
 

@@ -56,6 +56,11 @@ type Stats struct {
 	// Expired sessions (by this node as owner); Full writes refused by
 	// MaxBytes.
 	Expired, Full uint64
+	// LockAbandonsPending counts calls still to deliver that free leases
+	// granted to failed Lock requests; LockAbandonsDropped those dropped
+	// when the queue was full (such a lease lasts until its ttl).
+	LockAbandonsPending int
+	LockAbandonsDropped uint64
 
 	Backup BackupStats
 }
@@ -77,6 +82,7 @@ func (n *Node) Stats() Stats {
 	s.AntiEntropyRepairs, s.HandoffEntries = c.antiEntropyRepairs.Load(), c.handoffEntries.Load()
 	s.PartitionsPulled, s.ViewMismatches = c.partitionsPulled.Load(), c.viewMismatches.Load()
 	s.Expired, s.Full = c.expired.Load(), c.full.Load()
+	s.LockAbandonsPending, s.LockAbandonsDropped = n.abandons.stats()
 	if n.backup != nil {
 		s.Backup = n.backup.stats()
 	}
