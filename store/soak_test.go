@@ -76,6 +76,18 @@ func TestSustainedLoadIsFlat(t *testing.T) {
 		wg.Wait()
 	}
 	sample := func() (int, uint64, int64) {
+		// Let goroutines a load leaves behind (asynchronous replication,
+		// pings) finish, so that only what stays is measured.
+		last := -1
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+			g := runtime.NumGoroutine()
+			if g == last {
+				break
+			}
+			last = g
+			time.Sleep(100 * time.Millisecond)
+		}
+		runtime.GC()
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -97,7 +109,10 @@ func TestSustainedLoadIsFlat(t *testing.T) {
 	if g2 > g1+g1/10+10 {
 		t.Errorf("goroutines grew from %d to %d under steady load", g1, g2)
 	}
-	if h2 > h1+h1/2 {
+	// The heap of a few MiB moves by about 1 MiB between samples with
+	// nothing leaking (buffers pooled or not at that instant); a leak
+	// proportional to load grows past that with twice the load.
+	if h2 > h1+h1/2+1<<20 {
 		t.Errorf("heap grew from %d KiB to %d KiB under steady load", h1>>10, h2>>10)
 	}
 	// Each node keeps at most ConnsPerPeer (2) connections to each peer.
