@@ -44,7 +44,7 @@ func (a *admission) NotifyAlive(peer *memberlist.Node) error {
 	if m.UnmarshalBinary(peer.Meta) != nil {
 		return nil
 	}
-	return a.check([]Member{{Name: peer.Name, Meta: m}}, peer.Name)
+	return a.check([]Member{{Name: peer.Name, Meta: m}})
 }
 
 // NotifyMerge refuses a join between this node's cluster and peers (the
@@ -61,7 +61,7 @@ func (a *admission) NotifyMerge(peers []*memberlist.Node) error {
 		}
 		theirs = append(theirs, Member{Name: p.Name, Meta: m})
 	}
-	err := a.check(theirs, "")
+	err := a.check(theirs)
 	if err != nil && len(a.roster.list()) <= 1 {
 		a.refused.Store(&err) // this node, alone, tried to join them
 	}
@@ -69,12 +69,13 @@ func (a *admission) NotifyMerge(peers []*memberlist.Node) error {
 }
 
 // check returns an error wrapping ErrIncompatible if the members in theirs
-// share no version with this node's members (leaving out skip, the node
-// being re-admitted).
-func (a *admission) check(theirs []Member, skip string) error {
+// share no version with this node's other members. A name in both lists
+// counts as theirs: what they say of it is newer (a node restarted with
+// another build, say).
+func (a *admission) check(theirs []Member) error {
 	var ours []Member
 	for _, m := range a.roster.list() {
-		if m.Name != skip {
+		if !slices.ContainsFunc(theirs, func(t Member) bool { return t.Name == m.Name }) {
 			ours = append(ours, m)
 		}
 	}
