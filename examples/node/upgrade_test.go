@@ -62,12 +62,17 @@ func TestRollingUpgrade(t *testing.T) {
 	for i := range 3 {
 		c.replace(i, false)
 		t.Logf("%s now runs this build", c.name(i))
+		if i < 2 { // first-release nodes remain: the cluster must keep to their version
+			if v, body := c.clusterVersion(i); v != version.V1 {
+				t.Errorf("%s reports cluster version %d beside first-release nodes, want %d: %s", c.name(i), v, version.V1, body)
+			}
+		}
 	}
 	c.waitClusterVersion(version.Max)
-	upgraded, failures := load.phase()
+	upgraded, failures, slowest := load.phase()
 	explained, refused := c.classify(failures)
-	t.Logf("upgrade under load: %d increments acknowledged, %d failed, %d of them a lease a first-release node dropped",
-		upgraded, len(failures), explained)
+	t.Logf("upgrade under load: %d increments acknowledged, %d failed, %d of them a lease a first-release node dropped; slowest request %v",
+		upgraded, len(failures), explained, slowest)
 	for _, f := range refused {
 		t.Errorf("failed during the upgrade: %s", f)
 	}
@@ -76,8 +81,8 @@ func TestRollingUpgrade(t *testing.T) {
 		c.replace(i, false)
 		t.Logf("%s restarted", c.name(i))
 	}
-	restarted, failures := load.stop()
-	t.Logf("rolling restart of the new nodes under load: %d increments acknowledged, %d failed", restarted, len(failures))
+	restarted, failures, slowest := load.stop()
+	t.Logf("rolling restart of the new nodes under load: %d increments acknowledged, %d failed; slowest request %v", restarted, len(failures), slowest)
 	if len(failures) > 0 {
 		_, refused := c.classify(failures)
 		t.Errorf("%d requests failed during the rolling restart of new nodes, want 0; unexplained: %q", len(failures), refused)
@@ -367,21 +372,28 @@ func (c *upgradeCluster) waitSettled() {
 	}
 }
 
+// clusterVersion returns the cluster version in node i's /status (0 when
+// it has none) and the document, or the error, for a failure message.
+func (c *upgradeCluster) clusterVersion(i int) (int, string) {
+	r, err := tryCall("GET", c.url(i)+"/status", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	var st struct {
+		ClusterVersion int `json:"cluster_version"`
+	}
+	json.Unmarshal(r.body, &st)
+	return st.ClusterVersion, string(r.body)
+}
+
 // waitClusterVersion waits until every node's /status reports want as the
 // cluster version and has logged the change to it.
 func (c *upgradeCluster) waitClusterVersion(want int) {
 	c.t.Helper()
 	for i := range c.nodes {
 		waitFor(c.t, 20*time.Second, fmt.Sprintf("%s at cluster version %d", c.name(i), want), func() (bool, string) {
-			r, err := tryCall("GET", c.url(i)+"/status", nil)
-			if err != nil {
-				return false, err.Error()
-			}
-			var st struct {
-				ClusterVersion int `json:"cluster_version"`
-			}
-			json.Unmarshal(r.body, &st)
-			return st.ClusterVersion == want, string(r.body)
+			v, body := c.clusterVersion(i)
+			return v == want, body
 		})
 		c.mu.Lock()
 		logPath := c.logs[i]
@@ -523,17 +535,16 @@ func (l *upgradeLoad) record(proc *labNode, err error, took time.Duration) {
 }
 
 // phase returns the outcome of the requests since the last call.
-func (l *upgradeLoad) phase() (ok int, failures []failure) {
+func (l *upgradeLoad) phase() (ok int, failures []failure, slowest time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ok, failures = l.ok, l.failures
-	l.c.t.Logf("slowest request of the phase: %v", l.slowest)
+	ok, failures, slowest = l.ok, l.failures, l.slowest
 	l.ok, l.failures, l.slowest = 0, nil, 0
-	return ok, failures
+	return ok, failures, slowest
 }
 
 // stop ends the load and returns the outcome of the last phase.
-func (l *upgradeLoad) stop() (ok int, failures []failure) {
+func (l *upgradeLoad) stop() (ok int, failures []failure, slowest time.Duration) {
 	l.cancel()
 	l.wg.Wait()
 	return l.phase()
