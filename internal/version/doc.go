@@ -11,6 +11,31 @@
 // their own: anything without a version is V1. Each build speaks the
 // versions from Min to Max ([Supported]).
 //
+// # Formats and where their version lives
+//
+//   - Peer RPC frames (internal/rpc): a version byte (1) in every frame
+//     header. A receiver drops the connection on a frame version it does
+//     not know, so another is sent only at a cluster version that has it.
+//   - Store messages (package store): the request and reply body of each
+//     peer method, among them replication, handoff (pull, pull of one
+//     session, handover) and anti-entropy (digests, partition sync), built
+//     from internal/wire primitives. They carry no version of their own and
+//     are covered by the cluster version. A new method takes a new number;
+//     a member that lacks it answers rpc.CodeUnknownMethod.
+//   - Stored entries travel inside those messages; in memory they never
+//     outlive their process.
+//   - The unit the store hands to its Backup: a format byte (1 before
+//     write ids, 2 with them; the first release writes 2), the token and
+//     the entry. Both formats are read.
+//   - Values in memcached (package backup): magic "sR", a format byte (1)
+//     and flags; keys are the prefix and a hash of the token.
+//   - Gossip metadata (package gossip): a version byte. Version 2 appends
+//     the node's protocol versions; it is written from the start, since
+//     version 1 decoders read a longer version as version 1.
+//
+// Golden files of each of these live in the owning package's testdata
+// directory.
+//
 // # Negotiation
 //
 // Each node advertises its range in its gossip metadata (gossip.Meta
