@@ -1,4 +1,4 @@
-// Package version names the protocol versions sessring nodes speak.
+// Package version names the protocol versions sessring nodes speak. ...
 package version
 
 const (
