@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -213,8 +214,11 @@ func (c *Cluster) advertise(t memberlist.NodeAwareTransport, mc *memberlist.Conf
 
 // completeMeta gives an RPCAddr with a wildcard or empty host this node's
 // advertised IP, so that peers never dial an address that means "myself"
-// to them.
+// to them, and metadata without protocol versions this build's.
 func (c *Cluster) completeMeta(m Meta) Meta {
+	if m.MinVersion == 0 && m.MaxVersion == 0 {
+		m.MinVersion, m.MaxVersion = version.Min, version.Max
+	}
 	host, port, err := net.SplitHostPort(m.RPCAddr)
 	if err != nil || c.advertisedIP == nil {
 		return m

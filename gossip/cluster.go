@@ -28,6 +28,7 @@ type Cluster struct {
 	roster *roster
 	meta   *localMeta
 	guard  *nameGuard
+	admit  *admission
 	ml     *memberlist.Memberlist
 	left   atomic.Bool
 
@@ -66,6 +67,7 @@ func New(cfg Config) (*Cluster, error) {
 		guard:  &nameGuard{name: cfg.Name},
 		roster: newRoster(cfg.Name, cfg.Logger.With("node", cfg.Name)),
 	}
+	c.admit = &admission{self: cfg.Name, roster: c.roster, guard: c.guard}
 	if err := c.start(); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,15 @@
 // list or a member's Meta changes. Meta has a compact, versioned binary
 // encoding that fits memberlist's 512-byte limit.
 //
+// # Protocol versions
+//
+// A Meta also carries the protocol versions its node speaks (MinVersion,
+// MaxVersion; absent in the metadata of the first release, which speaks
+// version 1 only, see Meta.Versions). New fills in this build's range. A
+// node whose range shares no version with the range every member speaks is
+// refused: New fails at once with ErrIncompatible naming both ranges, and
+// the members ignore it, whether it asks to join or only gossips.
+//
 // # Joining
 //
 // New joins the seed addresses in Config.Join, retrying with jitter until one

@@ -23,6 +23,12 @@ var (
 	// be chosen for other nodes to reach it: set Config.AdvertiseAddr.
 	ErrNoAdvertiseAddr = errors.New("gossip: no address to advertise")
 
+	// ErrIncompatible means a node and the cluster it tried to join share
+	// no protocol version (see Meta.Versions): the node runs a release too
+	// old or too new for every member. The error names the versions each
+	// side speaks.
+	ErrIncompatible = errors.New("gossip: incompatible protocol versions")
+
 	// ErrClosed is returned by calls on a Cluster after Close.
 	ErrClosed = errors.New("gossip: cluster closed")
 

@@ -26,6 +26,9 @@ func (c *Cluster) joinSeeds() error {
 			c.log.Debug("gossip: joined", "seeds", c.cfg.Join, "attempts", attempt, "took", time.Since(start))
 			return nil
 		}
+		if errors.Is(err, ErrIncompatible) {
+			return fmt.Errorf("gossip: join %v: %w", c.cfg.Join, err) // retrying cannot help
+		}
 		if errors.Is(err, errNameHeld) && !loggedHeld {
 			loggedHeld = true
 			c.log.Info("gossip: waiting for the cluster to release this node's name (restarted at a new address?)", "err", err)
@@ -42,7 +45,11 @@ func (c *Cluster) joinSeeds() error {
 // tryJoin makes one join attempt through seeds.
 func (c *Cluster) tryJoin(seeds []string) error {
 	c.guard.reset()
+	c.admit.reset()
 	n, err := c.ml.Join(seeds)
+	if refused := c.admit.refusal(); refused != nil {
+		return refused
+	}
 	if n == 0 {
 		return fmt.Errorf("%w: %w", ErrJoin, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/version"
 )
 
 const seedAddr = "127.0.0.11:7946"
@@ -23,7 +24,7 @@ func TestJoinConverges(t *testing.T) {
 	waitMembers(t, 3*time.Second, "a,b,c,d,e", nodes...)
 
 	m, ok := member(nodes[4], "b")
-	if want := (gossip.Meta{RPCAddr: "rpc.b:8080", Incarnation: 1}); !ok || m.Meta != want || m.Addr != "127.0.0.12:10000" {
+	if want := (gossip.Meta{RPCAddr: "rpc.b:8080", Incarnation: 1, MinVersion: version.Min, MaxVersion: version.Max}); !ok || m.Meta != want || m.Addr != "127.0.0.12:10000" {
 		t.Errorf("e sees b as %+v (found %v), want addr 127.0.0.12:10000 and meta %+v", m, ok, want)
 	}
 	if self := nodes[2].Self(); self.Name != "c" || self.Addr != "127.0.0.13:10000" || self.Meta.RPCAddr != "rpc.c:8080" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/version"
 )
 
 func TestChangesOnJoinUpdateLeave(t *testing.T) {
@@ -20,7 +21,7 @@ func TestChangesOnJoinUpdateLeave(t *testing.T) {
 	waitMembers(t, 3*time.Second, "a,b", a, b)
 
 	drain(ch)
-	want := gossip.Meta{RPCAddr: "10.9.9.9:1234", Incarnation: 1}
+	want := gossip.Meta{RPCAddr: "10.9.9.9:1234", Incarnation: 1, MinVersion: version.Min, MaxVersion: version.Max}
 	if err := b.SetMeta(want); err != nil {
 		t.Fatalf("SetMeta() error = %v", err)
 	}

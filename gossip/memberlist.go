@@ -77,7 +77,7 @@ func (c *Cluster) memberlistConfig(t memberlist.NodeAwareTransport, logger *log.
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
 	mc.SecretKey = slices.Clone(cfg.SecretKey)
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
-	mc.Delegate, mc.Events, mc.Merge = c.meta, c.roster, c.guard
+	mc.Delegate, mc.Events, mc.Merge, mc.Alive = c.meta, c.roster, c.admit, c.admit
 	return mc, nil
 }
 

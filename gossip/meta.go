@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -21,6 +22,24 @@ type Meta struct {
 	// memberlist's incarnation counter, which only orders a node's own
 	// messages.) New fills in a random one when it is zero.
 	Incarnation uint64
+	// MinVersion and MaxVersion are the protocol versions the node speaks
+	// (see Versions). Both zero means absent, as in the metadata of a node
+	// of the first release; New and SetMeta fill in this build's range.
+	MinVersion, MaxVersion int
+}
+
+// Versions returns the protocol versions the node speaks: 1 to 1 when the
+// metadata carries none (a node of the first release).
+func (m Meta) Versions() (lo, hi int) {
+	if m.MinVersion == 0 && m.MaxVersion == 0 {
+		return version.V1, version.V1
+	}
+	return m.MinVersion, m.MaxVersion
+}
+
+func (m Meta) versionRange() version.Range {
+	lo, hi := m.Versions()
+	return version.Range{Min: lo, Max: hi}
 }
 
 // Encoding, version 1 (big endian):
@@ -30,30 +49,49 @@ type Meta struct {
 //	[9]     len(RPCAddr)
 //	[10:]   RPCAddr, exactly len(RPCAddr) bytes
 //
-// A version above 1 must keep this layout as a prefix and may append
-// fields; decoders ignore what follows RPCAddr in such versions, so a newer
-// node stays visible to older ones during a rolling upgrade. Version 1 itself
-// allows no trailing bytes, which keeps each Meta's encoding unique.
+// Version 2 appends the protocol versions the node speaks:
+//
+//	[10+len]  MinVersion
+//	[11+len]  MaxVersion
+//
+// A version above 1 must keep the layout before it as a prefix and may
+// append fields; decoders ignore what follows the fields they know in such
+// versions, so a newer node stays visible to older ones during a rolling
+// upgrade (a node of the first release reads version 2 as version 1). Each
+// version itself allows no trailing bytes, which keeps each Meta's
+// encoding unique: a Meta without protocol versions is written as version
+// 1, one with them as version 2.
 const (
-	metaVersion = 1
-	metaHeader  = 1 + 8 + 1
+	metaVersion1 = 1
+	metaVersion2 = 2
+	metaHeader   = 1 + 8 + 1
 	// MaxRPCAddrLen bounds Meta.RPCAddr so that Meta always fits
 	// memberlist.MetaMaxSize (512 bytes).
 	MaxRPCAddrLen = 255
 )
 
-// MarshalBinary encodes m in the compact versioned form above (at most 265
+// MarshalBinary encodes m in the compact versioned form above (at most 267
 // bytes). It fails, wrapping ErrBadMeta, if RPCAddr is too long, not UTF-8
-// or not a host:port.
+// or not a host:port, or if only one of MinVersion and MaxVersion is set or
+// they are not an ordered pair within 1 to 255.
 func (m Meta) MarshalBinary() ([]byte, error) {
 	if err := checkRPCAddr(m.RPCAddr); err != nil {
 		return nil, err
 	}
-	b := make([]byte, metaHeader, metaHeader+len(m.RPCAddr))
-	b[0] = metaVersion
+	withVersions := m.MinVersion != 0 || m.MaxVersion != 0
+	if r := m.versionRange(); withVersions && !r.Valid() {
+		return nil, fmt.Errorf("%w: protocol versions %d..%d", ErrBadMeta, r.Min, r.Max)
+	}
+	b := make([]byte, metaHeader, metaHeader+len(m.RPCAddr)+2)
+	b[0] = metaVersion1
 	binary.BigEndian.PutUint64(b[1:9], m.Incarnation)
 	b[9] = byte(len(m.RPCAddr))
-	return append(b, m.RPCAddr...), nil
+	b = append(b, m.RPCAddr...)
+	if withVersions {
+		b[0] = metaVersion2
+		b = append(b, byte(m.MinVersion), byte(m.MaxVersion))
+	}
+	return b, nil
 }
 
 // UnmarshalBinary decodes b, rejecting empty, truncated, oversized or
@@ -74,14 +112,25 @@ func (m *Meta) UnmarshalBinary(b []byte) error {
 	if len(b) < end {
 		return fmt.Errorf("%w: truncated address (%d of %d bytes)", ErrBadMeta, len(b)-metaHeader, end-metaHeader)
 	}
-	if b[0] == metaVersion && len(b) > end {
-		return fmt.Errorf("%w: %d trailing bytes in version 1", ErrBadMeta, len(b)-end)
-	}
 	addr := string(b[metaHeader:end])
 	if err := checkRPCAddr(addr); err != nil {
 		return err
 	}
-	*m = Meta{RPCAddr: addr, Incarnation: binary.BigEndian.Uint64(b[1:9])}
+	out := Meta{RPCAddr: addr, Incarnation: binary.BigEndian.Uint64(b[1:9])}
+	if b[0] >= metaVersion2 {
+		if len(b) < end+2 {
+			return fmt.Errorf("%w: truncated protocol versions", ErrBadMeta)
+		}
+		out.MinVersion, out.MaxVersion = int(b[end]), int(b[end+1])
+		if !out.versionRange().Valid() {
+			return fmt.Errorf("%w: protocol versions %d..%d", ErrBadMeta, out.MinVersion, out.MaxVersion)
+		}
+		end += 2
+	}
+	if b[0] <= metaVersion2 && len(b) > end {
+		return fmt.Errorf("%w: %d trailing bytes in version %d", ErrBadMeta, len(b)-end, b[0])
+	}
+	*m = out
 	return nil
 }
 
@@ -106,7 +155,7 @@ func checkRPCAddr(a string) error {
 type localMeta struct {
 	mu    sync.Mutex // guards value and encoded
 	value Meta
-	// encoded is value's encoding, at most 265 bytes (under MetaMaxSize).
+	// encoded is value's encoding, at most 267 bytes (under MetaMaxSize).
 	encoded []byte
 }
 

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/version"
 )
 
 // Replication chooses when a write is acknowledged.
@@ -140,6 +142,11 @@ type Config struct {
 	Network Network
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// versions replaces the protocol versions the node advertises, which
+	// are this build's (version.Supported) when zero: tests use it to run a
+	// node of another release in-process.
+	versions version.Range
 }
 
 // DefaultConfig returns a fresh Config with every default filled in.

@@ -40,6 +40,12 @@
 // background and repairs any difference. Close hands every session to its
 // next holders before leaving.
 //
+// Nodes of different releases may run together during a rolling upgrade.
+// ClusterVersion is the protocol version every live member supports; a
+// format introduced in a later version is written only once the cluster
+// version reaches it, and every format of an earlier one is still read
+// (see internal/version).
+//
 // # Expiry and memory
 //
 // Sessions carry an absolute expiry and an optional idle timeout. Only the

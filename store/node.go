@@ -16,6 +16,7 @@ import (
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/peertls"
 	"github.com/e5b1d45c/sessring/internal/rpc"
+	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/e5b1d45c/sessring/placement"
 )
 
@@ -31,6 +32,9 @@ type Node struct {
 	parts       []*partition
 	used        atomic.Int64 // bytes held, all partitions
 	stats       counters
+
+	// clusterVersion is ClusterVersion, set on membership changes (version.go).
+	clusterVersion atomic.Int32
 
 	view    atomic.Pointer[view]
 	cluster *gossip.Cluster
@@ -124,6 +128,7 @@ func Open(cfg Config) (*Node, error) {
 		lastSync:    make(map[string]time.Time),
 		stop:        make(chan struct{}),
 	}
+	n.clusterVersion.Store(version.V1)
 	alone := len(cfg.Join) == 0
 	for i := range n.parts {
 		n.parts[i] = newPartition(i)
@@ -236,7 +241,8 @@ func (n *Node) gossipConfig() (gossip.Config, error) {
 	g.JoinTimeout = n.cfg.JoinTimeout
 	g.SecretKey = n.cfg.SecretKey
 	g.Logger = n.log
-	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation}
+	r := n.versions()
+	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation, MinVersion: r.Min, MaxVersion: r.Max}
 	if n.cfg.ProbeInterval != 0 {
 		g.ProbeInterval = n.cfg.ProbeInterval
 	}

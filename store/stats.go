@@ -22,6 +22,9 @@ type Stats struct {
 	Name    string
 	Members []string
 	TableID uint64
+	// ClusterVersion is Node.ClusterVersion: the protocol version the
+	// cluster speaks.
+	ClusterVersion int
 
 	// Sessions and bytes held, by role under the current view. Orphaned
 	// copies (partitions that moved away, kept for OrphanGrace) are counted
@@ -68,7 +71,7 @@ type Stats struct {
 // Stats returns a snapshot. It walks every partition: call it for
 // monitoring, not per request.
 func (n *Node) Stats() Stats {
-	s := Stats{Name: n.name, BytesHeld: n.used.Load()}
+	s := Stats{Name: n.name, BytesHeld: n.used.Load(), ClusterVersion: n.ClusterVersion()}
 	if v := n.view.Load(); v != nil {
 		s.Members, s.TableID = v.table.Members(), v.id()
 		n.roleStats(v, &s)

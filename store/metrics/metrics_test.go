@@ -97,6 +97,7 @@ func TestNodeMatchesStats(t *testing.T) {
 		"sessring_store_bytes" + role("replica"):               float64(s.ReplicaBytes),
 		"sessring_store_bytes" + role("orphan"):                float64(s.OrphanBytes),
 		"sessring_store_bytes_held{" + n + "}":                 float64(s.BytesHeld),
+		"sessring_store_cluster_version{" + n + "}":            float64(s.ClusterVersion),
 		"sessring_store_partitions" + role("owner"):            float64(s.PartitionsOwned),
 		"sessring_store_partitions" + role("replica"):          float64(s.PartitionsReplica),
 		"sessring_store_partitions_pending{" + n + "}":         float64(s.PartitionsPending),
@@ -285,7 +286,7 @@ func TestHandlerServesTextFormat(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	s := store.Stats{
-		Name: "n1", Members: []string{"n1", "n2"}, TableID: 0xfeedface12345678,
+		Name: "n1", Members: []string{"n1", "n2"}, TableID: 0xfeedface12345678, ClusterVersion: 2,
 		OwnedSessions: 5, ReplicaSessions: 4, OrphanSessions: 1, BytesHeld: 900,
 		PartitionsOwned: 100, PartitionsReplica: 90, PartitionsPending: 3,
 		Backup: store.BackupStats{Pending: 7, Written: 11},
@@ -303,8 +304,9 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"node":    "n1",
-		"members": []any{"n1", "n2"},
+		"node":            "n1",
+		"members":         []any{"n1", "n2"},
+		"cluster_version": 2.0,
 		"table": map[string]any{
 			"id": "feedface12345678", "partitions_owned": 100.0, "partitions_replica": 90.0, "partitions_pending": 3.0,
 		},

@@ -14,6 +14,9 @@ import (
 type Status struct {
 	Node    string   `json:"node"`
 	Members []string `json:"members"`
+	// ClusterVersion is the protocol version the cluster speaks
+	// (store.Node.ClusterVersion).
+	ClusterVersion int `json:"cluster_version"`
 	// Table summarises this node's share of the placement table.
 	Table TableStatus `json:"table"`
 	// Copies are the session copies this node holds.
@@ -78,8 +81,9 @@ type CopyStatus struct {
 // those of its memcached cold tier.
 func NewStatus(s store.Stats, mc ...backup.Stats) Status {
 	st := Status{
-		Node:    s.Name,
-		Members: s.Members,
+		Node:           s.Name,
+		Members:        s.Members,
+		ClusterVersion: s.ClusterVersion,
 		Table: TableStatus{
 			ID:                strconv.FormatUint(s.TableID, 16),
 			PartitionsOwned:   s.PartitionsOwned,

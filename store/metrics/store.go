@@ -40,6 +40,7 @@ func storeGauges(e *exposition, s *store.Stats, node label) {
 	e.gauge(partitions, partsHelp, float64(s.PartitionsReplica), node, label{"role", "replica"})
 	e.gauge("sessring_store_partitions_pending", "Partitions this node holds that are still being pulled after a membership change.", float64(s.PartitionsPending), node)
 	e.gauge("sessring_store_members", "Live members in this node's view, itself included.", float64(len(s.Members)), node)
+	e.gauge("sessring_store_cluster_version", "Protocol version the cluster speaks: the highest every live member supports.", float64(s.ClusterVersion), node)
 }
 
 // counterDef names one cumulative counter of store.Stats.

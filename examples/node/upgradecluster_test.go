@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/e5b1d45c/sessring/examples/internal/demo"
+)
+
+// procInfo is what the test knows of one node process.
+type procInfo struct {
+	log             string
+	old             bool
+	started, exited time.Time
+}
+
+// upgradeCluster runs three nodes on loopback at fixed addresses, so a
+// node replaced by another build keeps its name and addresses.
+type upgradeCluster struct {
+	t      *testing.T
+	oldBin string
+	key    string
+	gossip []string
+	http   []string
+
+	mu       sync.Mutex // guards the fields below
+	nodes    []*labNode
+	old      []bool   // node i runs the first release
+	logs     []string // node i's log file
+	procs    map[*labNode]procInfo
+	matched  map[*labNode]int // log lines of failures already matched to requests
+	up       []bool           // the load balancer may send requests to node i
+	inflight []int            // requests dispatched to node i and not yet answered
+}
+
+func newUpgradeCluster(t *testing.T, oldBin string) *upgradeCluster {
+	key := make([]byte, 32)
+	crand.Read(key)
+	c := &upgradeCluster{t: t, oldBin: oldBin, key: hex.EncodeToString(key),
+		nodes: make([]*labNode, 3), old: make([]bool, 3), logs: make([]string, 3), up: make([]bool, 3), inflight: make([]int, 3),
+		procs: map[*labNode]procInfo{}, matched: map[*labNode]int{}}
+	for range 3 {
+		c.gossip = append(c.gossip, freeLoopbackPort(t, true))
+		c.http = append(c.http, freeLoopbackPort(t, false))
+	}
+	t.Cleanup(c.killAll)
+	return c
+}
+
+// freeLoopbackPort returns a 127.0.0.1 address whose port is free for TCP
+// (and UDP, for gossip) right now.
+func freeLoopbackPort(t *testing.T, udp bool) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		if udp {
+			p, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				l.Close()
+				continue
+			}
+			p.Close()
+		}
+		l.Close()
+		return addr
+	}
+	t.Fatal("no free loopback port for TCP and UDP")
+	return ""
+}
+
+func (c *upgradeCluster) name(i int) string { return fmt.Sprintf("u%d", i) }
+func (c *upgradeCluster) url(i int) string  { return "http://" + c.http[i] }
+
+// start runs node i, of the first release when old, joining the others,
+// and waits until it is ready and takes requests.
+func (c *upgradeCluster) start(i int, old bool) {
+	t := c.t
+	t.Helper()
+	args := []string{"-name", c.name(i), "-key", c.key, "-bind", c.gossip[i], "-http", c.http[i]}
+	var join []string
+	for j := range c.gossip {
+		if j != i && c.node(j) != nil {
+			join = append(join, c.gossip[j])
+		}
+	}
+	if len(join) > 0 {
+		args = append(args, "-join", strings.Join(join, ","))
+	}
+	build := "new"
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), nodeEnv+"=1")
+	if old {
+		build = firstRelease
+		cmd = exec.Command(c.oldBin, args...)
+	}
+	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s.log", c.name(i), build))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &labNode{name: c.name(i), cmd: cmd, done: make(chan struct{})}
+	c.mu.Lock()
+	c.procs[n] = procInfo{log: logPath, old: old, started: time.Now()}
+	c.mu.Unlock()
+	ready := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if st, ok := demo.ParseState(s.Text()); ok && st.State == demo.StateReady {
+				close(ready)
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		c.mu.Lock()
+		p := c.procs[n]
+		p.exited = time.Now()
+		c.procs[n] = p
+		c.mu.Unlock()
+		close(n.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("log of %s (%s build, pid %d):\n%s", n.name, build, cmd.Process.Pid, tail(b, 40))
+		}
+	})
+	select {
+	case <-ready:
+	case <-n.done:
+		t.Fatalf("node %s (%s build) exited before it was ready: %v", n.name, build, cmd.ProcessState)
+	case <-time.After(40 * time.Second):
+		t.Fatalf("node %s (%s build) not ready after 40s", n.name, build)
+	}
+	c.mu.Lock()
+	c.nodes[i], c.old[i], c.logs[i], c.up[i] = n, old, logPath, true
+	c.mu.Unlock()
+}
+
+func (c *upgradeCluster) node(i int) *labNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// replace stops node i as a deploy does (drain, SIGTERM, wait for a clean
+// exit), starts it again under the same name and addresses from the old or
+// the new build, and waits until the cluster has settled.
+func (c *upgradeCluster) replace(i int, old bool) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[i]
+	c.up[i] = false
+	c.mu.Unlock()
+	c.quiesce(i)
+	c.mu.Lock()
+	c.nodes[i] = nil
+	c.mu.Unlock()
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+		if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+			c.t.Errorf("%s exited with %d after SIGTERM, want 0", n.name, code)
+		}
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("%s still running 30s after SIGTERM", n.name)
+	}
+	c.start(i, old)
+	c.waitSettled()
+}
+
+// quiesce waits until no request picked before node i was drained is still
+// in flight there, as a load balancer's connection draining does.
+func (c *upgradeCluster) quiesce(i int) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c.mu.Lock()
+		n := c.inflight[i]
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s still has %d requests in flight 30s after draining", c.name(i), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// pick dispatches a request as a draining load balancer does; see
+// labCluster.pick. It also returns node i's process.
+func (c *upgradeCluster) pick(intn func(int) int) (i int, proc *labNode, done func(), ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var live []int
+	for i, u := range c.up {
+		if u {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 0 {
+		return 0, nil, nil, false
+	}
+	i = live[intn(len(live))]
+	c.inflight[i]++
+	return i, c.nodes[i], func() {
+		c.mu.Lock()
+		c.inflight[i]--
+		c.mu.Unlock()
+	}, true
+}
+
+func (c *upgradeCluster) killAll() {
+	for i := range c.nodes {
+		c.mu.Lock()
+		n := c.nodes[i]
+		c.nodes[i], c.up[i] = nil, false
+		c.mu.Unlock()
+		if n != nil {
+			n.cmd.Process.Signal(syscall.SIGKILL)
+			<-n.done
+		}
+	}
+}
+
+func (c *upgradeCluster) waitSettled() {
+	c.t.Helper()
+	for i := range c.nodes {
+		waitSettled(c.t, &proc{name: c.name(i), url: c.url(i)}, len(c.nodes))
+	}
+}
+
+// clusterVersion returns the cluster version in node i's /status (0 when
+// it has none) and the document, or the error, for a failure message.
+func (c *upgradeCluster) clusterVersion(i int) (int, string) {
+	r, err := tryCall("GET", c.url(i)+"/status", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	var st struct {
+		ClusterVersion int `json:"cluster_version"`
+	}
+	json.Unmarshal(r.body, &st)
+	return st.ClusterVersion, string(r.body)
+}
+
+// waitClusterVersion waits until every node's /status reports want as the
+// cluster version and has logged the change to it.
+func (c *upgradeCluster) waitClusterVersion(want int) {
+	c.t.Helper()
+	for i := range c.nodes {
+		waitFor(c.t, 20*time.Second, fmt.Sprintf("%s at cluster version %d", c.name(i), want), func() (bool, string) {
+			v, body := c.clusterVersion(i)
+			return v == want, body
+		})
+		c.mu.Lock()
+		logPath := c.logs[i]
+		c.mu.Unlock()
+		logged := fmt.Sprintf("to=%d", want)
+		waitFor(c.t, 5*time.Second, fmt.Sprintf("%s logging the cluster version change", c.name(i)), func() (bool, string) {
+			b, _ := os.ReadFile(logPath)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, `msg="cluster version changed"`) && strings.Contains(line, logged) {
+					return true, line
+				}
+			}
+			return false, "no such line"
+		})
+	}
+}
+
+// incr increments s through node i; see labCluster.incr.
+func (c *upgradeCluster) incr(s *labSession, i int) (int, error) {
+	r, err := tryCall("POST", c.url(i)+"/api/incr", s.cookie)
+	if err != nil {
+		s.maybe++
+		return 0, err
+	}
+	if r.code != http.StatusOK {
+		s.maybe++
+		return 0, fmt.Errorf("POST /api/incr via %s: %d %s", c.name(i), r.code, bytes.TrimSpace(r.body))
+	}
+	var doc struct {
+		Session string `json:"session"`
+		Count   int    `json:"count"`
+		Owner   string `json:"owner"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		return 0, fmt.Errorf("POST /api/incr via %s: %s: %v", c.name(i), r.body, err)
+	}
+	if r.cookie != nil {
+		s.cookie = r.cookie
+	}
+	if s.id == "" {
+		s.id = doc.Session
+	}
+	if doc.Count <= s.acked || doc.Count > s.acked+1+s.maybe {
+		return doc.Count, fmt.Errorf("session %s via %s: count %d after acknowledged %d and %d uncertain increments: %w", s.id, c.name(i), doc.Count, s.acked, s.maybe, errStale)
+	}
+	s.acked, s.maybe, s.owner = doc.Count, 0, doc.Owner
+	return doc.Count, nil
+}
+
+// checkCounts increments every session once more (the increments that
+// failed before may each have applied or not; this one settles the count),
+// then reads it through every node: each must answer exactly the count
+// acknowledged last.
+func (c *upgradeCluster) checkCounts(sessions []*labSession) {
+	c.t.Helper()
+	for k, s := range sessions {
+		if _, err := c.incr(s, k%3); err != nil {
+			c.t.Fatalf("final increment: %v", err)
+		}
+		for i := range c.nodes {
+			r, err := tryCall("GET", c.url(i)+"/api/session", s.cookie)
+			var doc struct {
+				Count int `json:"count"`
+			}
+			if err == nil {
+				err = json.Unmarshal(r.body, &doc)
+			}
+			if err != nil || r.code != http.StatusOK || doc.Count != s.acked {
+				c.t.Errorf("session %s via %s: %d %s (%v), want count %d", s.id, c.name(i), r.code, r.body, err, s.acked)
+			}
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package store
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/version"
+)
+
+// TestClusterVersion: the cluster speaks the highest version every live
+// member supports. A member of the first release (1 only) holds it at V1
+// until it leaves; a node speaking none of the cluster's versions is
+// refused at join with an error naming both sides' versions.
+func TestClusterVersion(t *testing.T) {
+	c := newTestCluster(t, 2)
+	waitVersion(t, c, version.Max)
+
+	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
+	old := c.add()
+	c.waitConverged()
+	waitVersion(t, c, version.V1)
+	c.leave(old.name)
+	waitVersion(t, c, version.Max)
+
+	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: version.Max + 1, Max: version.Max + 2} }
+	cfg := c.config("future", "127.0.0.99", c.seeds("future"))
+	n, err := Open(cfg)
+	if err == nil {
+		n.Close()
+		t.Fatalf("Open(a node speaking %v) = nil error, want a refusal", cfg.versions)
+	}
+	want := "protocol versions " + cfg.versions.String()
+	if !errors.Is(err, gossip.ErrIncompatible) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), version.Supported().String()) {
+		t.Errorf("Open(a node speaking %v) error = %v, want ErrIncompatible naming %q and %v", cfg.versions, err, want, version.Supported())
+	}
+	for _, n := range c.live() {
+		if got := len(n.Stats().Members); got != 2 {
+			t.Errorf("%s has %d members after the refusal, want 2", n.name, got)
+		}
+	}
+}
+
+// waitVersion waits until every live node's ClusterVersion is want.
+func waitVersion(t *testing.T, c *testCluster, want int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "cluster version "+version.Range{Min: want, Max: want}.String(), func() bool {
+		for _, n := range c.live() {
+			if n.ClusterVersion() != want || n.Stats().ClusterVersion != want {
+				return false
+			}
+		}
+		return true
+	})
+}
