@@ -140,6 +140,9 @@ type Config struct {
 	Network Network
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives operation latencies and membership events (see
+	// package metrics). Default none.
+	Observer Observer
 }
 
 // DefaultConfig returns a fresh Config with every default filled in.

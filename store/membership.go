@@ -65,8 +65,11 @@ func (n *Node) refreshView() {
 		n.stats.resyncs.Add(1)
 		n.log.Warn("members back after being lost; re-pulling held partitions from all members", "returning", returning)
 	}
+	if old != nil {
+		n.noteMembers(old, v, now, pending)
+	}
 	if old == nil || old.id() != v.id() {
-		n.log.Info("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
+		n.log.Debug("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
 	}
 	n.kickHandoff()
 	n.kickLeases()

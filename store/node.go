@@ -61,6 +61,7 @@ type Node struct {
 	expireFns []func(token string, r Record)
 
 	handoffKick chan struct{}
+	catchUp     atomic.Pointer[catchUp] // the change being caught up on (events.go)
 	syncMu      sync.Mutex           // guards lastSync
 	lastSync    map[string]time.Time // peer -> last forced gossip sync
 
@@ -187,7 +188,7 @@ func (n *Node) listen(tlsCfg *tls.Config) error {
 	rcfg.TLS = tlsCfg
 	rcfg.CallTimeout = n.cfg.CallTimeout
 	rcfg.MaxFrame = n.cfg.MaxValueBytes*2 + maxPullBytes
-	rcfg.Logger = n.log
+	rcfg.Logger = n.cfg.Logger // gossip adds node= itself
 	if n.cfg.Network != nil {
 		rcfg.Dial = n.cfg.Network.Dial
 	}
@@ -212,7 +213,7 @@ func (n *Node) gossipConfig() (gossip.Config, error) {
 	g.Join = n.cfg.Join
 	g.JoinTimeout = n.cfg.JoinTimeout
 	g.SecretKey = n.cfg.SecretKey
-	g.Logger = n.log
+	g.Logger = n.cfg.Logger // gossip adds node= itself
 	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation}
 	if n.cfg.ProbeInterval != 0 {
 		g.ProbeInterval = n.cfg.ProbeInterval
