@@ -62,8 +62,8 @@ type Node struct {
 
 	handoffKick chan struct{}
 	catchUp     atomic.Pointer[catchUp] // the change being caught up on (events.go)
-	syncMu      sync.Mutex           // guards lastSync
-	lastSync    map[string]time.Time // peer -> last forced gossip sync
+	syncMu      sync.Mutex              // guards lastSync
+	lastSync    map[string]time.Time    // peer -> last forced gossip sync
 
 	leaving   atomic.Bool
 	closed    atomic.Bool
