@@ -77,4 +77,3 @@ func (c *Cluster) memberlistConfig(t memberlist.NodeAwareTransport, logger *log.
 	mc.Delegate, mc.Events, mc.Merge = c.meta, c.roster, c.guard
 	return mc, nil
 }
-
