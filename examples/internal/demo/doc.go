@@ -13,7 +13,7 @@
 //	GET  /api/cluster   {"self", "members": [{"name","owned","replicas"}]}
 //	GET  /api/node      this node's own {"name","owned","replicas"} (what /api/cluster asks peers)
 //	GET  /healthz       200 once joined; 503 while joining and while shutting down
-//	GET  /status        store/metrics status document (JSON)
+//	GET  /status        metrics status document (JSON)
 //	GET  /metrics       Prometheus text format
 //
 // The session id shown everywhere is the first 12 hex digits of the

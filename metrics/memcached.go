@@ -6,17 +6,11 @@ import (
 	"github.com/e5b1d45c/sessring/backup"
 )
 
-// MemcachedStats is implemented by *backup.Memcached.
-type MemcachedStats interface {
-	Stats() backup.Stats
-}
-
-// Memcached reports a memcached cold tier's Stats: calls, hits, failovers,
+// memcached reports a memcached cold tier's Stats: calls, hits, failovers,
 // bytes moved, and the health of each configured server (labelled server,
 // addr and failover).
-func Memcached(m MemcachedStats) Source {
-	return sourceFunc(func(e *exposition) {
-		s := m.Stats()
+func (e emitter) memcached(s backup.Stats) {
+	{
 		for _, c := range []counterDef{
 			{"sessring_memcached_puts_total", "Put calls.", s.Puts},
 			{"sessring_memcached_gets_total", "Get calls.", s.Gets},
@@ -35,12 +29,5 @@ func Memcached(m MemcachedStats) Source {
 			e.gauge("sessring_memcached_server_up", "1 while the server is used, 0 while it is skipped after a network failure.", b2f(srv.Up), ls...)
 			e.counter("sessring_memcached_server_failures_total", "Network failures seen on the server.", srv.Failures, ls...)
 		}
-	})
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
 	}
-	return 0
 }

@@ -1,21 +1,14 @@
 package metrics
 
 import (
-	"time"
-
 	"github.com/e5b1d45c/sessring/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// SessionStats is implemented by *middleware.Manager.
-type SessionStats interface {
-	Stats() middleware.Stats
-}
-
-// Sessions reports a middleware Manager's Stats: requests, loads, saves,
+// sessions reports a middleware Manager's Stats: requests, loads, saves,
 // locking and errors, and the time spent in the store.
-func Sessions(m SessionStats) Source {
-	return sourceFunc(func(e *exposition) {
-		s := m.Stats()
+func (e emitter) sessions(s middleware.Stats) {
+	{
 		for _, c := range []counterDef{
 			{"sessring_sessions_requests_total", "Requests that went through LoadAndSave.", s.Requests},
 			{"sessring_sessions_ignored_total", "Requests skipped by IgnorePattern.", s.Ignored},
@@ -43,10 +36,8 @@ func Sessions(m SessionStats) Source {
 		} {
 			e.counter(c.name, c.help, c.v)
 		}
-		e.add("sessring_sessions_load_seconds_total", counter, "Time spent loading sessions from the store.", seconds(s.LoadTime))
-		e.add("sessring_sessions_save_seconds_total", counter, "Time spent writing sessions to the store (creates, saves, touches).", seconds(s.SaveTime))
-		e.add("sessring_sessions_lock_wait_seconds_total", counter, "Time spent waiting for session locks.", seconds(s.LockWaitTime))
-	})
+		e.send("sessring_sessions_load_seconds_total", "Time spent loading sessions from the store.", prometheus.CounterValue, s.LoadTime.Seconds())
+		e.send("sessring_sessions_save_seconds_total", "Time spent writing sessions to the store (creates, saves, touches).", prometheus.CounterValue, s.SaveTime.Seconds())
+		e.send("sessring_sessions_lock_wait_seconds_total", "Time spent waiting for session locks.", prometheus.CounterValue, s.LockWaitTime.Seconds())
+	}
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }
