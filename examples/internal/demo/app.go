@@ -30,6 +30,9 @@ type app struct {
 	rec      *metrics.Recorder // latency histograms and membership events
 	controls []string
 	peers    *http.Client // for /api/node of other members
+	// urlsMu guards urls, the last directory read (see lookupURLs).
+	urlsMu sync.Mutex
+	urls   map[string]string
 	log      *slog.Logger
 
 	draining atomic.Bool // shutting down: /healthz answers 503
@@ -65,7 +68,8 @@ func (a *app) routes() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(src))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /status", metrics.StatusHandler(src))
+	mux.Handle("GET /status", a.statusPage(metrics.StatusHandler(src)))
+	mux.Handle("GET /api/status", withSession(http.HandlerFunc(a.apiStatus)))
 	return mux
 }
 
