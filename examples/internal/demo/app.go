@@ -33,7 +33,7 @@ type app struct {
 	// urlsMu guards urls, the last directory read (see lookupURLs).
 	urlsMu sync.Mutex
 	urls   map[string]string
-	log      *slog.Logger
+	log    *slog.Logger
 
 	draining atomic.Bool // shutting down: /healthz answers 503
 
