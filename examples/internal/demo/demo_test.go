@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/metrics"
+	"github.com/e5b1d45c/sessring/store"
 )
 
 func TestShortID(t *testing.T) {
@@ -214,5 +215,30 @@ func TestStatusStates(t *testing.T) {
 	}
 	if w := []string{"joined n1 n3", "failed n1 n3", "failed n2 n3", "left n1 n4"}; !reflect.DeepEqual(kinds, w) {
 		t.Errorf("events = %q, want %q", kinds, w)
+	}
+}
+
+// TestLookupURLsKeepsLastCopy: when the directory cannot be read (right
+// after a crash its record may sit on the dead node), the members' last
+// known addresses are used rather than none.
+func TestLookupURLsKeepsLastCopy(t *testing.T) {
+	cfg := store.DefaultConfig()
+	cfg.Name, cfg.Logger = "solo", slog.New(slog.DiscardHandler)
+	node, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if err := registerSelf(node, "solo", "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{name: "solo", node: node}
+	want := map[string]string{"solo": "http://127.0.0.1:1"}
+	if got := a.lookupURLs(context.Background()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("lookupURLs = %v, want %v", got, want)
+	}
+	node.Close() // every read fails from now on
+	if got := a.lookupURLs(context.Background()); !reflect.DeepEqual(got, want) {
+		t.Errorf("lookupURLs with the directory unreadable = %v, want the last copy %v", got, want)
 	}
 }
