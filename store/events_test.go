@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/memnet"
 )
 
@@ -188,5 +189,26 @@ func TestMembershipLogs(t *testing.T) {
 		if nodes != 1 {
 			t.Errorf("%q has node= %d times, want once (attrs %v)", r.msg, nodes, r.attrs)
 		}
+	}
+}
+
+// TestNewMemberIsNotSilence: a member that just joined and has not been
+// heard from yet does not make this node look cut off from the majority
+// (a healthy start used to log "cut off" then "majority reachable again"),
+// while a member silent since long ago still does.
+func TestNewMemberIsNotSilence(t *testing.T) {
+	member := func(name string) gossip.Member { return gossip.Member{Name: name, Meta: gossip.Meta{RPCAddr: name + ":1"}} }
+	n := &Node{name: "a", reach: reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}}}
+	now := time.Now()
+	alone := newView("a", []gossip.Member{member("a")}, nil, 16, false, nil)
+	n.reach.noteAdded(nil, alone, now.Add(-time.Minute))
+	pair := newView("a", []gossip.Member{member("a"), member("b")}, nil, 16, false, alone)
+	n.reach.noteAdded(alone, pair, now.Add(-50*time.Millisecond))
+	if got := n.majoritySilence(pair, now); got != 50*time.Millisecond {
+		t.Errorf("silence with b joined 50ms ago, never heard = %v, want 50ms", got)
+	}
+	n.reach.note("b", now.Add(-10*time.Second))
+	if got := n.majoritySilence(pair, now); got != 10*time.Second {
+		t.Errorf("silence with b last heard 10s ago = %v, want 10s", got)
 	}
 }

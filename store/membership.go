@@ -60,6 +60,7 @@ func (n *Node) refreshView() {
 			n.noteRoleChange(old, v, p, part)
 		}
 	}
+	n.reach.noteAdded(old, v, now)
 	n.view.Store(v)
 	if len(returning) > 0 {
 		n.stats.resyncs.Add(1)

@@ -193,11 +193,7 @@ func (n *Node) checkQuorumAt(v *view, now time.Time) error {
 		return nil
 	}
 	if !v.quorate() || !n.reachableMajority(v) {
-		// The silence is at most the time since the last passing check: a
-		// member that just joined has not been heard from yet, which is not
-		// being cut off (a healthy cluster's start would say so otherwise).
-		silence := min(n.majoritySilence(v, now), time.Duration(now.UnixNano()-n.lastQuorate.Load()))
-		if n.hadQuorum.Load() && silence >= n.cutOffAfter() {
+		if n.hadQuorum.Load() && n.majoritySilence(v, now) >= n.cutOffAfter() {
 			n.markCutOff()
 		}
 		return errNoQuorum
