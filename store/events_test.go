@@ -197,7 +197,9 @@ func TestMembershipLogs(t *testing.T) {
 // (a healthy start used to log "cut off" then "majority reachable again"),
 // while a member silent since long ago still does.
 func TestNewMemberIsNotSilence(t *testing.T) {
-	member := func(name string) gossip.Member { return gossip.Member{Name: name, Meta: gossip.Meta{RPCAddr: name + ":1"}} }
+	member := func(name string) gossip.Member {
+		return gossip.Member{Name: name, Meta: gossip.Meta{RPCAddr: name + ":1"}}
+	}
 	n := &Node{name: "a", reach: reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}}}
 	now := time.Now()
 	alone := newView("a", []gossip.Member{member("a")}, nil, 16, false, nil)
