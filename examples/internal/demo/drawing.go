@@ -72,7 +72,7 @@ function drawCluster(svg, st) {
 		el(g, "text", {x: x(i) + 12, y: top + 24, fill: "#fff", "font-weight": 700, "font-size": 16}, m.name);
 		el(g, "text", {x: x(i) + cw - 12, y: top + 24, fill: "#fff", "text-anchor": "end", "font-size": 13}, stateLabel(m));
 		if (m.state === "alive" && m.answered) {
-			bar(g, x(i) + 12, top + 58, cw - 24, m.owned, max, C.owner, "owner: " + m.owned + " sessions, " + bytes(m.owned_bytes));
+			bar(g, x(i) + 12, top + 58, cw - 24, m.owned, max, C.owner, "owner: " + m.owned + (m.owned === 1 ? " session, " : " sessions, ") + bytes(m.owned_bytes));
 			bar(g, x(i) + 12, top + 104, cw - 24, m.replicas, max, C.replica, "replica: " + m.replicas + ", " + bytes(m.replica_bytes));
 			el(g, "text", {x: x(i) + 12, y: top + 150, "font-size": 13, fill: m.pending ? "#8a6d00" : "#555"},
 				m.pending ? "pulling " + m.pending + " partitions" : "every partition complete");
