@@ -1,12 +1,9 @@
 package gossip
 
 import (
-	"context"
 	"fmt"
 	"log"
-	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -79,43 +76,4 @@ func (c *Cluster) memberlistConfig(t memberlist.NodeAwareTransport, logger *log.
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive = c.meta, c.roster, c.admit, c.admit
 	return mc, nil
-}
-
-// newMemberlistLogger returns a *log.Logger (what memberlist accepts) whose
-// lines go to l.
-func newMemberlistLogger(l *slog.Logger) *log.Logger {
-	return log.New(logWriter{l: l.With("component", "memberlist")}, "", 0)
-}
-
-// logWriter turns memberlist's log lines, "[LEVEL] memberlist: message",
-// into slog records: [ERR] at Error, [WARN] at Warn and the rest ([INFO],
-// [DEBUG], untagged) at Debug, since memberlist reports routine membership
-// changes at INFO. log.Logger makes one Write call per line.
-type logWriter struct {
-	l *slog.Logger
-}
-
-func (w logWriter) Write(p []byte) (int, error) {
-	level, msg := parseLogLine(string(p))
-	ctx := context.Background()
-	if w.l.Enabled(ctx, level) {
-		w.l.Log(ctx, level, msg)
-	}
-	return len(p), nil
-}
-
-// parseLogLine splits a memberlist log line into its level and message.
-func parseLogLine(line string) (slog.Level, string) {
-	line = strings.TrimSpace(line)
-	level := slog.LevelDebug
-	for _, tag := range []struct {
-		prefix string
-		level  slog.Level
-	}{{"[ERR]", slog.LevelError}, {"[WARN]", slog.LevelWarn}, {"[INFO]", slog.LevelDebug}, {"[DEBUG]", slog.LevelDebug}} {
-		if rest, ok := strings.CutPrefix(line, tag.prefix); ok {
-			level, line = tag.level, strings.TrimSpace(rest)
-			break
-		}
-	}
-	return level, strings.TrimPrefix(line, "memberlist: ")
 }

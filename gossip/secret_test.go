@@ -2,7 +2,12 @@ package gossip_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,4 +67,48 @@ func TestKeyedNodeCannotJoinUnkeyedCluster(t *testing.T) {
 		t.Fatalf("New(keyed) joining an unkeyed cluster error = %v, want ErrJoin", err)
 	}
 	holds(t, 200*time.Millisecond, "unkeyed cluster alone", func() bool { return names(u.Members()) == "u" })
+}
+
+// lines is a slog.Handler counting the records at Warn and above by
+// message.
+type lines struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *lines) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelWarn }
+func (l *lines) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.got = append(l.got, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *lines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lines) WithGroup(string) slog.Handler      { return l }
+
+func (l *lines) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.got)
+}
+
+// TestWrongKeyLoggedOnce: a node with another key knocking again and again
+// costs its victim one line, in words that point at the cause.
+func TestWrongKeyLoggedOnce(t *testing.T) {
+	c := newCluster(t)
+	victim := &lines{}
+	cfg := keyed(t, key1, "a")
+	cfg.Logger = slog.New(victim)
+	c.mustStart("127.0.0.11", 7946, cfg)
+	x := c.mustStart("127.0.0.21", 0, keyed(t, key2, "x"))
+	for range 20 {
+		if _, err := x.Join([]string{seedAddr}); !errors.Is(err, gossip.ErrJoin) {
+			t.Fatalf("Join with the wrong key = %v, want ErrJoin", err)
+		}
+	}
+	want := "gossip from 127.0.0.21"
+	got := victim.list()
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], "could not be decrypted: does its SecretKey differ?") {
+		t.Errorf("20 joins with the wrong key logged %q on the victim, want one line starting %q", got, want)
+	}
 }

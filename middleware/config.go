@@ -155,6 +155,9 @@ type Config struct {
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
 	// Logger receives warnings and errors. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives the time each store load and write took, for
+	// latency histograms (see package metrics). Default none.
+	Observer Observer
 
 	// OnCreate runs after a new session is first stored.
 	OnCreate func(token string)

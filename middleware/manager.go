@@ -118,7 +118,10 @@ func (m *Manager) load(ctx context.Context, token string) (store.Record, bool, e
 	defer cancel()
 	start := time.Now()
 	rec, found, err := m.st.Load(ctx, token)
-	since(&m.stats.loadNanos, start)
+	d := since(&m.stats.loadNanos, start)
+	if m.cfg.Observer != nil {
+		m.cfg.Observer.ObserveLoad(d)
+	}
 	switch {
 	case err != nil:
 		return rec, false, fmt.Errorf("middleware: load session: %w", err)
@@ -135,7 +138,10 @@ func (m *Manager) load(ctx context.Context, token string) (store.Record, bool, e
 func (m *Manager) apply(ctx context.Context, token string, mut store.Mutation) (store.Record, error) {
 	start := time.Now()
 	rec, err := m.st.Apply(ctx, token, mut)
-	since(&m.stats.saveNanos, start)
+	d := since(&m.stats.saveNanos, start)
+	if m.cfg.Observer != nil {
+		m.cfg.Observer.ObserveSave(d)
+	}
 	switch {
 	case errors.Is(err, store.ErrTooLarge):
 		m.stats.tooLarge.Add(1)

@@ -70,7 +70,19 @@ func (m *Manager) Stats() Stats {
 	}
 }
 
-// since adds the time elapsed from start to a duration counter.
-func since(d *atomic.Int64, start time.Time) {
-	d.Add(int64(time.Since(start)))
+// since adds the time elapsed from start to a duration counter and
+// returns it.
+func since(d *atomic.Int64, start time.Time) time.Duration {
+	el := time.Since(start)
+	d.Add(int64(el))
+	return el
+}
+
+// Observer receives the latency of each store call the middleware makes:
+// ObserveLoad for a session load, ObserveSave for a write (create, save,
+// touch). Calls are concurrent, on the request path: they must be fast and
+// must not block. Package metrics implements it with histograms.
+type Observer interface {
+	ObserveLoad(d time.Duration)
+	ObserveSave(d time.Duration)
 }

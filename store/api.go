@@ -109,17 +109,26 @@ func (n *Node) load(ctx context.Context, token string) (*entry, error) {
 		return nil, ErrClosed
 	}
 	n.stats.reads.Add(1)
+	var start time.Time
+	if n.cfg.Observer != nil {
+		start = time.Now()
+	}
 	e, ok := n.localFastRead(token)
 	if ok {
+		n.observeOp(OpReadLocal, start)
 		return e, nil
 	}
 	deadline := n.opDeadline(ctx, time.Now())
 	if e, ok = n.firstRemoteRead(ctx, deadline, token); ok {
+		n.observeOp(OpReadForwarded, start)
 		return e, nil
 	}
 	ctx, cancel := withDeadline(ctx, deadline)
 	defer cancel()
 	e, err := n.read(ctx, token)
+	if n.cfg.Observer != nil {
+		n.observeOp(n.pathOf(token, OpReadLocal, OpReadForwarded), start)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: load %s: %w", shortToken(token), n.closedErr(err))
 	}
@@ -207,11 +216,28 @@ func (n *Node) writeOp(ctx context.Context, token string, op *writeOp) (*entry, 
 	}
 	ctx, cancel := n.opContext(ctx)
 	defer cancel()
+	timed := n.cfg.Observer != nil && op.kind != opLock && op.kind != opUnlock // lock waits are not write latency
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
 	e, lease, err := n.write(ctx, token, op)
+	if timed {
+		n.observeOp(n.pathOf(token, OpWriteLocal, OpWriteForwarded), start)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: write %s: %w", shortToken(token), n.closedErr(err))
 	}
 	return e, lease, nil
+}
+
+// pathOf returns local when this node owns token in its current view, else
+// forwarded: how the operation that just ended was (most likely) served.
+func (n *Node) pathOf(token string, local, forwarded Op) Op {
+	if v := n.view.Load(); v != nil && v.table.Len() > 0 && v.table.Owner(v.table.Partition(token)) == n.name {
+		return local
+	}
+	return forwarded
 }
 
 // closedErr makes an operation cut short by this node's own Close report

@@ -142,6 +142,9 @@ type Config struct {
 	Network Network
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives operation latencies and membership events (see
+	// package metrics). Default none.
+	Observer Observer
 
 	// versions replaces the protocol versions the node advertises, which
 	// are this build's (version.Supported) when zero: tests use it to run a

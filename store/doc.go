@@ -67,4 +67,13 @@
 // With a Backup (package backup: memcached), committed versions are also
 // written there, write-behind (default) or write-through, and an owner that
 // misses a session loads it back, so a restart of every node loses nothing.
+//
+// # Monitoring
+//
+// Stats is a snapshot of counters and holdings. Config.Observer receives
+// each operation's latency (local and forwarded reads and writes,
+// replication, handoff) and the membership events (a member joined, failed
+// with its detection time, left; this node caught up afterwards), which
+// are also logged once each. Package metrics turns both into Prometheus
+// series and a status document; the store itself depends on neither.
 package store

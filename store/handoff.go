@@ -31,6 +31,8 @@ func (n *Node) handoffLoop() {
 		}
 		if n.pullPending() > 0 {
 			retry.Reset(100 * time.Millisecond)
+		} else {
+			n.noteCaughtUp()
 		}
 	}
 }
@@ -75,9 +77,12 @@ func (n *Node) pullPending() int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
 			done, complete, err := n.pullFrom(v, src, ps)
 			if err != nil {
 				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)
+			} else {
+				n.observeOp(OpHandoff, start)
 			}
 			mu.Lock()
 			for _, p := range done {

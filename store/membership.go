@@ -61,13 +61,17 @@ func (n *Node) refreshView() {
 			n.noteRoleChange(old, v, p, part)
 		}
 	}
+	n.reach.noteAdded(old, v, now)
 	n.view.Store(v)
 	if len(returning) > 0 {
 		n.stats.resyncs.Add(1)
 		n.log.Warn("members back after being lost; re-pulling held partitions from all members", "returning", returning)
 	}
+	if old != nil {
+		n.noteMembers(old, v, now, pending)
+	}
 	if old == nil || old.id() != v.id() {
-		n.log.Info("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
+		n.log.Debug("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
 	}
 	n.kickHandoff()
 	n.kickLeases()

@@ -65,8 +65,9 @@ type Node struct {
 	expireFns []func(token string, r Record)
 
 	handoffKick chan struct{}
-	syncMu      sync.Mutex           // guards lastSync
-	lastSync    map[string]time.Time // peer -> last forced gossip sync
+	catchUp     atomic.Pointer[catchUp] // the change being caught up on (events.go)
+	syncMu      sync.Mutex              // guards lastSync
+	lastSync    map[string]time.Time    // peer -> last forced gossip sync
 
 	abandons abandonQueue // lock requests to call off (abandon.go)
 
@@ -215,7 +216,7 @@ func (n *Node) listen(tlsCfg *tls.Config) error {
 	rcfg.TLS = tlsCfg
 	rcfg.CallTimeout = n.cfg.CallTimeout
 	rcfg.MaxFrame = n.cfg.MaxValueBytes*2 + maxPullBytes
-	rcfg.Logger = n.log
+	rcfg.Logger = n.cfg.Logger // gossip adds node= itself
 	if n.cfg.Network != nil {
 		rcfg.Dial = n.cfg.Network.Dial
 	}
@@ -240,7 +241,7 @@ func (n *Node) gossipConfig() (gossip.Config, error) {
 	g.Join = n.cfg.Join
 	g.JoinTimeout = n.cfg.JoinTimeout
 	g.SecretKey = n.cfg.SecretKey
-	g.Logger = n.log
+	g.Logger = n.cfg.Logger // gossip adds node= itself
 	r := n.versions()
 	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation, MinVersion: r.Min, MaxVersion: r.Max}
 	if n.cfg.ProbeInterval != 0 {

@@ -217,10 +217,15 @@ func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, to
 	enc.String(token)
 	next.encode(&enc)
 	enc.Bool(next.backed.Load())
+	var start time.Time
+	if n.cfg.Observer != nil {
+		start = time.Now()
+	}
 	resp, err := n.call(ctx, v, replica, mReplicate, enc.B)
 	if err != nil {
 		return nil, err
 	}
+	n.observeOp(OpReplicate, start)
 	n.stats.replicated.Add(1)
 	d := wire.NewDecoder(resp)
 	theirs, err := decodeOptEntry(d, token)

@@ -25,10 +25,29 @@ import (
 
 // reachability records when each member was last heard from.
 type reachability struct {
-	// mu guards heard and pinging.
+	// mu guards heard, pinging and added.
 	mu      sync.Mutex
 	heard   map[string]time.Time
 	pinging map[string]bool // a heartbeat to this member is in flight
+	// added is when a member never heard from entered the view: its
+	// silence counts from then (resync.go), or a healthy start would find
+	// itself cut off from members it simply has not talked to yet.
+	added map[string]time.Time
+}
+
+// noteAdded records when members of v that were not in old, and that were
+// never heard from, entered the view.
+func (r *reachability) noteAdded(old, v *view, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.added == nil {
+		r.added = make(map[string]time.Time)
+	}
+	for _, m := range v.table.Members() {
+		if (old == nil || !old.table.Has(m)) && r.heard[m].IsZero() {
+			r.added[m] = now
+		}
+	}
 }
 
 func (r *reachability) note(name string, at time.Time) {

@@ -58,7 +58,11 @@ func (n *Node) majoritySilence(v *view, now time.Time) time.Duration {
 	n.reach.mu.Lock()
 	for _, m := range v.table.Members() {
 		if m != n.name {
-			times = append(times, n.reach.heard[m])
+			t := n.reach.heard[m]
+			if t.IsZero() {
+				t = n.reach.added[m] // never heard from: silent since it joined
+			}
+			times = append(times, t)
 		}
 	}
 	n.reach.mu.Unlock()

@@ -103,7 +103,7 @@ func newApp(spec appSpec) (*app, error) {
 		c.Timeout = 2 * time.Second
 		a.blobs = memcachedBlobs{c}
 	case backendRedis:
-		a.blobs = newRedisClient(spec.Addr, 256, 2*time.Second)
+		a.blobs = newRedisBlobs(spec.Addr, 256, 2*time.Second)
 	case backendNone:
 	default:
 		return nil, fmt.Errorf("unknown backend %q", spec.Backend)
@@ -147,7 +147,7 @@ func (a *app) close() {
 	if a.node != nil {
 		a.node.Close()
 	}
-	if c, ok := a.blobs.(*redisClient); ok {
+	if c, ok := a.blobs.(*redisBlobs); ok {
 		c.Close()
 	}
 	if c, ok := a.blobs.(memcachedBlobs); ok {

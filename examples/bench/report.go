@@ -99,11 +99,11 @@ func serverCases(o options, mc, rd *extServer) ([]storeCase, error) {
 			storeCase{storeRow{name: "memcached set", base: "set"}, set})
 	}
 	if rd != nil {
-		get, set, err := blobOps(newRedisClient(rd.Addr, o.concurrency, 2*time.Second), o.size)
+		get, set, err := blobOps(newRedisBlobs(rd.Addr, o.concurrency, 2*time.Second), o.size)
 		if err != nil {
 			return nil, fmt.Errorf("Redis: %w", err)
 		}
-		out = append(out, storeCase{storeRow{name: "Redis GET (RESP)", base: "get"}, get},
+		out = append(out, storeCase{storeRow{name: "Redis GET (go-redis)", base: "get"}, get},
 			storeCase{storeRow{name: "Redis SET EX", base: "set"}, set})
 	}
 	return out, nil

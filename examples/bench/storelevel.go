@@ -19,7 +19,7 @@ import (
 // processes, so the three nodes of the cluster are three processes, and
 // calls its own node directly. "Owner-local" tokens are owned by this node;
 // "remote" ones by another process. memcached and Redis are called from
-// this process too, through gomemcache and the RESP client.
+// this process too, through gomemcache and go-redis.
 
 // opMaker returns a fresh operation for one worker: op(i) performs the i-th
 // call with buffers private to that worker.

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"image/color"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,13 @@ type pageState struct {
 	Members  []struct {
 		Name   string `json:"name"`
 		Member bool   `json:"member"`
+		Role   string `json:"role"`
 	} `json:"members"`
+	Search string `json:"search"` // location.search
+	// The picture: each card's member and state, and the events listed.
+	Cards  map[string]string `json:"cards"`
+	Events []string          `json:"events"` // data-kind of each, newest first
+	Drawn  int               `json:"drawn"`
 }
 
 const readPage = `(() => {
@@ -31,7 +39,12 @@ const readPage = `(() => {
 		title: document.title, session: t("session"), count: t("count"), servedBy: t("served-by"),
 		owner: t("owner"), replica: t("replica"), msg: t("msg"),
 		text: document.body ? document.body.innerText.slice(0, 400) : "",
-		members: [...document.querySelectorAll("#members tr[data-node]")].map(r => ({name: r.dataset.node, member: !r.classList.contains("down")})),
+		members: [...document.querySelectorAll("#members tr[data-node]")].map(r => ({name: r.dataset.node, member: !r.classList.contains("down"),
+			role: r.children[3] ? r.children[3].textContent.trim() : ""})),
+		search: location.search,
+		cards: Object.fromEntries([...document.querySelectorAll("#cluster [data-member]")].map(g => [g.dataset.member, g.dataset.state])),
+		events: [...document.querySelectorAll("#events li")].map(li => li.dataset.kind),
+		drawn: window.__statusDrawn || 0,
 	};
 })()`
 
@@ -42,6 +55,16 @@ func (b *browser) page(t *testing.T) pageState {
 		t.Fatalf("read page: %v", err)
 	}
 	return p
+}
+
+// reload reloads the page as the browser's reload button does.
+func (b *browser) reload(t *testing.T) {
+	t.Helper()
+	b.markPage(t)
+	if err := b.eval(`location.reload()`, nil); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	b.waitNewPage(t, "the reloaded page")
 }
 
 // listed reports whether the page is the demo page and lists name, and
@@ -121,6 +144,14 @@ func TestBrowserCrashDemo(t *testing.T) {
 		t.Fatalf("after two clicks: session %q count %q, want %s and 2", p.Session, p.Count, id)
 	}
 
+	// The picture: three live members, the session's owner and replica
+	// highlighted.
+	if len(p.Cards) != 3 || p.Drawn < 1 {
+		t.Errorf("picture before the crash: cards %v, drawn %d times; want 3 alive members", p.Cards, p.Drawn)
+	}
+	img := br.screenshot(t, "demo-before-crash")
+	checkPicture(t, img, br, "#cluster", map[string]color.RGBA{"green": green, "blue": blue, "purple": purple, "gold": gold}, 150)
+
 	victim := p.ServedBy
 	crashed := time.Now()
 	br.click(t, "#crash")
@@ -128,6 +159,18 @@ func TestBrowserCrashDemo(t *testing.T) {
 	t.Logf("crashed %s; the next page came from %s after %v", victim, p.ServedBy, time.Since(crashed))
 	if !strings.Contains(p.Msg, victim+" was killed with SIGKILL") {
 		t.Errorf("notice after crash = %q, want it to say %s was killed", p.Msg, victim)
+	}
+	for _, m := range p.Members {
+		if m.Name != victim && m.Member && strings.Contains(m.Role, "did not answer") {
+			t.Errorf("right after the crash, live member %s is shown as %q", m.Name, m.Role)
+		}
+	}
+	if p.Search != "" {
+		t.Errorf("the address still carries the notice (%q): a reload would show it again", p.Search)
+	}
+	br.reload(t)
+	if p = br.page(t); p.Msg != "" {
+		t.Errorf("after a reload the notice %q is shown again", p.Msg)
 	}
 	if p.ServedBy == victim || p.Session != id || p.Count != "2" {
 		t.Errorf("after the crash: served by %s, session %q, count %q; want another node, %s, 2", p.ServedBy, p.Session, p.Count, id)
@@ -154,6 +197,26 @@ func TestBrowserCrashDemo(t *testing.T) {
 		listed, member := p.listed(victim)
 		return listed && !member
 	})
+	// The picture shows the failure: the victim's card, and on the
+	// timeline when it was detected and when its sessions were served
+	// again.
+	refreshUntil(t, br, c.url, victim+" drawn as failed, and the survivors caught up", func(p pageState) bool {
+		return p.Cards[victim] == "failed" && slices.Contains(p.Events, "failed") && slices.Contains(p.Events, "caught_up")
+	})
+	img = br.screenshot(t, "demo-after-crash")
+	checkPicture(t, img, br, "#cluster", map[string]color.RGBA{"green": green, "red": red, "gold": gold}, 150)
+	checkPicture(t, img, br, "#timeline", map[string]color.RGBA{"red": red}, 40)
+
+	// /status draws the same picture, for operators.
+	br.navigate(t, c.url+"/status")
+	var cards int
+	if err := br.eval(`document.querySelectorAll("#cluster [data-member]").length`, &cards); err != nil || cards != 3 {
+		t.Errorf("/status draws %d member cards (%v), want 3", cards, err)
+	}
+	img = br.screenshot(t, "status-after-crash")
+	checkPicture(t, img, br, "#cluster", map[string]color.RGBA{"green": green, "red": red, "blue": blue}, 150)
+	br.navigate(t, c.url)
+
 	br.click(t, `tr[data-node="`+victim+`"] button.start`)
 	p = br.page(t)
 	if !strings.Contains(p.Msg, victim+" started again") {

@@ -42,7 +42,7 @@ type cdpReply struct {
 // and keep it off the network: no background services, and every host name
 // but loopback fails to resolve.
 var chromiumFlags = []string{
-	"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
 	"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 	"--remote-debugging-pipe",
@@ -113,6 +113,11 @@ func startBrowser(t *testing.T) *browser {
 		t.Fatalf("Target.attachToTarget: %v", err)
 	}
 	b.session = att.SessionID
+	// A desktop-sized window, the same on every machine, for screenshots.
+	viewport := map[string]any{"width": 1100, "height": 1400, "deviceScaleFactor": 1, "mobile": false}
+	if err := b.call(b.session, "Emulation.setDeviceMetricsOverride", viewport, nil); err != nil {
+		t.Fatalf("Emulation.setDeviceMetricsOverride: %v", err)
+	}
 	return b
 }
 

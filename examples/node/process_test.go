@@ -97,7 +97,7 @@ func TestCrashKeepsSessions(t *testing.T) {
 	if _, err := tryCall("GET", owner.url+"/healthz", nil); err == nil {
 		t.Errorf("the killed node still answers /healthz")
 	}
-	checkMonitoring(t, survivors[0])
+	checkMonitoring(t, survivors[0], owner.name)
 
 	t.Logf("whole scenario took %v", time.Since(start))
 }
@@ -198,21 +198,44 @@ func checkClusterAfterCrash(t *testing.T, survivors []*proc, dead string) {
 	}
 }
 
-// checkMonitoring checks /metrics and /status of a node.
-func checkMonitoring(t *testing.T, p *proc) {
+// checkMonitoring checks /metrics and /status of a node that saw crashed
+// fail.
+func checkMonitoring(t *testing.T, p *proc, crashed string) {
 	t.Helper()
 	r := call(t, "GET", p.url+"/metrics", nil)
-	want := fmt.Sprintf("sessring_store_members{node=%q} 2\n", p.name)
-	if r.code != http.StatusOK || !strings.Contains(string(r.body), want) || !strings.Contains(string(r.body), "sessring_sessions_requests_total ") {
-		t.Errorf("/metrics = %d, want 200 with %q and session counters; got\n%s", r.code, want, r.body)
+	for _, want := range []string{
+		fmt.Sprintf("sessring_store_members{node=%q} 2\n", p.name),
+		"sessring_sessions_requests_total ",
+		fmt.Sprintf(`sessring_store_read_seconds_bucket{node=%q,path="local",le="+Inf"} `, p.name),
+		fmt.Sprintf(`sessring_store_write_seconds_bucket{node=%q,path="forwarded",le="0.0001"} `, p.name),
+		fmt.Sprintf(`sessring_store_replicate_seconds_count{node=%q} `, p.name),
+		`sessring_sessions_load_seconds_bucket{le="0.0002"} `,
+	} {
+		if r.code != http.StatusOK || !strings.Contains(string(r.body), want) {
+			t.Errorf("/metrics = %d, want 200 with %q; got\n%s", r.code, want, r.body)
+		}
 	}
 	r = call(t, "GET", p.url+"/status", nil)
 	var st struct {
 		Node    string   `json:"node"`
 		Members []string `json:"members"`
+		Events  []struct {
+			Kind        string  `json:"kind"`
+			Member      string  `json:"member"`
+			TookSeconds float64 `json:"took_seconds"`
+		} `json:"events"`
 	}
 	if err := json.Unmarshal(r.body, &st); err != nil || st.Node != p.name || len(st.Members) != 2 {
 		t.Errorf("/status = %d %s (%v), want node %s and 2 members", r.code, r.body, err, p.name)
+	}
+	failed := 0
+	for _, e := range st.Events {
+		if e.Kind == "failed" && e.Member == crashed && e.TookSeconds > 0 {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("/status events %+v: want %s failed once, with its detection time", st.Events, crashed)
 	}
 }
 

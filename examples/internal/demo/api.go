@@ -57,7 +57,12 @@ func (a *app) apiSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) apiCluster(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.cluster(r.Context()))
+	c := a.cluster(r.Context())
+	for i := range c.Members {
+		m := &c.Members[i]
+		m.OwnedBytes, m.ReplicaBytes, m.Pending, m.Events = nil, nil, nil, nil // the picture's, not this document's
+	}
+	writeJSON(w, http.StatusOK, c)
 }
 
 func (a *app) apiNode(w http.ResponseWriter, r *http.Request) {

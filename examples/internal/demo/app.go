@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/backup"
+	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
-	"github.com/e5b1d45c/sessring/store/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // counterKey is the session key of the demo's counter.
@@ -25,9 +27,13 @@ type app struct {
 	node     *store.Node
 	sessions *middleware.Manager
 	mc       *backup.Memcached // nil without -memcached
+	rec      *metrics.Recorder // latency histograms and membership events
 	controls []string
 	peers    *http.Client // for /api/node of other members
-	log      *slog.Logger
+	// urlsMu guards urls, the last directory read (see lookupURLs).
+	urlsMu sync.Mutex
+	urls   map[string]string
+	log    *slog.Logger
 
 	draining atomic.Bool // shutting down: /healthz answers 503
 
@@ -35,9 +41,9 @@ type app struct {
 	wg   sync.WaitGroup
 }
 
-func newApp(o Options, url string, node *store.Node, sessions *middleware.Manager, mc *backup.Memcached) *app {
+func newApp(o Options, url string, node *store.Node, sessions *middleware.Manager, mc *backup.Memcached, rec *metrics.Recorder) *app {
 	return &app{
-		name: o.Name, url: url, node: node, sessions: sessions, mc: mc, controls: o.Controls,
+		name: o.Name, url: url, node: node, sessions: sessions, mc: mc, rec: rec, controls: o.Controls,
 		peers: &http.Client{Timeout: peerTimeout},
 		log:   o.Logger,
 		stop:  make(chan struct{}),
@@ -55,14 +61,15 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /api/cluster", a.apiCluster)
 	mux.HandleFunc("GET /api/node", a.apiNode)
 	mux.HandleFunc("GET /healthz", a.healthz)
-	statusSources := []metrics.MemcachedStats{}
-	sources := []metrics.Source{metrics.Node(a.node), metrics.Sessions(a.sessions)}
+	src := metrics.Sources{Node: a.node, Sessions: a.sessions, Recorder: a.rec}
 	if a.mc != nil {
-		statusSources = append(statusSources, a.mc)
-		sources = append(sources, metrics.Memcached(a.mc))
+		src.Memcached = a.mc
 	}
-	mux.Handle("GET /status", metrics.StatusHandler(a.node, statusSources...))
-	mux.Handle("GET /metrics", metrics.Handler(sources...))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(src))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /status", a.statusPage(metrics.StatusHandler(src)))
+	mux.Handle("GET /api/status", withSession(http.HandlerFunc(a.apiStatus)))
 	return mux
 }
 

@@ -11,10 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/metrics"
+	"github.com/e5b1d45c/sessring/store"
 )
 
 func TestShortID(t *testing.T) {
@@ -173,4 +177,68 @@ func ownedRecords(t *testing.T, client *http.Client, url string) int {
 	}
 	json.NewDecoder(resp.Body).Decode(&st)
 	return st.Copies.Owned
+}
+
+// TestStatusStates: the picture's member states come from the live view,
+// the latest event about each member, and the demo's own node list.
+func TestStatusStates(t *testing.T) {
+	one := 1
+	now := time.Now()
+	ev := func(ago time.Duration, kind, node, member string) metrics.EventStatus {
+		return metrics.EventStatus{Time: now.Add(-ago), Kind: kind, Node: node, Member: member}
+	}
+	a := &app{name: "n1", controls: []string{"n1", "n2", "n3", "n4", "n5"}}
+	c := clusterView{Self: "n1", Members: []memberView{
+		{Name: "n1", Owned: &one, Replicas: &one, Events: []metrics.EventStatus{
+			ev(time.Minute, "joined", "n1", "n3"), ev(30*time.Second, "failed", "n1", "n3"),
+			ev(20*time.Second, "left", "n1", "n4"), ev(time.Hour, "failed", "n1", "n5"),
+		}},
+		{Name: "n2", Events: []metrics.EventStatus{ev(30*time.Second, "failed", "n2", "n3"), ev(time.Minute, "joined", "n1", "n3")}},
+	}}
+	st := a.status(c, nil)
+	got := map[string]string{}
+	for _, m := range st.Members {
+		got[m.Name] = m.State
+		if m.Name == "n2" && m.Answered {
+			t.Errorf("n2 did not answer, yet is drawn as answered")
+		}
+	}
+	want := map[string]string{"n1": stateAlive, "n2": stateAlive, "n3": stateFailed, "n4": stateLeft, "n5": stateDown}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("states = %v, want %v", got, want)
+	}
+	// n1's and n2's reports of the failure both stay; the join both sent
+	// is listed once; the hour-old failure is out of the window.
+	var kinds []string
+	for _, e := range st.Events {
+		kinds = append(kinds, e.Kind+" "+e.Node+" "+e.Member)
+	}
+	if w := []string{"joined n1 n3", "failed n1 n3", "failed n2 n3", "left n1 n4"}; !reflect.DeepEqual(kinds, w) {
+		t.Errorf("events = %q, want %q", kinds, w)
+	}
+}
+
+// TestLookupURLsKeepsLastCopy: when the directory cannot be read (right
+// after a crash its record may sit on the dead node), the members' last
+// known addresses are used rather than none.
+func TestLookupURLsKeepsLastCopy(t *testing.T) {
+	cfg := store.DefaultConfig()
+	cfg.Name, cfg.Logger = "solo", slog.New(slog.DiscardHandler)
+	node, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if err := registerSelf(node, "solo", "http://127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{name: "solo", node: node}
+	want := map[string]string{"solo": "http://127.0.0.1:1"}
+	if got := a.lookupURLs(context.Background()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("lookupURLs = %v, want %v", got, want)
+	}
+	node.Close() // every read fails from now on
+	if got := a.lookupURLs(context.Background()); !reflect.DeepEqual(got, want) {
+		t.Errorf("lookupURLs with the directory unreadable = %v, want the last copy %v", got, want)
+	}
 }

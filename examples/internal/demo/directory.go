@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -20,6 +21,7 @@ const (
 	registerRetry   = 500 * time.Millisecond
 	registerRefresh = 30 * time.Second
 	peerTimeout     = time.Second
+	directoryWait   = 300 * time.Millisecond // then use the last copy read
 )
 
 // registerSelf records name's HTTP address. Apply changes only this field,
@@ -47,6 +49,11 @@ type memberView struct {
 	Name     string `json:"name"`
 	Owned    *int   `json:"owned"`
 	Replicas *int   `json:"replicas"`
+	// For the status picture (/api/node and /api/status only).
+	OwnedBytes   *int64                `json:"owned_bytes,omitempty"`
+	ReplicaBytes *int64                `json:"replica_bytes,omitempty"`
+	Pending      *int                  `json:"pending,omitempty"` // partitions still being pulled
+	Events       []metrics.EventStatus `json:"events,omitempty"`  // what this member saw
 }
 
 // clusterView is the /api/cluster document.
@@ -66,7 +73,12 @@ func (a *app) ownCounts() memberView {
 	case replica:
 		replicas = max(replicas-1, 0)
 	}
-	return memberView{Name: a.name, Owned: &owned, Replicas: &replicas}
+	ob, rb, pending := s.OwnedBytes, s.ReplicaBytes, s.PartitionsPending
+	v := memberView{Name: a.name, Owned: &owned, Replicas: &replicas, OwnedBytes: &ob, ReplicaBytes: &rb, Pending: &pending}
+	for _, e := range a.rec.Events() {
+		v.Events = append(v.Events, metrics.NewEventStatus(e))
+	}
+	return v
 }
 
 // cluster asks every live member for its counts, in parallel, each bounded
@@ -91,18 +103,26 @@ func (a *app) cluster(ctx context.Context) clusterView {
 	return clusterView{Self: a.name, Members: views}
 }
 
-// lookupURLs reads the directory; nil when it cannot be read.
+// lookupURLs reads the directory, or returns the last copy read when it
+// cannot be read now: right after a crash the record may be owned by the
+// dead node until the others notice, and the live members have not moved
+// meanwhile (without the copy they were all shown as not answering).
 func (a *app) lookupURLs(ctx context.Context) map[string]string {
-	ctx, cancel := context.WithTimeout(ctx, peerTimeout)
+	ctx, cancel := context.WithTimeout(ctx, directoryWait)
 	defer cancel()
 	rec, ok, err := a.node.Load(ctx, directoryToken)
 	if err != nil || !ok {
-		return nil
+		a.urlsMu.Lock()
+		defer a.urlsMu.Unlock()
+		return a.urls
 	}
 	urls := make(map[string]string, len(rec.Fields))
 	for name, u := range rec.Fields {
 		urls[name] = string(u)
 	}
+	a.urlsMu.Lock()
+	a.urls = urls
+	a.urlsMu.Unlock()
 	return urls
 }
 

@@ -11,14 +11,27 @@
 //	POST /api/incr      increments; {"session","count","served_by","owner","replica"}
 //	GET  /api/session   the same without incrementing; 404 without a live session
 //	GET  /api/cluster   {"self", "members": [{"name","owned","replicas"}]}
-//	GET  /api/node      this node's own {"name","owned","replicas"} (what /api/cluster asks peers)
+//	GET  /api/node      this node's own counts, bytes, pending partitions and events (what /api/cluster asks peers)
+//	GET  /api/status    what the status picture draws (see below)
 //	GET  /healthz       200 once joined; 503 while joining and while shutting down
-//	GET  /status        store/metrics status document (JSON)
-//	GET  /metrics       Prometheus text format
+//	GET  /status        the status picture for a browser; the metrics status document (JSON) otherwise, or with ?json
+//	GET  /metrics       Prometheus text format (package metrics)
 //
 // The session id shown everywhere is the first 12 hex digits of the
 // SHA-256 of the token: enough to recognise a session, useless to hijack
 // it. The token itself only travels in the HttpOnly cookie.
+//
+// # The status picture
+//
+// The page and /status draw the cluster with an inline script (no CDN, works
+// offline): a card per member, coloured by state (alive, no answer, failed,
+// left, stopped), with the sessions and bytes it holds as owner and replica
+// and the partitions it is still pulling; the viewer's session on it (owner
+// solid gold, replica dashed, an arrow for the copy); and a timeline of the
+// membership events every member reported (joined, failed with the time it
+// took to detect, left, caught up: when a node held all its partitions
+// again, after a failure the time until the failed member's sessions were
+// served again). The script redraws from /api/status every two seconds.
 //
 // # Per-member counts
 //

@@ -26,6 +26,7 @@ type pageData struct {
 	Rows     []memberRow
 	Controls bool
 	Msg      string
+	Status   statusView // drawn by pictureJS
 }
 
 // memberRow is one line of the member table.
@@ -43,7 +44,9 @@ func (a *app) page(w http.ResponseWriter, r *http.Request) {
 	if v, ok := a.view(a.sessions.Session(r)); ok {
 		d.Session = &v
 	}
-	d.Rows = a.rows(r, d.Session)
+	c := a.cluster(r.Context())
+	d.Rows = a.rows(c, d.Session)
+	d.Status = a.status(c, d.Session)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := pageTmpl.Execute(w, d); err != nil {
@@ -53,9 +56,9 @@ func (a *app) page(w http.ResponseWriter, r *http.Request) {
 
 // rows lists the live members with their counts, then the demo's nodes
 // that are not members (stopped, or not yet noticed as started).
-func (a *app) rows(r *http.Request, s *sessionView) []memberRow {
+func (a *app) rows(c clusterView, s *sessionView) []memberRow {
 	var rows []memberRow
-	for _, m := range a.cluster(r.Context()).Members {
+	for _, m := range c.Members {
 		row := memberRow{memberView: m, Member: true}
 		var notes []string
 		if s != nil {
@@ -89,7 +92,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sessring demo · {{.Self}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
+body{font:16px/1.5 system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem;color:#222}` + pictureCSS + `
 code{font-size:1.1em;background:#f3f3f3;padding:0 .3em}
 .count{font-size:3rem;font-weight:700}
 .msg{background:#fff6d5;border:1px solid #e5c96b;padding:.5rem 1rem}
@@ -115,6 +118,7 @@ form{display:inline}button{font-size:1rem;padding:.3rem .9rem;margin:.2rem .3rem
 {{if .Controls}}<p class="note">Crash kills the node that served this page with SIGKILL: no handover, no goodbye.
 The others notice within about three seconds (requests for the sessions it owned wait until then)
 and each of its sessions' replica takes over as owner. Refresh, and the counter is still there.</p>{{end}}
+` + pictureHTML + `
 <h2>Members <span class="note">as {{.Self}} sees them</span></h2>
 <table id="members"><tr><th>node</th><th>sessions owned</th><th>replicas held</th><th></th>{{if .Controls}}<th></th>{{end}}</tr>
 {{range .Rows}}<tr data-node="{{.Name}}"{{if not .Member}} class="down"{{end}}>
@@ -127,5 +131,12 @@ and each of its sessions' replica takes over as owner. Refresh, and the counter 
 {{end}}</table>
 <p class="note"><a href="/api/session">/api/session</a> · <a href="/api/cluster">/api/cluster</a> ·
 <a href="/status">/status</a> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>
+<script>
+// The notice is for this visit only: drop it from the address, so that a
+// reload does not show "n1 was killed" again.
+if (new URLSearchParams(location.search).has("` + MsgParam + `")) history.replaceState(null, "", location.pathname);
+const initialStatus = {{.Status}};
+</script>
+<script>` + pictureJS + `</script>
 </body></html>
 `))

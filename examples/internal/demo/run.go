@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/backup"
+	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -130,7 +131,9 @@ func resolveBind(o *Options) error {
 // start opens the cold tier, the store node and the session manager.
 func start(o Options, url string) (*app, error) {
 	var mc *backup.Memcached
+	rec := metrics.NewRecorder()
 	cfg := store.DefaultConfig()
+	cfg.Observer = rec
 	cfg.Name, cfg.BindAddr, cfg.Join, cfg.SecretKey, cfg.Logger = o.Name, o.BindAddr, o.Join, o.Key, o.Logger
 	cfg.OpTimeout = failoverWait
 	if len(o.Memcached) > 0 {
@@ -149,7 +152,7 @@ func start(o Options, url string) (*app, error) {
 		return nil, err
 	}
 	mcfg := middleware.DefaultConfig()
-	mcfg.Sticky, mcfg.Logger = o.Sticky, o.Logger
+	mcfg.Sticky, mcfg.Logger, mcfg.Observer = o.Sticky, o.Logger, rec
 	mcfg.StoreTimeout, mcfg.LockWait = failoverWait, failoverWait
 	// The demo is served over plain HTTP, directly on localhost or through
 	// the examples/cluster balancer, which overwrites X-Forwarded-Proto:
@@ -168,5 +171,5 @@ func start(o Options, url string) (*app, error) {
 		}
 		return nil, err
 	}
-	return newApp(o, url, node, sessions, mc), nil
+	return newApp(o, url, node, sessions, mc, rec), nil
 }

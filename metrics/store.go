@@ -2,25 +2,17 @@ package metrics
 
 import "github.com/e5b1d45c/sessring/store"
 
-// StoreStats is implemented by *store.Node.
-type StoreStats interface {
-	Stats() store.Stats
+// store reports a node's Stats: sessions, bytes and partitions by role,
+// membership, request and replication counters, and the write-behind queue
+// of its cold tier. Every series carries node="<name>".
+func (e emitter) store(s *store.Stats) {
+	node := label{"node", s.Name}
+	storeGauges(e, s, node)
+	storeCounters(e, s, node)
+	storeBackup(e, &s.Backup, node)
 }
 
-// Node reports a store node's Stats: sessions, bytes and partitions by
-// role, membership, request and replication counters, and the write-behind
-// queue of its cold tier. Every series carries node="<name>".
-func Node(n StoreStats) Source {
-	return sourceFunc(func(e *exposition) {
-		s := n.Stats()
-		node := label{"node", s.Name}
-		storeGauges(e, &s, node)
-		storeCounters(e, &s, node)
-		storeBackup(e, &s.Backup, node)
-	})
-}
-
-func storeGauges(e *exposition, s *store.Stats, node label) {
+func storeGauges(e emitter, s *store.Stats, node label) {
 	const (
 		sessions   = "sessring_store_sessions"
 		bytes      = "sessring_store_bytes"
@@ -43,13 +35,7 @@ func storeGauges(e *exposition, s *store.Stats, node label) {
 	e.gauge("sessring_store_cluster_version", "Protocol version the cluster speaks: the highest every live member supports.", float64(s.ClusterVersion), node)
 }
 
-// counterDef names one cumulative counter of store.Stats.
-type counterDef struct {
-	name, help string
-	v          uint64
-}
-
-func storeCounters(e *exposition, s *store.Stats, node label) {
+func storeCounters(e emitter, s *store.Stats, node label) {
 	for _, c := range []counterDef{
 		{"sessring_store_reads_total", "Session loads (Find, Load) started on this node.", s.Reads},
 		{"sessring_store_writes_total", "Session writes installed by this node as owner.", s.Writes},
@@ -74,7 +60,7 @@ func storeCounters(e *exposition, s *store.Stats, node label) {
 	}
 }
 
-func storeBackup(e *exposition, b *store.BackupStats, node label) {
+func storeBackup(e emitter, b *store.BackupStats, node label) {
 	e.gauge("sessring_store_backup_pending", "Sessions waiting to be written to the cold tier (write-behind).", float64(b.Pending), node)
 	for _, c := range []counterDef{
 		{"sessring_store_backup_queued_total", "Session versions queued for the cold tier.", b.Queued},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/store"
@@ -30,6 +31,28 @@ type Status struct {
 	// Memcached lists the cold tier's servers, when StatusHandler was given
 	// one.
 	Memcached []ServerStatus `json:"memcached,omitempty"`
+	// Events are the recent membership events this node saw, oldest first,
+	// when StatusHandler was given a Recorder.
+	Events []EventStatus `json:"events,omitempty"`
+}
+
+// EventStatus is a store.Event: a member joined, failed or left, or this
+// node caught up (held every partition completely again) after a change.
+type EventStatus struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"` // joined, failed, left, caught_up
+	Node   string    `json:"node"` // the node that saw it
+	Member string    `json:"member,omitempty"`
+	// TookSeconds: for failed, how long the member had been silent when it
+	// was declared dead (detection time); for caught_up, the time since the
+	// change (for a failure, since the member was last heard from).
+	TookSeconds float64 `json:"took_seconds,omitempty"`
+	Partitions  int     `json:"partitions,omitempty"`
+}
+
+// NewEventStatus converts a store.Event.
+func NewEventStatus(e store.Event) EventStatus {
+	return EventStatus{Time: e.Time, Kind: e.Kind.String(), Node: e.Node, Member: e.Member, TookSeconds: e.Took.Seconds(), Partitions: e.Partitions}
 }
 
 // BackupStatus is store.BackupStats: the write-behind queue to the cold
@@ -109,18 +132,29 @@ func NewStatus(s store.Stats, mc ...backup.Stats) Status {
 	return st
 }
 
-// StatusHandler serves NewStatus of n (and of the memcached tiers, if any)
-// as JSON.
-func StatusHandler(n StoreStats, mc ...MemcachedStats) http.Handler {
+// StatusHandler serves the Status of src.Node (which it requires), with
+// its cold tier's servers and recent events when src has them, as JSON.
+func StatusHandler(src Sources) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ms := make([]backup.Stats, len(mc))
-		for i, m := range mc {
-			ms[i] = m.Stats()
-		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(NewStatus(n.Stats(), ms...))
+		enc.Encode(src.Status())
 	})
+}
+
+// Status returns the status document of s.Node (see StatusHandler).
+func (s Sources) Status() Status {
+	var mc []backup.Stats
+	if s.Memcached != nil {
+		mc = append(mc, s.Memcached.Stats())
+	}
+	st := NewStatus(s.Node.Stats(), mc...)
+	if s.Recorder != nil {
+		for _, e := range s.Recorder.Events() {
+			st.Events = append(st.Events, NewEventStatus(e))
+		}
+	}
+	return st
 }

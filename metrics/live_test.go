@@ -1,20 +1,21 @@
 package metrics_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
-	"github.com/e5b1d45c/sessring/store/metrics"
 )
 
 // TestLiveNode scrapes a real node (loopback), Manager and memcached after
@@ -27,15 +28,16 @@ func TestLiveNode(t *testing.T) {
 	}
 	t.Cleanup(func() { mc.Close() })
 	quiet := slog.New(slog.DiscardHandler)
+	rec := metrics.NewRecorder()
 	cfg := store.DefaultConfig()
-	cfg.Name, cfg.Backup, cfg.BackupDelay, cfg.Logger = "live", mc, 20*time.Millisecond, quiet
+	cfg.Name, cfg.Backup, cfg.BackupDelay, cfg.Logger, cfg.Observer = "live", mc, 20*time.Millisecond, quiet, rec
 	node, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { node.Close() })
 	mcfg := middleware.DefaultConfig()
-	mcfg.Logger = quiet
+	mcfg.Logger, mcfg.Observer = quiet, rec
 	sessions, err := middleware.New(node, mcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -64,23 +66,20 @@ func TestLiveNode(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	srv := httptest.NewServer(metrics.Handler(metrics.Node(node), metrics.Sessions(sessions), metrics.Memcached(mc)))
+	src := metrics.Sources{Node: node, Sessions: sessions, Memcached: mc, Recorder: rec}
+	got, reg := scrape(t, src)
+	srv := httptest.NewServer(promhttpHandler(reg))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
+	if body := get(t, srv.URL); !strings.Contains(body, `sessring_store_write_seconds_bucket{node="live",path="local",le="+Inf"} `+strconv.Itoa(requests)+"\n") {
+		t.Errorf("/metrics lacks the write histogram of %d local writes:\n%s", requests, body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	got := mustParse(t, string(body)).values
 
 	// The node is idle now, so a snapshot taken after the scrape must give
 	// the same series.
-	var again bytes.Buffer
-	if err := metrics.Write(&again, metrics.Node(fakeNode(node.Stats())), metrics.Sessions(fakeSessions(sessions.Stats())), metrics.Memcached(fakeMemcached(mc.Stats()))); err != nil {
-		t.Fatal(err)
-	}
-	sameSeries(t, got, mustParse(t, again.String()).values)
+	again, _ := scrape(t, metrics.Sources{
+		Node: fakeNode(node.Stats()), Sessions: fakeSessions(sessions.Stats()), Memcached: fakeMemcached(mc.Stats()), Recorder: rec,
+	})
+	sameSeries(t, got, again)
 
 	for key, want := range map[string]float64{
 		`sessring_store_sessions{node="live",role="owner"}`: 1,
@@ -89,7 +88,10 @@ func TestLiveNode(t *testing.T) {
 		`sessring_sessions_requests_total`:                  requests,
 		`sessring_sessions_created_total`:                   1,
 		`sessring_sessions_saves_total`:                     requests - 1,
-		`sessring_memcached_server_up{server="` + mcd.Addr + `",addr="` + mcd.Addr + `",failover="false"}`: 1,
+		`sessring_memcached_server_up{addr="` + mcd.Addr + `",failover="false",server="` + mcd.Addr + `"}`: 1,
+		`sessring_sessions_save_seconds_count`:                        requests,
+		`sessring_sessions_load_seconds_count`:                        requests - 1,
+		`sessring_store_read_seconds_count{node="live",path="local"}`: requests - 1,
 	} {
 		if g := got[key]; g != want {
 			t.Errorf("%s = %v, want %v", key, g, want)

@@ -1,21 +1,23 @@
 package metrics_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/backup"
+	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
-	"github.com/e5b1d45c/sessring/store/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Hand-written fakes: fixed snapshots.
@@ -28,13 +30,54 @@ type (
 func (f fakeNode) Stats() store.Stats          { return store.Stats(f) }
 func (f fakeSessions) Stats() middleware.Stats { return middleware.Stats(f) }
 func (f fakeMemcached) Stats() backup.Stats    { return backup.Stats(f) }
-func scrapeOf(t *testing.T, src ...metrics.Source) scrape {
+
+// scrape registers a Collector of src in a fresh registry, checks it with
+// the client library's linter, and returns every series gathered, keyed
+// name{label="value",...} (labels sorted, as the client sorts them);
+// histograms appear as their _count and _sum. It also returns the
+// registry.
+func scrape(t *testing.T, src metrics.Sources) (map[string]float64, *prometheus.Registry) {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := metrics.Write(&buf, src...); err != nil {
-		t.Fatalf("Write = %v", err)
+	reg := prometheus.NewPedanticRegistry()
+	c := metrics.NewCollector(src)
+	if err := reg.Register(c); err != nil {
+		t.Fatalf("Register = %v", err)
 	}
-	return mustParse(t, buf.String())
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather = %v", err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := seriesKey(m)
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				out[f.GetName()+key] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[f.GetName()+key] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[f.GetName()+"_count"+key] = float64(m.GetHistogram().GetSampleCount())
+				out[f.GetName()+"_sum"+key] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out, reg
+}
+
+func seriesKey(m *dto.Metric) string {
+	var parts []string
+	for _, l := range m.GetLabel() {
+		parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(parts, ",") + "}"
 }
 
 // numbered sets every integer and duration field reachable in *p (nested
@@ -86,10 +129,10 @@ func TestNodeMatchesStats(t *testing.T) {
 	var s store.Stats
 	numbered(&s, 1)
 	s.Name, s.Members = "n1", []string{"n1", "n2", "n3"}
-	sc := scrapeOf(t, metrics.Node(fakeNode(s)))
+	sc, _ := scrape(t, metrics.Sources{Node: fakeNode(s)})
 	n := `node="n1"`
 	role := func(r string) string { return `{` + n + `,role="` + r + `"}` }
-	sameSeries(t, sc.values, map[string]float64{
+	sameSeries(t, sc, map[string]float64{
 		"sessring_store_sessions" + role("owner"):              float64(s.OwnedSessions),
 		"sessring_store_sessions" + role("replica"):            float64(s.ReplicaSessions),
 		"sessring_store_sessions" + role("orphan"):             float64(s.OrphanSessions),
@@ -130,12 +173,6 @@ func TestNodeMatchesStats(t *testing.T) {
 		"sessring_store_backup_passivated_total{" + n + "}":    float64(s.Backup.Passivated),
 		"sessring_store_backup_rehydrated_total{" + n + "}":    float64(s.Backup.Rehydrated),
 	})
-	if got, want := sc.types["sessring_store_sessions"], "gauge"; got != want {
-		t.Errorf("type of sessring_store_sessions = %q, want %q", got, want)
-	}
-	if got, want := sc.types["sessring_store_reads_total"], "counter"; got != want {
-		t.Errorf("type of sessring_store_reads_total = %q, want %q", got, want)
-	}
 }
 
 // TestNodeCoversEveryCounter guards against a Stats field added later and
@@ -145,7 +182,8 @@ func TestNodeCoversEveryCounter(t *testing.T) {
 	last := numbered(&s, 1000)
 	s.Name = "n"
 	values := map[float64]bool{}
-	for _, v := range scrapeOf(t, metrics.Node(fakeNode(s))).values {
+	got, _ := scrape(t, metrics.Sources{Node: fakeNode(s)})
+	for _, v := range got {
 		values[v] = true
 	}
 	for v := 1000; v < last; v++ {
@@ -161,7 +199,7 @@ func TestNodeCoversEveryCounter(t *testing.T) {
 func TestSessionsMatchStats(t *testing.T) {
 	var s middleware.Stats
 	last := numbered(&s, 1)
-	sc := scrapeOf(t, metrics.Sessions(fakeSessions(s)))
+	sc, _ := scrape(t, metrics.Sources{Sessions: fakeSessions(s)})
 	want := map[string]float64{
 		"sessring_sessions_requests_total":          float64(s.Requests),
 		"sessring_sessions_ignored_total":           float64(s.Ignored),
@@ -190,7 +228,7 @@ func TestSessionsMatchStats(t *testing.T) {
 		"sessring_sessions_save_seconds_total":      s.SaveTime.Seconds(),
 		"sessring_sessions_lock_wait_seconds_total": s.LockWaitTime.Seconds(),
 	}
-	sameSeries(t, sc.values, want)
+	sameSeries(t, sc, want)
 	if got := len(want); got != last-1 {
 		t.Errorf("middleware.Stats has %d numeric fields, the test expects %d: report the new ones", last-1, got)
 	}
@@ -203,9 +241,9 @@ func TestMemcachedMatchesStats(t *testing.T) {
 		{ID: "m1", Addr: "127.0.0.1:11211", Up: true, Failures: 7},
 		{ID: "spare", Addr: "127.0.0.1:11212", Failover: true, Failures: 9},
 	}
-	sc := scrapeOf(t, metrics.Memcached(fakeMemcached(s)))
-	m1 := `{server="m1",addr="127.0.0.1:11211",failover="false"}`
-	spare := `{server="spare",addr="127.0.0.1:11212",failover="true"}`
+	sc, _ := scrape(t, metrics.Sources{Memcached: fakeMemcached(s)})
+	m1 := `{addr="127.0.0.1:11211",failover="false",server="m1"}`
+	spare := `{addr="127.0.0.1:11212",failover="true",server="spare"}`
 	want := map[string]float64{
 		"sessring_memcached_puts_total":                    float64(s.Puts),
 		"sessring_memcached_gets_total":                    float64(s.Gets),
@@ -221,67 +259,10 @@ func TestMemcachedMatchesStats(t *testing.T) {
 		"sessring_memcached_server_failures_total" + m1:    7,
 		"sessring_memcached_server_failures_total" + spare: 9,
 	}
-	sameSeries(t, sc.values, want)
+	sameSeries(t, sc, want)
 	if got := len(want) - 4; got != last-1 {
 		t.Errorf("backup.Stats has %d numeric counters, the test expects %d: report the new ones", last-1, got)
 	}
-}
-
-func TestDuplicateSeriesFailTheScrape(t *testing.T) {
-	a := fakeNode(store.Stats{Name: "same"})
-	rec := httptest.NewRecorder()
-	metrics.Handler(metrics.Node(a), metrics.Node(a)).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "duplicate series") {
-		t.Errorf("two nodes named alike: %d %q, want 500 naming the duplicate", rec.Code, rec.Body.String())
-	}
-
-	s1, s2 := fakeSessions{Requests: 1}, fakeSessions{Requests: 2}
-	sc := scrapeOf(t, metrics.Label(metrics.Sessions(s1), "cookie", "a"), metrics.Label(metrics.Sessions(s2), "cookie", "b"))
-	for key, want := range map[string]float64{
-		`sessring_sessions_requests_total{cookie="a"}`: 1,
-		`sessring_sessions_requests_total{cookie="b"}`: 2,
-	} {
-		if got := sc.values[key]; got != want {
-			t.Errorf("%s = %v, want %v", key, got, want)
-		}
-	}
-}
-
-func TestLabelPanicsOnBadName(t *testing.T) {
-	for _, name := range []string{"", "1x", "a-b", "__reserved", "a:b"} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Label(_, %q, _) did not panic", name)
-				}
-			}()
-			metrics.Label(metrics.Sessions(fakeSessions{}), name, "v")
-		}()
-	}
-}
-
-func TestLabelValuesAreEscaped(t *testing.T) {
-	name := "odd \"node\"\\\nname"
-	sc := scrapeOf(t, metrics.Node(fakeNode(store.Stats{Name: name, Members: []string{name}})))
-	key := fmt.Sprintf("sessring_store_members{node=%q}", name)
-	if got := sc.values[key]; got != 1 {
-		t.Errorf("%s = %v, want 1 (series: %v)", key, got, sc.values)
-	}
-}
-
-func TestHandlerServesTextFormat(t *testing.T) {
-	srv := httptest.NewServer(metrics.Handler(metrics.Node(fakeNode(store.Stats{Name: "n"}))))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if got, want := resp.Header.Get("Content-Type"), metrics.ContentType; got != want {
-		t.Errorf("Content-Type = %q, want %q", got, want)
-	}
-	mustParse(t, string(body))
 }
 
 func TestStatus(t *testing.T) {
@@ -292,7 +273,7 @@ func TestStatus(t *testing.T) {
 		Backup: store.BackupStats{Pending: 7, Written: 11},
 	}
 	mc := backup.Stats{Servers: []backup.ServerStats{{ID: "m1", Addr: "127.0.0.1:1", Up: true}}}
-	srv := httptest.NewServer(metrics.StatusHandler(fakeNode(s), fakeMemcached(mc)))
+	srv := httptest.NewServer(metrics.StatusHandler(metrics.Sources{Node: fakeNode(s), Memcached: fakeMemcached(mc)}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -323,5 +304,98 @@ func TestStatus(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("status =\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestLatencyHistograms(t *testing.T) {
+	rec := metrics.NewRecorder()
+	rec.ObserveOp(store.OpReadLocal, 150*time.Microsecond)
+	rec.ObserveOp(store.OpReadLocal, 3*time.Millisecond)
+	rec.ObserveOp(store.OpReadForwarded, 700*time.Microsecond)
+	rec.ObserveOp(store.OpWriteForwarded, time.Millisecond)
+	rec.ObserveOp(store.OpReplicate, 400*time.Microsecond)
+	rec.ObserveOp(store.OpHandoff, 20*time.Millisecond)
+	rec.ObserveLoad(200 * time.Microsecond)
+	rec.ObserveSave(2 * time.Second)
+	got, reg := scrape(t, metrics.Sources{Node: fakeNode(store.Stats{Name: "n1"}), Sessions: fakeSessions{}, Recorder: rec})
+	for key, want := range map[string]float64{
+		`sessring_store_read_seconds_count{node="n1",path="local"}`:      2,
+		`sessring_store_read_seconds_sum{node="n1",path="local"}`:        0.00315,
+		`sessring_store_read_seconds_count{node="n1",path="forwarded"}`:  1,
+		`sessring_store_write_seconds_count{node="n1",path="local"}`:     0,
+		`sessring_store_write_seconds_count{node="n1",path="forwarded"}`: 1,
+		`sessring_store_replicate_seconds_count{node="n1"}`:              1,
+		`sessring_store_handoff_seconds_count{node="n1"}`:                1,
+		`sessring_sessions_load_seconds_count`:                           1,
+		`sessring_sessions_save_seconds_sum`:                             2,
+	} {
+		if g, ok := got[key]; !ok || g < want-1e-9 || g > want+1e-9 {
+			t.Errorf("%s = %v (present %v), want %v", key, g, ok, want)
+		}
+	}
+
+	// The text exposition, written by the client library, has the buckets.
+	srv := httptest.NewServer(promhttpHandler(reg))
+	defer srv.Close()
+	body := get(t, srv.URL)
+	for _, line := range []string{
+		`sessring_store_read_seconds_bucket{node="n1",path="local",le="0.0001"} 0`,
+		`sessring_store_read_seconds_bucket{node="n1",path="local",le="0.0002"} 1`,
+		`sessring_store_read_seconds_bucket{node="n1",path="local",le="0.0032"} 2`,
+		`sessring_store_read_seconds_bucket{node="n1",path="local",le="+Inf"} 2`,
+		`sessring_sessions_save_seconds_bucket{le="1.6384"} 0`,
+		`sessring_sessions_save_seconds_bucket{le="3.2768"} 1`,
+		`# TYPE sessring_store_replicate_seconds histogram`,
+	} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+}
+
+// TestTwoNodesOneRegistry: two nodes of one process register side by side,
+// told apart by their node label.
+func TestTwoNodesOneRegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	for _, name := range []string{"a", "b"} {
+		rec := metrics.NewRecorder()
+		rec.ObserveOp(store.OpReplicate, time.Millisecond)
+		if err := reg.Register(metrics.NewCollector(metrics.Sources{Node: fakeNode(store.Stats{Name: name}), Recorder: rec})); err != nil {
+			t.Fatalf("Register(node %s) = %v", name, err)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "sessring_store_replicate_seconds"); err != nil || n != 2 {
+		t.Errorf("replicate histograms = %d (%v), want 2", n, err)
+	}
+	// Two Managers need a label to tell them apart.
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"cookie": "admin"}, reg)
+	if err := wrapped.Register(metrics.NewCollector(metrics.Sources{Sessions: fakeSessions{Requests: 3}})); err != nil {
+		t.Fatalf("Register(wrapped sessions) = %v", err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP sessring_sessions_requests_total Requests that went through LoadAndSave.
+# TYPE sessring_sessions_requests_total counter
+sessring_sessions_requests_total{cookie="admin"} 3
+`), "sessring_sessions_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRecorderKeepsRecentEvents(t *testing.T) {
+	rec := metrics.NewRecorder()
+	t0 := time.Unix(1e9, 0).UTC()
+	for i := range 150 {
+		rec.ObserveEvent(store.Event{Time: t0.Add(time.Duration(i) * time.Second), Kind: store.EventJoined, Node: "a", Member: fmt.Sprint(i)})
+	}
+	rec.ObserveEvent(store.Event{Time: t0.Add(time.Hour), Kind: store.EventFailed, Node: "a", Member: "c", Took: 2500 * time.Millisecond})
+	ev := rec.Events()
+	if len(ev) != 100 || ev[0].Member != "51" || ev[99].Kind != store.EventFailed {
+		t.Fatalf("Events() = %d events from %+v to %+v, want the last 100 (51 ... failed c)", len(ev), ev[0], ev[len(ev)-1])
+	}
+	st := metrics.Sources{Node: fakeNode(store.Stats{Name: "a"}), Recorder: rec}.Status()
+	last := st.Events[len(st.Events)-1]
+	want := metrics.EventStatus{Time: t0.Add(time.Hour), Kind: "failed", Node: "a", Member: "c", TookSeconds: 2.5}
+	if last != want {
+		t.Errorf("last status event = %+v, want %+v", last, want)
 	}
 }
