@@ -32,6 +32,7 @@ func storeGauges(e emitter, s *store.Stats, node label) {
 	e.gauge(partitions, partsHelp, float64(s.PartitionsReplica), node, label{"role", "replica"})
 	e.gauge("sessring_store_partitions_pending", "Partitions this node holds that are still being pulled after a membership change.", float64(s.PartitionsPending), node)
 	e.gauge("sessring_store_members", "Live members in this node's view, itself included.", float64(len(s.Members)), node)
+	e.gauge("sessring_store_lock_abandons_pending", "Calls still to deliver that free leases granted to Lock requests whose caller gave up.", float64(s.LockAbandonsPending), node)
 	e.gauge("sessring_store_cluster_version", "Protocol version the cluster speaks: the highest every live member supports.", float64(s.ClusterVersion), node)
 }
 
@@ -55,6 +56,7 @@ func storeCounters(e emitter, s *store.Stats, node label) {
 		{"sessring_store_view_mismatches_total", "Requests whose sender used another placement.", s.ViewMismatches},
 		{"sessring_store_expired_total", "Sessions expired by this node as owner.", s.Expired},
 		{"sessring_store_full_total", "Writes refused because MaxBytes was reached.", s.Full},
+		{"sessring_store_lock_abandons_dropped_total", "Lock abandon calls dropped because the queue was full (such a lease lasts until its ttl).", s.LockAbandonsDropped},
 	} {
 		e.counter(c.name, c.help, c.v, node)
 	}
