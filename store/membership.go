@@ -30,8 +30,8 @@ func (n *Node) refreshView() {
 	defer n.viewMu.Unlock()
 	old := n.view.Load()
 	members := n.cluster.Members()
-	n.noteClusterVersion(members)
 	lost := n.trackLostLocked(old, members, time.Now())
+	n.noteClusterVersion(members, lost)
 	v := newView(n.name, members, lost, len(n.parts), n.leaving.Load(), old)
 	if old != nil && old.id() == v.id() && sameIncarnations(old, v) && slices.Equal(old.lost, v.lost) {
 		return

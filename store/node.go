@@ -55,10 +55,13 @@ type Node struct {
 
 	// viewMu serializes view changes and guards the fields below.
 	viewMu      sync.Mutex
-	orphanSince []time.Time           // per partition: when it stopped being held here
-	lostAt      map[string]time.Time  // members gone without a departure notice
-	departedAt  map[string]time.Time  // members that announced a graceful leave
-	goneInc     map[string]goneRecord // members lost, by the process that was lost (resync.go)
+	orphanSince []time.Time          // per partition: when it stopped being held here
+	lostAt      map[string]time.Time // members gone without a departure notice
+	// memberVersions holds the versions of live and lost members as last
+	// advertised (version.go).
+	memberVersions map[string]version.Range
+	departedAt     map[string]time.Time  // members that announced a graceful leave
+	goneInc        map[string]goneRecord // members lost, by the process that was lost (resync.go)
 
 	// expireMu guards expireFns.
 	expireMu  sync.Mutex

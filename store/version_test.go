@@ -55,3 +55,30 @@ func waitVersion(t *testing.T, c *testCluster, want int) {
 		return true
 	})
 }
+
+// TestClusterVersionKeepsLostMembers: a member of an older release that
+// crashes still counts until it is forgotten, so the others do not start
+// writing a format it cannot read when it comes back; a graceful leave
+// raises the version at once.
+func TestClusterVersionKeepsLostMembers(t *testing.T) {
+	c := newTestCluster(t, 2)
+	waitVersion(t, c, version.Max)
+	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
+	old := c.add()
+	c.waitConverged()
+	waitVersion(t, c, version.V1)
+	c.crash(old.name)
+	waitFor(t, 10*time.Second, "the crash noticed", func() bool {
+		for _, n := range c.live() {
+			if len(n.Stats().Members) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range c.live() {
+		if got := n.ClusterVersion(); got != version.V1 {
+			t.Fatalf("%s speaks version %d after the only version-1 member crashed, want 1 until it is forgotten", n.name, got)
+		}
+	}
+}

@@ -54,6 +54,7 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	c.waitClusterVersion(version.Max)
+	c.checkVersionHeld()
 	upgraded, failures, slowest := load.phase()
 	explained, refused := c.classify(failures)
 	t.Logf("upgrade under load: %d increments acknowledged, %d failed, %d of them a lease a first-release node dropped; slowest request %v",
@@ -100,6 +101,9 @@ func buildFirstRelease(t *testing.T) string {
 	}
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
+	// A run killed before its cleanup leaves a registration whose
+	// directory is gone; prune drops such registrations.
+	exec.Command("git", "-C", repo, "worktree", "prune").Run()
 	if out, err := exec.Command("git", "-C", repo, "worktree", "add", "--detach", src, firstRelease).CombinedOutput(); err != nil {
 		t.Fatalf("git worktree add %s: %v\n%s", firstRelease, err, out)
 	}
@@ -111,7 +115,7 @@ func buildFirstRelease(t *testing.T) string {
 	bin := filepath.Join(tmp, "node-"+firstRelease)
 	build := exec.Command("go", "build", "-o", bin, "./examples/node")
 	build.Dir = src
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=readonly"))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build examples/node at %s: %v\n%s", firstRelease, err, out)
 	}

@@ -23,9 +23,9 @@ import (
 
 // procInfo is what the test knows of one node process.
 type procInfo struct {
-	log             string
-	old             bool
-	started, exited time.Time
+	log                     string
+	old                     bool
+	started, termed, exited time.Time
 }
 
 // upgradeCluster runs three nodes on loopback at fixed addresses, so a
@@ -184,6 +184,9 @@ func (c *upgradeCluster) replace(i int, old bool) {
 	c.quiesce(i)
 	c.mu.Lock()
 	c.nodes[i] = nil
+	p := c.procs[n]
+	p.termed = time.Now()
+	c.procs[n] = p
 	c.mu.Unlock()
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -351,6 +354,46 @@ func (c *upgradeCluster) checkCounts(sessions []*labSession) {
 			}
 			if err != nil || r.code != http.StatusOK || doc.Count != s.acked {
 				c.t.Errorf("session %s via %s: %d %s (%v), want count %d", s.id, c.name(i), r.code, r.body, err, s.acked)
+			}
+		}
+	}
+}
+
+// checkVersionHeld fails the test if a node of this build logged a move to
+// a cluster version above V1 before the last first-release node was told
+// to stop: until it leaves, the cluster must write only what it reads. (It
+// may rise while that node hands over and leaves, before its process
+// exits. A crashed old node holds the version until it is forgotten:
+// store/TestClusterVersionKeepsLostMembers.)
+func (c *upgradeCluster) checkVersionHeld() {
+	c.t.Helper()
+	c.mu.Lock()
+	var lastOld time.Time
+	var logs []string
+	for _, p := range c.procs {
+		if p.old && p.termed.After(lastOld) {
+			lastOld = p.termed
+		} else if !p.old {
+			logs = append(logs, p.log)
+		}
+	}
+	c.mu.Unlock()
+	for _, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, `msg="cluster version changed"`) || strings.Contains(line, " to=1 ") {
+				continue
+			}
+			at, ok := strings.CutPrefix(strings.Fields(line)[0], "time=")
+			when, err := time.Parse(time.RFC3339Nano, at)
+			if !ok || err != nil {
+				c.t.Fatalf("cannot read the time of %q", line)
+			}
+			if when.Before(lastOld) {
+				c.t.Errorf("%s: the cluster version rose at %s, before the last first-release node was sent SIGTERM at %s", filepath.Base(path), when.Format(time.StampMilli), lastOld.Format(time.StampMilli))
 			}
 		}
 	}

@@ -41,8 +41,12 @@
 // Each node advertises its range in its gossip metadata (gossip.Meta
 // MinVersion and MaxVersion; metadata without them, as a first-release
 // node gossips it, means 1..1). The cluster speaks the highest version
-// every live member speaks ([Cluster]); store.Node.ClusterVersion reports
-// it and is recomputed on every membership change. A node whose range
+// of the range every member speaks ([Common]); store.Node.ClusterVersion
+// reports it and is recomputed on every membership change. Members count
+// while alive and, when lost without a graceful leave, until they are
+// forgotten after the store's LostMemberTTL, so the crash or a short
+// partition of the last old node does not let the others start writing
+// what it cannot read when it comes back. A node whose range
 // shares no version with the cluster's ([Common]) is refused when it
 // joins, with an error naming both ranges.
 //

@@ -48,14 +48,3 @@ func Common(rs []Range) (c Range, ok bool) {
 	}
 	return c, true
 }
-
-// Cluster returns the version a cluster whose members speak rs uses: the
-// highest version every member speaks. Without a common version (which
-// admission prevents) or without members it is V1, which every build
-// reads.
-func Cluster(rs []Range) int {
-	if c, ok := Common(rs); ok {
-		return c.Max
-	}
-	return V1
-}
