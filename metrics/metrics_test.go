@@ -50,6 +50,19 @@ func scrape(t *testing.T, src metrics.Sources) (map[string]float64, *prometheus.
 	if err != nil {
 		t.Fatalf("Gather = %v", err)
 	}
+	// OpenMetrics names a counter family without its _total suffix: no
+	// other family may then have the same name.
+	family := map[string]dto.MetricType{}
+	for _, f := range fams {
+		name := f.GetName()
+		if f.GetType() == dto.MetricType_COUNTER {
+			name = strings.TrimSuffix(name, "_total")
+		}
+		if other, dup := family[name]; dup {
+			t.Errorf("family %s is both a %v and a %v in OpenMetrics", name, other, f.GetType())
+		}
+		family[name] = f.GetType()
+	}
 	out := map[string]float64{}
 	for _, f := range fams {
 		for _, m := range f.GetMetric() {
@@ -226,8 +239,8 @@ func TestSessionsMatchStats(t *testing.T) {
 		"sessring_sessions_detached_total":          float64(s.Detached),
 		"sessring_sessions_too_large_total":         float64(s.TooLarge),
 		"sessring_sessions_errors_total":            float64(s.Errors),
-		"sessring_sessions_load_seconds_total":      s.LoadTime.Seconds(),
-		"sessring_sessions_save_seconds_total":      s.SaveTime.Seconds(),
+		"sessring_sessions_load_time_seconds_total": s.LoadTime.Seconds(),
+		"sessring_sessions_save_time_seconds_total": s.SaveTime.Seconds(),
 		"sessring_sessions_lock_wait_seconds_total": s.LockWaitTime.Seconds(),
 	}
 	sameSeries(t, sc, want)

@@ -35,7 +35,7 @@ func (e emitter) sessions(s middleware.Stats) {
 	} {
 		e.counter(c.name, c.help, c.v)
 	}
-	e.send("sessring_sessions_load_seconds_total", "Time spent loading sessions from the store.", prometheus.CounterValue, s.LoadTime.Seconds())
-	e.send("sessring_sessions_save_seconds_total", "Time spent writing sessions to the store (creates, saves, touches).", prometheus.CounterValue, s.SaveTime.Seconds())
+	e.send("sessring_sessions_load_time_seconds_total", "Time spent loading sessions from the store.", prometheus.CounterValue, s.LoadTime.Seconds())
+	e.send("sessring_sessions_save_time_seconds_total", "Time spent writing sessions to the store (creates, saves, touches).", prometheus.CounterValue, s.SaveTime.Seconds())
 	e.send("sessring_sessions_lock_wait_seconds_total", "Time spent waiting for session locks.", prometheus.CounterValue, s.LockWaitTime.Seconds())
 }
