@@ -46,6 +46,17 @@ func TestJoinRefusesIncompatibleVersions(t *testing.T) {
 	if lo, hi := m.Meta.Versions(); lo != 1 || hi != 1 {
 		t.Errorf("a sees old speaking %d..%d, want 1..1", lo, hi)
 	}
+
+	// A member may not move its own range out of the cluster's either:
+	// peers would refuse its alive messages and keep its old Meta.
+	moved := o.Self().Meta
+	moved.MinVersion, moved.MaxVersion = 3, 4
+	if err := o.SetMeta(moved); !errors.Is(err, gossip.ErrIncompatible) {
+		t.Errorf("SetMeta(versions 3..4) in a 1..2 cluster error = %v, want ErrIncompatible", err)
+	}
+	if lo, hi := o.Self().Meta.Versions(); lo != 1 || hi != 1 {
+		t.Errorf("old speaks %d..%d after a refused SetMeta, want 1..1", lo, hi)
+	}
 }
 
 // TestJoinRefusedBySeed: the seed refuses too. A lone node speaking 3..4

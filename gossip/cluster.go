@@ -132,6 +132,11 @@ func (c *Cluster) SetMeta(m Meta) error {
 	if err != nil {
 		return fmt.Errorf("gossip: set meta: %w", err)
 	}
+	// Peers would refuse the update's alive messages and keep the old
+	// Meta: refuse it here instead, with the reason.
+	if err := c.admit.check([]Member{{Name: c.cfg.Name, Meta: m}}); err != nil {
+		return fmt.Errorf("gossip: set meta: %w", err)
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if err := c.usableLocked(); err != nil {

@@ -116,3 +116,21 @@ func TestMemberlistLogRateLimit(t *testing.T) {
 		t.Errorf("repeats_held_back = %d, want 99", held)
 	}
 }
+
+// TestMemberlistLogKeysBounded: distinct lines from ever new peers within a
+// minute do not grow the rate limiter's table past its bound.
+func TestMemberlistLogKeysBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	w := newLogWriter(slog.New(&records{min: slog.LevelDebug}), clock.now)
+	l := log.New(w, "", 0)
+	for i := range 3 * maxLogKeys {
+		l.Printf("[WARN] memberlist: Got ping for unexpected node 'n%d'", i)
+		clock.t = clock.t.Add(time.Millisecond)
+	}
+	w.mu.Lock()
+	n := len(w.said)
+	w.mu.Unlock()
+	if n > maxLogKeys {
+		t.Errorf("rate limiter remembers %d lines, want at most %d", n, maxLogKeys)
+	}
+}

@@ -78,12 +78,8 @@ func (w *logWriter) admit(key string) (held int, ok bool) {
 	defer w.mu.Unlock()
 	s := w.said[key]
 	if s == nil {
-		if len(w.said) > 1000 { // many peers or messages: forget the old ones
-			for k, v := range w.said {
-				if now.Sub(v.at) >= logRepeat {
-					delete(w.said, k)
-				}
-			}
+		if len(w.said) >= maxLogKeys { // many peers or messages: forget the old ones
+			w.forget(now)
 		}
 		w.said[key] = &logSeen{at: now}
 		return 0, true
@@ -94,6 +90,26 @@ func (w *logWriter) admit(key string) (held int, ok bool) {
 	}
 	held, s.at, s.held = s.held, now, 0
 	return held, true
+}
+
+// maxLogKeys bounds the distinct lines remembered for rate limiting.
+const maxLogKeys = 1000
+
+// forget drops the lines last written logRepeat ago or more and, if that
+// leaves the table full, the one written longest ago, so the table stays
+// bounded whatever peers send. w.mu is held.
+func (w *logWriter) forget(now time.Time) {
+	oldest, oldestAt := "", now
+	for k, v := range w.said {
+		if now.Sub(v.at) >= logRepeat {
+			delete(w.said, k)
+		} else if v.at.Before(oldestAt) || oldest == "" {
+			oldest, oldestAt = k, v.at
+		}
+	}
+	if len(w.said) >= maxLogKeys {
+		delete(w.said, oldest)
+	}
 }
 
 // translate says a known memberlist warning or error in this package's

@@ -56,7 +56,11 @@ func (n *Node) noteMembers(old, v *view, now time.Time, pending int) {
 // noteCaughtUp reports the end of a catch-up, once every held partition is
 // ready. Called by the handoff loop only.
 func (n *Node) noteCaughtUp() {
-	if n.catchUp.Load() == nil {
+	// Load the record before the view: a change that lands after the view
+	// was read replaces the record, and the CompareAndSwap below then
+	// fails instead of reporting partitions still being pulled.
+	c := n.catchUp.Load()
+	if c == nil {
 		return
 	}
 	if v := n.view.Load(); v != nil {
@@ -66,8 +70,7 @@ func (n *Node) noteCaughtUp() {
 			}
 		}
 	}
-	c := n.catchUp.Swap(nil)
-	if c == nil {
+	if !n.catchUp.CompareAndSwap(c, nil) {
 		return
 	}
 	took := time.Since(c.since)

@@ -9,8 +9,8 @@ import "time"
 //
 // ObserveOp is called on the request path, concurrently, once per
 // operation: it must be fast and must not block. ObserveEvent is called
-// from the node's membership and handoff goroutines, one at a time per
-// node; it must not block either, nor call back into the node.
+// from the node's membership and handoff goroutines, possibly
+// concurrently; it must not block either, nor call back into the node.
 type Observer interface {
 	ObserveOp(op Op, d time.Duration)
 	ObserveEvent(e Event)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +47,19 @@ func (r *reachability) noteAdded(old, v *view, now time.Time) {
 	for _, m := range v.table.Members() {
 		if (old == nil || !old.table.Has(m)) && r.heard[m].IsZero() {
 			r.added[m] = now
+		}
+	}
+	// Forget members that are gone for good (left, or lost and
+	// forgotten), so churn does not grow the maps.
+	gone := func(m string) bool { return !v.table.Has(m) && !slices.Contains(v.lost, m) }
+	for m := range r.added {
+		if gone(m) || !r.heard[m].IsZero() {
+			delete(r.added, m)
+		}
+	}
+	for m := range r.heard {
+		if gone(m) {
+			delete(r.heard, m)
 		}
 	}
 }
