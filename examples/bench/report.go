@@ -35,6 +35,14 @@ func (rep *report) skip(what string, err error) {
 	progress("%s rows skipped: %v", what, err)
 }
 
+// Names of the store rows the summary line compares.
+const (
+	rowFindRemote   = "sessring Find, remote owner"
+	rowCommitOwner  = "sessring Commit at owner (Sync replica)"
+	rowMemcachedGet = "memcached get (gomemcache)"
+	rowMemcachedSet = "memcached set"
+)
+
 // storeCase is a store-level row to measure.
 type storeCase struct {
 	row storeRow
@@ -81,8 +89,8 @@ func sessringCases(c *storeCluster, size int) ([]storeCase, error) {
 	}
 	return []storeCase{
 		{storeRow{name: "sessring Find, owner-local", base: "get", target: ">=100x faster"}, c.find(local, size)},
-		{storeRow{name: "sessring Find, remote owner", base: "get", target: "<=1x"}, c.find(remote, size)},
-		{storeRow{name: "sessring Commit at owner (Sync replica)", base: "set", target: "<=1.5x"}, c.commit(local, size)},
+		{storeRow{name: rowFindRemote, base: "get", target: "<=1x"}, c.find(remote, size)},
+		{storeRow{name: rowCommitOwner, base: "set", target: "<=1.5x"}, c.commit(local, size)},
 		{storeRow{name: "sessring Commit via non-owner (Sync replica)", base: "set"}, c.commit(remote, size)},
 	}, nil
 }
@@ -95,8 +103,8 @@ func serverCases(o options, mc, rd *extServer) ([]storeCase, error) {
 		if err != nil {
 			return nil, fmt.Errorf("memcached: %w", err)
 		}
-		out = append(out, storeCase{storeRow{name: "memcached get (gomemcache)", base: "get"}, get},
-			storeCase{storeRow{name: "memcached set", base: "set"}, set})
+		out = append(out, storeCase{storeRow{name: rowMemcachedGet, base: "get"}, get},
+			storeCase{storeRow{name: rowMemcachedSet, base: "set"}, set})
 	}
 	if rd != nil {
 		get, set, err := blobOps(newRedisClient(rd.Addr, o.concurrency, 2*time.Second), o.size)
@@ -118,10 +126,10 @@ func (rep *report) httpRows(key []byte, mc, rd *extServer) error {
 		{name: "sessring, non-sticky LB", backend: backendSessring},
 	}
 	if mc != nil {
-		cases = append(cases, httpCase{name: "memcached sessions, non-sticky (MSM-like)", backend: backendMemcached, addr: mc.Addr})
+		cases = append(cases, httpCase{name: "memcached sessions, non-sticky (MSM-like)", backend: backendMemcached, addr: mc.Addr, server: mc})
 	}
 	if rd != nil {
-		cases = append(cases, httpCase{name: "Redis sessions, non-sticky", backend: backendRedis, addr: rd.Addr})
+		cases = append(cases, httpCase{name: "Redis sessions, non-sticky", backend: backendRedis, addr: rd.Addr, server: rd})
 	}
 	for _, c := range cases {
 		progress("HTTP: %s", c.name)
@@ -147,13 +155,88 @@ func (rep *report) print(w io.Writer) {
 	for _, s := range rep.skips {
 		fmt.Fprintf(w, "- %s\n", s)
 	}
-	fmt.Fprintf(w, "\n| layer | row | p50 | p99 | throughput | vs memcached | notes |\n|---|---|---|---|---|---|---|\n")
-	rep.printStore(w)
-	rep.printHTTP(w)
-	rep.printFailover(w)
-	rep.printMemory(w)
+	if len(rep.store) > 0 {
+		tableHeader(w)
+		rep.printStore(w)
+		fmt.Fprintf(w, "\n%s\n", rep.storeSummary())
+	}
+	if len(rep.http) > 0 {
+		tableHeader(w)
+		rep.printHTTP(w)
+		fmt.Fprintf(w, "\n%s\n", rep.httpSummary())
+	}
+	if rep.failover != nil || rep.hasMemory() {
+		tableHeader(w)
+		rep.printFailover(w)
+		rep.printMemory(w)
+	}
 	fmt.Fprintln(w)
 	rep.printLegend(w)
+}
+
+func tableHeader(w io.Writer) {
+	fmt.Fprintf(w, "\n| layer | row | p50 | p99 | throughput | vs memcached | notes |\n|---|---|---|---|---|---|---|\n")
+}
+
+func (rep *report) hasMemory() bool {
+	for _, h := range rep.http {
+		if h.mem != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// storeSummary compares the throughput of -concurrency callers with
+// memcached's: "store throughput with 16 callers vs memcached: remote Find
+// 1.05x get, Commit at owner 0.90x set".
+func (rep *report) storeSummary() string {
+	par := map[string]float64{}
+	for _, r := range rep.store {
+		par[r.name] = r.r.par
+	}
+	x := func(row, base string) string {
+		if par[row] <= 0 || par[base] <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2fx", par[row]/par[base])
+	}
+	return fmt.Sprintf("store throughput with %d callers vs memcached: remote Find %s get, Commit at owner %s set",
+		rep.o.concurrency, x(rowFindRemote, rowMemcachedGet), x(rowCommitOwner, rowMemcachedSet))
+}
+
+// sessionCPU is a row's CPU per request minus the floor row's: what the
+// session layer costs, in every process it runs in.
+func (rep *report) sessionCPU(h *httpRun) (time.Duration, bool) {
+	for _, f := range rep.http {
+		if f.c.backend == backendNone && f.cpu != nil && h.cpu != nil {
+			return h.cpu.perRequest(h.res.requests()) - f.cpu.perRequest(f.res.requests()), true
+		}
+	}
+	return 0, false
+}
+
+// httpSummary divides the sessring rows' session CPU per request by the
+// memcached row's.
+func (rep *report) httpSummary() string {
+	var base time.Duration
+	for _, h := range rep.http {
+		if h.c.backend == backendMemcached {
+			base, _ = rep.sessionCPU(h)
+		}
+	}
+	x := func(sticky bool) string {
+		for _, h := range rep.http {
+			if h.c.backend != backendSessring || h.c.sticky != sticky {
+				continue
+			}
+			if d, ok := rep.sessionCPU(h); ok && base > 0 {
+				return fmt.Sprintf("%.2fx", float64(d)/float64(base))
+			}
+		}
+		return "n/a"
+	}
+	return fmt.Sprintf("session CPU per request vs memcached sessions: sticky %s, non-sticky %s", x(true), x(false))
 }
 
 func (rep *report) printStore(w io.Writer) {
@@ -233,6 +316,12 @@ func (rep *report) printHTTP(w io.Writer) {
 			vs = fmt.Sprintf("%.2fx req/s, %.2fx p50", reqs/breq, float64(p50)/float64(bp50))
 		}
 		note := fmt.Sprintf("%d requests, %d errors, %d lost updates", r.requests(), r.counts[outFailed], r.counts[outLost]+r.counts[outSkipped])
+		if per := h.cpu.perRequest(r.requests()); per > 0 {
+			note += fmt.Sprintf("; CPU %s per request (%s)", dur(per), h.cpu.text(r.requests()))
+			if d, ok := rep.sessionCPU(h); ok && h.c.backend != backendNone {
+				note += fmt.Sprintf(", session CPU %s", dur(d))
+			}
+		}
 		if h.c.backend == backendSessring && r.requests() > 0 {
 			note += fmt.Sprintf(", %.2f store calls forwarded per request", float64(h.forwarded)/float64(r.requests()))
 		}
@@ -283,7 +372,10 @@ func (rep *report) printLegend(w io.Writer) {
 		"HTTP rows: %d clients, %d sessions each, through a round-robin httputil.ReverseProxy to 3 app processes; "+
 		"the handler reads a counter from the session and writes counter+1; p50/p99 over successful requests. "+
 		"sessring sends only the changed key; the memcached and Redis handlers read and write the whole session. "+
-		"A lost update is a counter that went back.\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
+		"A lost update is a counter that went back. "+
+		"CPU per request: user+system CPU time from /proc/<pid>/stat of every process the row uses (the 3 app processes, "+
+		"this process as balancer and load generator, and the memcached or Redis server of its row), divided by the row's requests; "+
+		"session CPU is that minus the floor row's.\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
 }
 
 // errSample names the three most common errors, if any.
