@@ -95,6 +95,7 @@ func (g *gobStreams) encode(out []byte, v any) ([]byte, error) {
 		return nil, err
 	}
 	stream := p.buf.Bytes()
+	out = append(out, stream...) // before p can be pooled and reused
 	s, ok := parseGobStream(stream)
 	if ok && !s.primed() {
 		e.once.Do(func() { e.defs = s.clone() })
@@ -102,7 +103,7 @@ func (g *gobStreams) encode(out []byte, v any) ([]byte, error) {
 			e.pool.Put(p)
 		}
 	}
-	return append(out, stream...), nil
+	return out, nil
 }
 
 // gobEncoders is the encoders of one concrete type that have sent its

@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -169,4 +170,41 @@ func BenchmarkDefaultCodecMap(b *testing.B) {
 			freshDecode(raw[1:])
 		}
 	})
+}
+
+// TestGobStreamsConcurrentEncode encodes values of one type from several
+// goroutines, on fresh caches so that encoders are pooled and picked up by
+// another goroutine often: each result must be the fresh encoder's bytes,
+// and under -race no pooled encoder may be used by two at once.
+func TestGobStreamsConcurrentEncode(t *testing.T) {
+	errs := make(chan error, 4)
+	for round := range 100 {
+		g := &gobStreams{decoders: map[string]*sync.Pool{}}
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range 5 {
+					v := profile{Name: fmt.Sprint(round, "-", w, "-", i), Roles: []string{"r"}}
+					got, err := g.encode([]byte{tagGob}, v)
+					if err == nil {
+						want, _ := freshEncode([]byte{tagGob}, v)
+						if !bytes.Equal(got, want) {
+							err = fmt.Errorf("encode(%v) = %x, want %x", v, got, want)
+						}
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					runtime.Gosched()
+				}
+			})
+		}
+		wg.Wait()
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+	}
 }
