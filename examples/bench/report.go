@@ -45,8 +45,9 @@ const (
 
 // storeCase is a store-level row to measure.
 type storeCase struct {
-	row storeRow
-	mk  opMaker
+	row   storeRow
+	mk    opMaker
+	procs *cpuSet // the processes whose CPU time the row uses
 }
 
 // storeRows measures the store-level rows.
@@ -68,7 +69,7 @@ func (rep *report) storeRows(key []byte, mc, rd *extServer) error {
 	}
 	for _, sc := range append(cases, more...) {
 		progress("  %s", sc.row.name)
-		r, err := measure(sc.mk, o.duration, o.concurrency)
+		r, err := measure(sc.mk, o.duration, o.concurrency, sc.procs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.row.name, err)
 		}
@@ -87,11 +88,12 @@ func sessringCases(c *storeCluster, size int) ([]storeCase, error) {
 	if err != nil {
 		return nil, err
 	}
+	procs := c.processes()
 	return []storeCase{
-		{storeRow{name: "sessring Find, owner-local", base: "get", target: ">=100x faster"}, c.find(local, size)},
-		{storeRow{name: rowFindRemote, base: "get", target: "<=1x"}, c.find(remote, size)},
-		{storeRow{name: rowCommitOwner, base: "set", target: "<=1.5x"}, c.commit(local, size)},
-		{storeRow{name: "sessring Commit via non-owner (Sync replica)", base: "set"}, c.commit(remote, size)},
+		{storeRow{name: "sessring Find, owner-local", base: "get", target: ">=100x faster"}, c.find(local, size), procs},
+		{storeRow{name: rowFindRemote, base: "get", target: "<=1x"}, c.find(remote, size), procs},
+		{storeRow{name: rowCommitOwner, base: "set", target: "<=1.5x"}, c.commit(local, size), procs},
+		{storeRow{name: "sessring Commit via non-owner (Sync replica)", base: "set"}, c.commit(remote, size), procs},
 	}, nil
 }
 
@@ -103,18 +105,29 @@ func serverCases(o options, mc, rd *extServer) ([]storeCase, error) {
 		if err != nil {
 			return nil, fmt.Errorf("memcached: %w", err)
 		}
-		out = append(out, storeCase{storeRow{name: rowMemcachedGet, base: "get"}, get},
-			storeCase{storeRow{name: rowMemcachedSet, base: "set"}, set})
+		procs := serverProcesses(mc)
+		out = append(out, storeCase{storeRow{name: rowMemcachedGet, base: "get"}, get, procs},
+			storeCase{storeRow{name: rowMemcachedSet, base: "set"}, set, procs})
 	}
 	if rd != nil {
 		get, set, err := blobOps(newRedisClient(rd.Addr, o.concurrency, 2*time.Second), o.size)
 		if err != nil {
 			return nil, fmt.Errorf("Redis: %w", err)
 		}
-		out = append(out, storeCase{storeRow{name: "Redis GET (RESP)", base: "get"}, get},
-			storeCase{storeRow{name: "Redis SET EX", base: "set"}, set})
+		procs := serverProcesses(rd)
+		out = append(out, storeCase{storeRow{name: "Redis GET (RESP)", base: "get"}, get, procs},
+			storeCase{storeRow{name: "Redis SET EX", base: "set"}, set, procs})
 	}
 	return out, nil
+}
+
+// serverProcesses is what a session server row uses: this process (client
+// and load) and the server.
+func serverProcesses(srv *extServer) *cpuSet {
+	s := &cpuSet{}
+	s.add("this process", os.Getpid())
+	s.add(srv.name(), srv.cmd.Process.Pid)
+	return s
 }
 
 // httpRows measures the HTTP-level rows (and memory, on the non-sticky
@@ -201,8 +214,20 @@ func (rep *report) storeSummary() string {
 		}
 		return fmt.Sprintf("%.2fx", par[row]/par[base])
 	}
-	return fmt.Sprintf("store throughput with %d callers vs memcached: remote Find %s get, Commit at owner %s set",
-		rep.o.concurrency, x(rowFindRemote, rowMemcachedGet), x(rowCommitOwner, rowMemcachedSet))
+	cpu := map[string]time.Duration{}
+	for _, r := range rep.store {
+		cpu[r.name] = r.r.cpu.perRequest(r.r.parOps)
+	}
+	y := func(row, base string) string {
+		if cpu[row] <= 0 || cpu[base] <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2fx", float64(cpu[row])/float64(cpu[base]))
+	}
+	return fmt.Sprintf("store throughput with %d callers vs memcached: remote Find %s get, Commit at owner %s set\n\n"+
+		"store CPU per operation with %d callers vs memcached: remote Find %s get, Commit at owner %s set",
+		rep.o.concurrency, x(rowFindRemote, rowMemcachedGet), x(rowCommitOwner, rowMemcachedSet),
+		rep.o.concurrency, y(rowFindRemote, rowMemcachedGet), y(rowCommitOwner, rowMemcachedSet))
 }
 
 // sessionCPU is a row's CPU per request minus the floor row's: what the
@@ -256,6 +281,9 @@ func (rep *report) printStore(w io.Writer) {
 		}
 		if r.r.errors > 0 {
 			note = strings.TrimPrefix(note+fmt.Sprintf("; %d errors", r.r.errors), "; ")
+		}
+		if per := r.r.cpu.perRequest(r.r.parOps); per > 0 {
+			note = strings.TrimPrefix(note+fmt.Sprintf("; CPU %s per op with %d callers (%s)", dur(per), rep.o.concurrency, r.r.cpu.text(r.r.parOps)), "; ")
 		}
 		fmt.Fprintf(w, "| store | %s | %s | %s | %s ops/s (1 caller), %s ops/s (%d) | %s | %s |\n",
 			r.name, dur(r.r.p50), dur(r.r.p99), rate(r.r.seq), rate(r.r.par), rep.o.concurrency, vs, note)
@@ -368,7 +396,9 @@ func (rep *report) printMemory(w io.Writer) {
 }
 
 func (rep *report) printLegend(w io.Writer) {
-	fmt.Fprintf(w, "Store rows: p50/p99 from one caller timing each call; throughput from 1 and %d callers. "+
+	fmt.Fprintf(w, "Store rows: p50/p99 from one caller timing each call; throughput from 1 and %d callers; "+
+		"CPU per op: user+system CPU time of this process and of the node processes (sessring) or the server (memcached, Redis) "+
+		"while the callers ran, divided by their operations. "+
 		"HTTP rows: %d clients, %d sessions each, through a round-robin httputil.ReverseProxy to 3 app processes; "+
 		"the handler reads a counter from the session and writes counter+1; p50/p99 over successful requests. "+
 		"sessring sends only the changed key; the memcached and Redis handlers read and write the whole session. "+
