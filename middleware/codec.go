@@ -3,7 +3,6 @@ package middleware
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -32,6 +31,12 @@ type Codec interface {
 // floats are big-endian IEEE 754; time.Time is its MarshalBinary form; nil is
 // the tag alone; other types are a gob stream of the value as an interface,
 // so like scs they need gob.Register.
+//
+// A gob stream carries the definitions of its types, and gob compiles a
+// decoding plan for them per decoder. DefaultCodec (and GobCodec) reuse
+// decoders that have read a type's definitions, and encoders that have sent
+// them, so a type's plan is compiled once per process; the bytes are the
+// same as a fresh encoder's, so values move freely between builds.
 type DefaultCodec struct{}
 
 const (
@@ -224,23 +229,16 @@ func b2u8(b bool) byte {
 
 // gobEncode writes prefix (if non-zero) and v as a gob interface value.
 func gobEncode(v any, prefix byte) ([]byte, error) {
-	var buf bytes.Buffer
+	var out []byte
 	if prefix != 0 {
-		buf.WriteByte(prefix)
+		out = []byte{prefix}
 	}
-	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return streams.encode(out, v)
 }
 
-func gobDecode(p []byte) (any, error) {
-	var v any
-	if err := gob.NewDecoder(bytes.NewReader(p)).Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: gob: %w", ErrDecode, err)
-	}
-	return v, nil
-}
+func gobDecode(p []byte) (any, error) { return streams.decode(p) }
+
+func gobDecodeError(err error) error { return fmt.Errorf("%w: gob: %w", ErrDecode, err) }
 
 // GobCodec encodes every value with encoding/gob as an interface value, like
 // scs's GobCodec. Custom types need gob.Register.

@@ -226,25 +226,29 @@ func (s *Session) deltaLocked() (store.Mutation, error) {
 }
 
 // inPlaceLocked adds values that were read, not put, and changed in place
-// (a map or slice or pointed-to struct modified through Get): it compares
-// them with a fresh decode of the bytes they came from.
+// (a map or slice or pointed-to struct modified through Get). A value is
+// written when its encoding differs from the bytes it came from and it is
+// not deeply equal to a fresh decode of them. Encoding first means an
+// unchanged value costs one encoding and no decode; the decode only filters
+// out encodings that differ for an equal value (gob writes map entries in
+// random order).
 func (s *Session) inPlaceLocked(mut *store.Mutation) error {
 	for k, c := range s.cache {
 		if s.dirty[k] || c.raw == nil || !mutable(c.val) {
 			continue
 		}
-		fresh, err := s.m.codec.Decode(c.raw)
-		if err != nil || reflect.DeepEqual(fresh, c.val) {
+		enc, encErr := s.m.codec.Encode(c.val)
+		if encErr == nil && bytes.Equal(enc, c.raw) {
 			continue
 		}
-		enc, err := s.m.codec.Encode(c.val)
-		if err != nil {
-			return fmt.Errorf("middleware: encode %q: %w", k, err)
+		if fresh, err := s.m.codec.Decode(c.raw); err != nil || reflect.DeepEqual(fresh, c.val) {
+			continue
 		}
-		if !bytes.Equal(enc, c.raw) {
-			setKey(&mut.Set, k, enc)
-			s.m.stats.inPlace.Add(1)
+		if encErr != nil {
+			return fmt.Errorf("middleware: encode %q: %w", k, encErr)
 		}
+		setKey(&mut.Set, k, enc)
+		s.m.stats.inPlace.Add(1)
 	}
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +51,9 @@ func BenchmarkHandlers(b *testing.B) {
 		{"scs + memstore", func(*testing.B) *benchTarget { return scsTarget(scsmem.NewWithCleanupInterval(0), 1, nil) }},
 		{benchSCSMemcached, func(*testing.B) *benchTarget {
 			st := newMemcacheStore(mc.Addr)
-			return scsTarget(st, 3, func() { st.c.Close() })
+			t := scsTarget(st, 3, func() { st.c.Close() })
+			t.serverPid = mc.Pid()
+			return t
 		}},
 		{"sessring 3 nodes round-robin (mTLS)", func(b *testing.B) *benchTarget { return sessringTarget(b, benchKey, false) }},
 		{"sessring 3 nodes round-robin (plain)", func(b *testing.B) *benchTarget { return sessringTarget(b, nil, false) }},
@@ -88,6 +92,9 @@ var benchKey = []byte("0123456789abcdef0123456789abcdef")
 type handlerResult struct {
 	reqPerSec float64
 	p50, p99  time.Duration
+	// cpu is the CPU time per request of this process (clients and
+	// servers) and of the row's session server, if any.
+	cpu time.Duration
 }
 
 // benchTarget is a set of app servers and how a user picks one.
@@ -99,6 +106,9 @@ type benchTarget struct {
 	// by one per request of the user, whichever server served it.
 	counts bool
 	close  func()
+	// serverPid is a session server process whose CPU time the row also
+	// uses (memcached); 0 for none.
+	serverPid int
 }
 
 // benchApp is the handler measured: it reads and updates a counter and a
@@ -141,6 +151,7 @@ func (t *benchTarget) run(b *testing.B) handlerResult {
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
+	cpuBefore := t.cpuTime(b)
 	for u := range users {
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
@@ -155,6 +166,7 @@ func (t *benchTarget) run(b *testing.B) handlerResult {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := t.cpuTime(b) - cpuBefore
 	b.StopTimer()
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)
@@ -165,11 +177,35 @@ func (t *benchTarget) run(b *testing.B) handlerResult {
 		reqPerSec: float64(len(all)) / elapsed.Seconds(),
 		p50:       quantile(all, 0.50),
 		p99:       quantile(all, 0.99),
+		cpu:       cpu / time.Duration(max(1, len(all))),
 	}
 	b.ReportMetric(r.reqPerSec, "req/s")
+	b.ReportMetric(float64(r.cpu.Nanoseconds()), "cpu-ns/req")
 	b.ReportMetric(float64(r.p50.Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(r.p99.Nanoseconds()), "p99-ns")
 	return r
+}
+
+// cpuTime is the user+system CPU time used so far by this process and the
+// target's session server, from the operating system's accounting.
+func (t *benchTarget) cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if t.serverPid != 0 {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.serverPid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := string(raw)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		d += time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	}
+	return d
 }
 
 // quantile of sorted durations (nearest rank).
@@ -236,14 +272,24 @@ func printHandlerTable(names []string, res map[string]handlerResult) {
 		}
 		return fmt.Sprintf("%.2fx", r.reqPerSec/base.reqPerSec)
 	}
+	// Session CPU: a row's CPU per request minus the floor's, divided by
+	// scs+memcached's.
+	session := func(name string, r handlerResult) string {
+		if name == benchFloor || !hasFloor || !hasMC || mc.cpu <= floor.cpu {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", float64(r.cpu-floor.cpu)/float64(mc.cpu-floor.cpu))
+	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nsession middleware, read+update handler, %d concurrent users over loopback HTTP\n", benchUsers)
-	fmt.Fprintf(&sb, "%-38s %9s %9s %9s %9s %11s\n", "", "req/s", "p50", "p99", "÷ floor", "÷ scs+mc")
+	fmt.Fprintf(&sb, "%-38s %9s %9s %9s %9s %11s %9s %14s\n", "", "req/s", "p50", "p99", "÷ floor", "÷ scs+mc", "CPU/req", "session CPU ÷")
 	for _, name := range names {
 		r := res[name]
-		fmt.Fprintf(&sb, "%-38s %9.0f %9s %9s %9s %11s\n", name, r.reqPerSec,
+		fmt.Fprintf(&sb, "%-38s %9.0f %9s %9s %9s %11s %9s %14s\n", name, r.reqPerSec,
 			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond),
-			ratio(hasFloor, r, floor), ratio(hasMC, r, mc))
+			ratio(hasFloor, r, floor), ratio(hasMC, r, mc), r.cpu.Round(time.Microsecond/10), session(name, r))
 	}
+	fmt.Fprintf(&sb, "CPU/req: user+system CPU time of this process (clients and servers) and memcached, per request; "+
+		"session CPU ÷: (CPU/req - floor's) ÷ (scs+memcached's - floor's)\n")
 	fmt.Print(sb.String())
 }

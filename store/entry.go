@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"sort"
@@ -140,6 +141,24 @@ const (
 	flagDeleted = 1 << iota
 	flagStub
 )
+
+// maxEncoded bounds the bytes encode writes, so an encoder can be sized once
+// rather than grown (and copied) field by field on the write and read paths.
+func (e *entry) maxEncoded() int {
+	n := 10*binary.MaxVarintLen64 + 4 + len(e.value) + len(e.ops)*3*binary.MaxVarintLen64
+	for k, v := range e.fields {
+		n += len(k) + len(v) + 2*binary.MaxVarintLen64
+	}
+	return n
+}
+
+// encoderFor returns an encoder with room for extra bytes and e (nil: none).
+func encoderFor(extra int, e *entry) wire.Encoder {
+	if e != nil {
+		extra += e.maxEncoded()
+	}
+	return wire.Encoder{B: make([]byte, 0, extra)}
+}
 
 func (e *entry) encode(enc *wire.Encoder) {
 	var flags byte

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -211,7 +212,7 @@ func (n *Node) replicateAndInstall(ctx context.Context, v *view, p int, token st
 // replicate sends next to the replica. A non-nil result is the replica's
 // own, newer copy.
 func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, token string, next *entry) (*entry, error) {
-	var enc wire.Encoder
+	enc := encoderFor(len(n.name)+len(token)+4*binary.MaxVarintLen64, next)
 	header{n.name, v.id()}.encode(&enc)
 	enc.Uvarint(uint64(p))
 	enc.String(token)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -158,7 +159,7 @@ func (n *Node) serveRead(ctx context.Context, v *view, d *wire.Decoder) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	var enc wire.Encoder
+	enc := encoderFor(1, e)
 	encodeOptEntry(&enc, e)
 	return enc.B, nil
 }
@@ -176,7 +177,7 @@ func (n *Node) serveWrite(ctx context.Context, v *view, d *wire.Decoder) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	var enc wire.Encoder
+	enc := encoderFor(1+binary.MaxVarintLen64, e)
 	enc.Uvarint(lease)
 	encodeOptEntry(&enc, e)
 	return enc.B, nil

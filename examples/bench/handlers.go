@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"strconv"
 	"sync"
@@ -39,6 +40,7 @@ func (a *app) routes() http.Handler {
 		mux.HandleFunc("/", a.blobCounter)
 	}
 	mux.HandleFunc("/_stats", a.stats)
+	mux.HandleFunc("/_profile", pprof.Profile) // CPU profile for -profile
 	return mux
 }
 

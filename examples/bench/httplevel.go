@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,8 +21,9 @@ const sessionsPerClient = 4
 type httpCase struct {
 	name    string
 	backend string
-	sticky  bool   // sticky LB and tokens owned by the node that minted them
-	addr    string // memcached or Redis
+	sticky  bool       // sticky LB and tokens owned by the node that minted them
+	addr    string     // memcached or Redis
+	server  *extServer // the process behind addr, for its CPU time
 	note    string
 }
 
@@ -29,6 +33,7 @@ type httpRun struct {
 	res       *loadResult
 	mem       *memResult // sessring non-sticky only
 	forwarded uint64     // store calls forwarded to another node (sessring)
+	cpu       *cpuUse    // CPU time of every process the row used, during the run
 }
 
 // runHTTP runs one case; measureMem also fills the cluster afterwards and
@@ -54,14 +59,59 @@ func runHTTP(o options, key []byte, c httpCase, measureMem bool) (*httpRun, erro
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
 	before := forwarded(apps)
-	run := &httpRun{c: c, res: l.run(ctx)}
+	profiled := profileApp(o, apps[0], c.name)
+	run := &httpRun{c: c}
+	run.cpu, err = measureCPU(rowProcesses(apps, c.server), func() { run.res = l.run(ctx) })
+	if err != nil {
+		return nil, fmt.Errorf("CPU time: %w", err)
+	}
 	run.forwarded = forwarded(apps) - before
+	if err := <-profiled; err != nil {
+		progress("  profile: %v", err)
+	}
 	if measureMem {
 		if run.mem, err = measureMemory(apps, o.sessions); err != nil {
 			return nil, fmt.Errorf("memory: %w", err)
 		}
 	}
 	return run, nil
+}
+
+// profileApp fetches a CPU profile of a for most of the run into
+// o.profile/<row>.pprof (for go tool pprof), when -profile is set. The
+// channel yields the outcome once the profile is written.
+func profileApp(o options, a *appProc, row string) <-chan error {
+	done := make(chan error, 1)
+	if o.profile == "" {
+		done <- nil
+		return done
+	}
+	secs := max(1, int(o.duration.Seconds())-1)
+	name := filepath.Join(o.profile, strings.NewReplacer(" ", "-", ",", "", ":", "", "(", "", ")", "").Replace(row)+".pprof")
+	go func() {
+		body, err := a.get(fmt.Sprintf("/_profile?seconds=%d", secs))
+		if err == nil {
+			err = os.WriteFile(name, []byte(body), 0o644)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// rowProcesses is every process an HTTP row uses: the app servers, this
+// process (balancer and load generator) and the session server, if any.
+func rowProcesses(apps []*appProc, server *extServer) *cpuSet {
+	s := &cpuSet{}
+	var pids []int
+	for _, a := range apps {
+		pids = append(pids, a.child.Pid())
+	}
+	s.add("apps", pids...)
+	s.add("LB+load", os.Getpid())
+	if server != nil {
+		s.add(server.name(), server.cmd.Process.Pid)
+	}
+	return s
 }
 
 // forwarded sums the apps' forwarded store calls (0 without sessring).

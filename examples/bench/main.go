@@ -43,6 +43,7 @@ type options struct {
 	sessions    int
 	phases      map[string]bool // store, http, failover
 	verbose     bool
+	profile     string // directory for the apps' CPU profiles; "" for none
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&o.sessions, "sessions", 10000, "sessions created for the memory row")
 	only := flag.String("only", "store,http,failover", "phases to run, comma-separated")
 	flag.BoolVar(&o.verbose, "v", false, "show the app servers' logs")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the first app process of each HTTP row into this directory")
 	flag.Parse()
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {

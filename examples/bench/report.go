@@ -35,10 +35,19 @@ func (rep *report) skip(what string, err error) {
 	progress("%s rows skipped: %v", what, err)
 }
 
+// Names of the store rows the summary line compares.
+const (
+	rowFindRemote   = "sessring Find, remote owner"
+	rowCommitOwner  = "sessring Commit at owner (Sync replica)"
+	rowMemcachedGet = "memcached get (gomemcache)"
+	rowMemcachedSet = "memcached set"
+)
+
 // storeCase is a store-level row to measure.
 type storeCase struct {
-	row storeRow
-	mk  opMaker
+	row   storeRow
+	mk    opMaker
+	procs *cpuSet // the processes whose CPU time the row uses
 }
 
 // storeRows measures the store-level rows.
@@ -60,7 +69,7 @@ func (rep *report) storeRows(key []byte, mc, rd *extServer) error {
 	}
 	for _, sc := range append(cases, more...) {
 		progress("  %s", sc.row.name)
-		r, err := measure(sc.mk, o.duration, o.concurrency)
+		r, err := measure(sc.mk, o.duration, o.concurrency, sc.procs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.row.name, err)
 		}
@@ -79,11 +88,12 @@ func sessringCases(c *storeCluster, size int) ([]storeCase, error) {
 	if err != nil {
 		return nil, err
 	}
+	procs := c.processes()
 	return []storeCase{
-		{storeRow{name: "sessring Find, owner-local", base: "get", target: ">=100x faster"}, c.find(local, size)},
-		{storeRow{name: "sessring Find, remote owner", base: "get", target: "<=1x"}, c.find(remote, size)},
-		{storeRow{name: "sessring Commit at owner (Sync replica)", base: "set", target: "<=1.5x"}, c.commit(local, size)},
-		{storeRow{name: "sessring Commit via non-owner (Sync replica)", base: "set"}, c.commit(remote, size)},
+		{storeRow{name: "sessring Find, owner-local", base: "get", target: ">=100x faster"}, c.find(local, size), procs},
+		{storeRow{name: rowFindRemote, base: "get", target: "<=1x"}, c.find(remote, size), procs},
+		{storeRow{name: rowCommitOwner, base: "set", target: "<=1.5x"}, c.commit(local, size), procs},
+		{storeRow{name: "sessring Commit via non-owner (Sync replica)", base: "set"}, c.commit(remote, size), procs},
 	}, nil
 }
 
@@ -95,18 +105,29 @@ func serverCases(o options, mc, rd *extServer) ([]storeCase, error) {
 		if err != nil {
 			return nil, fmt.Errorf("memcached: %w", err)
 		}
-		out = append(out, storeCase{storeRow{name: "memcached get (gomemcache)", base: "get"}, get},
-			storeCase{storeRow{name: "memcached set", base: "set"}, set})
+		procs := serverProcesses(mc)
+		out = append(out, storeCase{storeRow{name: rowMemcachedGet, base: "get"}, get, procs},
+			storeCase{storeRow{name: rowMemcachedSet, base: "set"}, set, procs})
 	}
 	if rd != nil {
 		get, set, err := blobOps(newRedisBlobs(rd.Addr, o.concurrency, 2*time.Second), o.size)
 		if err != nil {
 			return nil, fmt.Errorf("Redis: %w", err)
 		}
-		out = append(out, storeCase{storeRow{name: "Redis GET (go-redis)", base: "get"}, get},
-			storeCase{storeRow{name: "Redis SET EX", base: "set"}, set})
+		procs := serverProcesses(rd)
+		out = append(out, storeCase{storeRow{name: "Redis GET (go-redis)", base: "get"}, get, procs},
+			storeCase{storeRow{name: "Redis SET EX", base: "set"}, set, procs})
 	}
 	return out, nil
+}
+
+// serverProcesses is what a session server row uses: this process (client
+// and load) and the server.
+func serverProcesses(srv *extServer) *cpuSet {
+	s := &cpuSet{}
+	s.add("this process", os.Getpid())
+	s.add(srv.name(), srv.cmd.Process.Pid)
+	return s
 }
 
 // httpRows measures the HTTP-level rows (and memory, on the non-sticky
@@ -118,10 +139,10 @@ func (rep *report) httpRows(key []byte, mc, rd *extServer) error {
 		{name: "sessring, non-sticky LB", backend: backendSessring},
 	}
 	if mc != nil {
-		cases = append(cases, httpCase{name: "memcached sessions, non-sticky (MSM-like)", backend: backendMemcached, addr: mc.Addr})
+		cases = append(cases, httpCase{name: "memcached sessions, non-sticky (MSM-like)", backend: backendMemcached, addr: mc.Addr, server: mc})
 	}
 	if rd != nil {
-		cases = append(cases, httpCase{name: "Redis sessions, non-sticky", backend: backendRedis, addr: rd.Addr})
+		cases = append(cases, httpCase{name: "Redis sessions, non-sticky", backend: backendRedis, addr: rd.Addr, server: rd})
 	}
 	for _, c := range cases {
 		progress("HTTP: %s", c.name)
@@ -147,13 +168,36 @@ func (rep *report) print(w io.Writer) {
 	for _, s := range rep.skips {
 		fmt.Fprintf(w, "- %s\n", s)
 	}
-	fmt.Fprintf(w, "\n| layer | row | p50 | p99 | throughput | vs memcached | notes |\n|---|---|---|---|---|---|---|\n")
-	rep.printStore(w)
-	rep.printHTTP(w)
-	rep.printFailover(w)
-	rep.printMemory(w)
+	if len(rep.store) > 0 {
+		tableHeader(w)
+		rep.printStore(w)
+		fmt.Fprintf(w, "\n%s\n", rep.storeSummary())
+	}
+	if len(rep.http) > 0 {
+		tableHeader(w)
+		rep.printHTTP(w)
+		fmt.Fprintf(w, "\n%s\n", rep.httpSummary())
+	}
+	if rep.failover != nil || rep.hasMemory() {
+		tableHeader(w)
+		rep.printFailover(w)
+		rep.printMemory(w)
+	}
 	fmt.Fprintln(w)
 	rep.printLegend(w)
+}
+
+func tableHeader(w io.Writer) {
+	fmt.Fprintf(w, "\n| layer | row | p50 | p99 | throughput | vs memcached | notes |\n|---|---|---|---|---|---|---|\n")
+}
+
+func (rep *report) hasMemory() bool {
+	for _, h := range rep.http {
+		if h.mem != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (rep *report) printStore(w io.Writer) {
@@ -173,6 +217,9 @@ func (rep *report) printStore(w io.Writer) {
 		}
 		if r.r.errors > 0 {
 			note = strings.TrimPrefix(note+fmt.Sprintf("; %d errors", r.r.errors), "; ")
+		}
+		if per := r.r.cpu.perRequest(r.r.parOps); per > 0 {
+			note = strings.TrimPrefix(note+fmt.Sprintf("; CPU %s per op with %d callers (%s)", dur(per), rep.o.concurrency, r.r.cpu.text(r.r.parOps)), "; ")
 		}
 		fmt.Fprintf(w, "| store | %s | %s | %s | %s ops/s (1 caller), %s ops/s (%d) | %s | %s |\n",
 			r.name, dur(r.r.p50), dur(r.r.p99), rate(r.r.seq), rate(r.r.par), rep.o.concurrency, vs, note)
@@ -233,6 +280,12 @@ func (rep *report) printHTTP(w io.Writer) {
 			vs = fmt.Sprintf("%.2fx req/s, %.2fx p50", reqs/breq, float64(p50)/float64(bp50))
 		}
 		note := fmt.Sprintf("%d requests, %d errors, %d lost updates", r.requests(), r.counts[outFailed], r.counts[outLost]+r.counts[outSkipped])
+		if per := h.cpu.perRequest(r.requests()); per > 0 {
+			note += fmt.Sprintf("; CPU %s per request (%s)", dur(per), h.cpu.text(r.requests()))
+			if d, ok := rep.sessionCPU(h); ok && h.c.backend != backendNone {
+				note += fmt.Sprintf(", session CPU %s", dur(d))
+			}
+		}
 		if h.c.backend == backendSessring && r.requests() > 0 {
 			note += fmt.Sprintf(", %.2f store calls forwarded per request", float64(h.forwarded)/float64(r.requests()))
 		}
@@ -279,11 +332,16 @@ func (rep *report) printMemory(w io.Writer) {
 }
 
 func (rep *report) printLegend(w io.Writer) {
-	fmt.Fprintf(w, "Store rows: p50/p99 from one caller timing each call; throughput from 1 and %d callers. "+
+	fmt.Fprintf(w, "Store rows: p50/p99 from one caller timing each call; throughput from 1 and %d callers; "+
+		"CPU per op: user+system CPU time of this process and of the node processes (sessring) or the server (memcached, Redis) "+
+		"while the callers ran, divided by their operations. "+
 		"HTTP rows: %d clients, %d sessions each, through a round-robin httputil.ReverseProxy to 3 app processes; "+
 		"the handler reads a counter from the session and writes counter+1; p50/p99 over successful requests. "+
 		"sessring sends only the changed key; the memcached and Redis handlers read and write the whole session. "+
-		"A lost update is a counter that went back.\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
+		"A lost update is a counter that went back. "+
+		"CPU per request: user+system CPU time from /proc/<pid>/stat of every process the row uses (the 3 app processes, "+
+		"this process as balancer and load generator, and the memcached or Redis server of its row), divided by the row's requests; "+
+		"session CPU is that minus the floor row's.\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
 }
 
 // errSample names the three most common errors, if any.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -135,6 +136,9 @@ func launchExt(args []string, port int, dir, ping, want string) (*extServer, err
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// name is the server's program name ("memcached", "redis-server").
+func (s *extServer) name() string { return filepath.Base(s.cmd.Path) }
 
 // Close kills the server and waits for it. It is idempotent.
 func (s *extServer) Close() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -31,12 +32,15 @@ type opResult struct {
 	p50, p99 time.Duration
 	seq, par float64 // ops/s
 	errors   int
+	cpu      *cpuUse // CPU time of the row's processes while conc callers ran
+	parOps   int     // operations the conc callers completed
 }
 
 const storeKeys = 64 // sessions cycled through per row
 
-// measure runs op for d/2 from one caller, then for d/2 from conc callers.
-func measure(mk opMaker, d time.Duration, conc int) (opResult, error) {
+// measure runs op for d/2 from one caller, then for d/2 from conc callers,
+// charging the CPU time of procs during the latter.
+func measure(mk opMaker, d time.Duration, conc int, procs *cpuSet) (opResult, error) {
 	op := mk()
 	if err := warmUp(op); err != nil {
 		return opResult{}, err
@@ -54,8 +58,12 @@ func measure(mk opMaker, d time.Duration, conc int) (opResult, error) {
 	}
 	r.seq = float64(n) / time.Since(start).Seconds()
 	r.p50, r.p99 = lat.percentiles()
-	total, errs := parallel(mk, d/2, conc)
-	r.par, r.errors = total, r.errors+errs
+	var errs int
+	cpu, err := measureCPU(procs, func() { r.par, r.parOps, errs = parallel(mk, d/2, conc) })
+	if err != nil {
+		return r, fmt.Errorf("CPU time: %w", err)
+	}
+	r.cpu, r.errors = cpu, r.errors+errs
 	return r, nil
 }
 
@@ -74,8 +82,8 @@ func warmUp(op func(int) error) error {
 	return nil
 }
 
-// parallel runs conc workers for d and returns ops/s and errors.
-func parallel(mk opMaker, d time.Duration, conc int) (float64, int) {
+// parallel runs conc workers for d and returns ops/s, operations and errors.
+func parallel(mk opMaker, d time.Duration, conc int) (float64, int, int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	ops, errs := 0, 0
@@ -97,7 +105,7 @@ func parallel(mk opMaker, d time.Duration, conc int) (float64, int) {
 		})
 	}
 	wg.Wait()
-	return float64(ops) / time.Since(start).Seconds(), errs
+	return float64(ops) / time.Since(start).Seconds(), ops, errs
 }
 
 // storeCluster is this process's node plus two app processes.
@@ -141,6 +149,19 @@ func (c *storeCluster) settle() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// processes is what a sessring row uses: this process (the calling node
+// and the load) and the two node processes.
+func (c *storeCluster) processes() *cpuSet {
+	s := &cpuSet{}
+	s.add("this process", os.Getpid())
+	var pids []int
+	for _, a := range c.apps {
+		pids = append(pids, a.child.Pid())
+	}
+	s.add("nodes", pids...)
+	return s
 }
 
 func (c *storeCluster) close() {

@@ -113,6 +113,17 @@ func StartProcess(bin string) (*Server, error) {
 	return nil, lastErr
 }
 
+// Pid is the process id of the running memcached, or 0 while it is
+// stopped (for benchmarks that charge its CPU time to a row).
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // Stop kills memcached with SIGKILL and waits for it to exit, simulating a
 // crash. Stopping a stopped server does nothing.
 func (s *Server) Stop() {
