@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -66,13 +67,16 @@ type labNode struct {
 	done chan struct{} // closed when the process exited
 }
 
-// labCluster runs one node per lab host. up tells which nodes a draining
-// load balancer may send requests to.
+// labCluster runs one node per lab host, or with no lab, every node as a
+// process on loopback with ports of its own that a restart keeps. up tells
+// which nodes a draining load balancer may send requests to.
 type labCluster struct {
-	t   *testing.T
-	lab *netlab.Lab
-	key string
-	v6  bool
+	t    *testing.T
+	lab  *netlab.Lab // nil: loopback
+	loop [][2]int    // without a lab: node i's gossip and HTTP ports
+	key  string
+	v6   bool
+	args []string // more flags for every node
 
 	mu       sync.Mutex // guards nodes, up and inflight
 	nodes    []*labNode
@@ -83,12 +87,40 @@ type labCluster struct {
 // newLabCluster starts a node on every host of a new lab of n hosts (host
 // 0 first, the others joining it) and waits until every node sees all and
 // has pulled its share. With v6, nodes bind [::] and join by IPv6 address.
-func newLabCluster(t *testing.T, n int, v6 bool) *labCluster {
+// args are more flags for every node.
+func newLabCluster(t *testing.T, n int, v6 bool, args ...string) *labCluster {
 	t.Helper()
-	lab := requireLab(t, n)
+	c := newCluster(t, n, args)
+	c.lab, c.v6 = requireLab(t, n), v6
+	c.boot(n)
+	return c
+}
+
+// newLoopCluster is newLabCluster with every node on loopback (127.0.0.1),
+// each on gossip and HTTP ports of its own.
+func newLoopCluster(t *testing.T, n int, args ...string) *labCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := newCluster(t, n, args)
+	for range n {
+		c.loop = append(c.loop, [2]int{freeGossipPort(t), freePort(t)})
+	}
+	c.boot(n)
+	return c
+}
+
+func newCluster(t *testing.T, n int, args []string) *labCluster {
 	key := make([]byte, 32)
 	rand.Read(key)
-	c := &labCluster{t: t, lab: lab, key: hex.EncodeToString(key), v6: v6, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
+	return &labCluster{t: t, key: hex.EncodeToString(key), args: args, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
+}
+
+// boot starts the n nodes.
+func (c *labCluster) boot(n int) {
+	t := c.t
+	t.Helper()
 	t.Cleanup(c.killAll)
 	for i := range n {
 		var join []string
@@ -98,12 +130,44 @@ func newLabCluster(t *testing.T, n int, v6 bool) *labCluster {
 		c.start(i, join)
 	}
 	c.waitSettled(n)
-	return c
+}
+
+// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeGossipPort returns a port of 127.0.0.1 free for both TCP and UDP.
+func freeGossipPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		port := freePort(t)
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port of 127.0.0.1 free for both TCP and UDP in 50 tries")
+	return 0
 }
 
 func (c *labCluster) name(i int) string { return fmt.Sprintf("h%d", i) }
 
+// addr is node i's address for a lab port (labGossipPort or labHTTPPort).
 func (c *labCluster) addr(i, port int) string {
+	if c.lab == nil {
+		if port == labHTTPPort {
+			return fmt.Sprintf("127.0.0.1:%d", c.loop[i][1])
+		}
+		return fmt.Sprintf("127.0.0.1:%d", c.loop[i][0])
+	}
 	if c.v6 {
 		return c.lab.Hosts[i].Addr6(port)
 	}
@@ -131,16 +195,22 @@ func (c *labCluster) others(i int) []string {
 func (c *labCluster) start(i int, join []string) {
 	t := c.t
 	t.Helper()
-	wild := "0.0.0.0"
-	if c.v6 {
-		wild = "[::]"
-	}
-	args := []string{"-name", c.name(i), "-key", c.key,
-		"-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort)}
+	args := append([]string{"-name", c.name(i), "-key", c.key}, c.args...)
 	if len(join) > 0 {
 		args = append(args, "-join", strings.Join(join, ","))
 	}
-	cmd := c.lab.Hosts[i].Command(os.Args[0], args...)
+	var cmd *exec.Cmd
+	if c.lab == nil {
+		args = append(args, "-bind", c.gossipAddr(i), "-http", c.addr(i, labHTTPPort))
+		cmd = exec.Command(os.Args[0], args...)
+	} else {
+		wild := "0.0.0.0"
+		if c.v6 {
+			wild = "[::]"
+		}
+		args = append(args, "-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort))
+		cmd = c.lab.Hosts[i].Command(os.Args[0], args...)
+	}
 	cmd.Env = append(os.Environ(), nodeEnv+"=1")
 	logPath := filepath.Join(t.TempDir(), c.name(i)+".log")
 	logf, err := os.Create(logPath)

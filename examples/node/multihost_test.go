@@ -290,44 +290,12 @@ func TestMultiHostPausedOwner(t *testing.T) {
 // TestMultiHostRollingRestart: each host's node in turn is stopped with
 // SIGTERM and started again under the same name and address while four
 // clients increment 24 sessions through the nodes that are up (a draining
-// load balancer). No request fails, no increment is lost.
+// load balancer). No request fails, no increment is lost, with each locking
+// mode that locks (see rollingRestart).
 func TestMultiHostRollingRestart(t *testing.T) {
-	c := newLabCluster(t, 3, false)
-	sessions := make([]*labSession, 24)
-	for k := range sessions {
-		sessions[k] = &labSession{}
-		if _, err := c.incr(sessions[k], k%3); err != nil {
-			t.Fatal(err)
-		}
+	for _, mode := range []string{"auto", "exclusive"} {
+		t.Run("locking="+mode, func(t *testing.T) {
+			rollingRestart(t, newLabCluster(t, 3, false, "-locking", mode))
+		})
 	}
-	stop := make(chan struct{})
-	type result struct{ ok, failed int }
-	res := make(chan result, 1)
-	go func() {
-		var r result
-		for {
-			select {
-			case <-stop:
-				res <- r
-				return
-			default:
-			}
-			ok, failed := hammer(t, c, sessions, time.Second)
-			r.ok, r.failed = r.ok+ok, r.failed+failed
-		}
-	}()
-	for i := range 3 {
-		c.term(i)
-		t.Logf("%s stopped with SIGTERM", c.name(i))
-		c.start(i, c.others(i))
-		c.waitSettled(3)
-		t.Logf("%s restarted", c.name(i))
-	}
-	close(stop)
-	r := <-res
-	t.Logf("rolling restart under load: %d increments, %d failed", r.ok, r.failed)
-	if r.failed > 0 {
-		t.Errorf("%d requests failed during a rolling restart, want 0", r.failed)
-	}
-	c.checkAll(sessions)
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/middleware"
 )
 
 func TestShortID(t *testing.T) {
@@ -45,11 +47,13 @@ func TestFlags(t *testing.T) {
 		want    Options
 		invalid bool
 	}{
-		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946"}, false},
+		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockAuto}, false},
 		{"lists", []string{"-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
-			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}}, false},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}, Locking: middleware.LockAuto}, false},
 		{"key", []string{"-key", strings.Repeat("ab", 16)},
-			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16))}, false},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16)), Locking: middleware.LockAuto}, false},
+		{"locking exclusive", []string{"-locking", "exclusive"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockExclusive}, false},
+		{"locking none", []string{"-locking", "none"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockNone}, false},
 		{"short key", []string{"-key", "abcd"}, Options{}, true},
 		{"bad bind", []string{"-bind", "7946"}, Options{}, true},
 	} {
@@ -68,10 +72,20 @@ func TestFlags(t *testing.T) {
 				return
 			}
 			if err != nil || o.Name != tc.want.Name || o.HTTPAddr != tc.want.HTTPAddr || o.BindAddr != tc.want.BindAddr ||
-				!slices.Equal(o.Join, tc.want.Join) || !slices.Equal(o.Memcached, tc.want.Memcached) || string(o.Key) != string(tc.want.Key) {
+				!slices.Equal(o.Join, tc.want.Join) || !slices.Equal(o.Memcached, tc.want.Memcached) || string(o.Key) != string(tc.want.Key) || o.Locking != tc.want.Locking {
 				t.Errorf("flags %q gave %+v (Validate %v), want %+v", tc.args, o, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLockingFlagRejectsUnknown(t *testing.T) {
+	var o Options
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-locking", "all"}); err == nil {
+		t.Errorf("-locking all parsed as %v, want an error", o.Locking)
 	}
 }
 
@@ -100,7 +114,7 @@ func TestRunOneNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Out: pw, Logger: slog.New(slog.DiscardHandler)})
+		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Locking: middleware.LockAuto, Out: pw, Logger: slog.New(slog.DiscardHandler)})
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"github.com/e5b1d45c/sessring/middleware"
 )
 
 // Options configures one demo node.
@@ -34,6 +36,10 @@ type Options struct {
 	// Sticky mints session tokens owned by the node that creates them, for
 	// a load balancer that pins clients to nodes.
 	Sticky bool
+	// Locking chooses which requests hold the session's cluster-wide lock
+	// (middleware.Config.Locking). The zero value is middleware.LockNone;
+	// the -locking flag defaults to auto.
+	Locking middleware.LockMode
 	// Controls, when set, names every node of an examples/cluster demo: the
 	// page then shows buttons to crash the serving node and start stopped
 	// ones, which that command's load balancer carries out.
@@ -54,6 +60,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*listFlag)(&o.Memcached), "memcached", "comma-separated memcached servers host:port for the optional cold tier")
 	fs.Var((*keyFlag)(&o.Key), "key", "cluster key in hex, 16, 24 or 32 bytes (required off loopback)")
 	fs.BoolVar(&o.Sticky, "sticky", false, "mint session tokens owned by this node (for a sticky load balancer)")
+	o.Locking = middleware.LockAuto
+	fs.Var((*lockFlag)(&o.Locking), "locking", "which requests lock their session: auto (writes, and reads not yet seen read-only), exclusive (all) or none")
 }
 
 // Validate reports the first invalid option.
@@ -93,6 +101,33 @@ func (l *listFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// lockFlag is a middleware.LockMode by name.
+type lockFlag middleware.LockMode
+
+var lockNames = []struct {
+	name string
+	mode middleware.LockMode
+}{{"auto", middleware.LockAuto}, {"exclusive", middleware.LockExclusive}, {"none", middleware.LockNone}}
+
+func (l *lockFlag) String() string {
+	for _, n := range lockNames {
+		if n.mode == middleware.LockMode(*l) {
+			return n.name
+		}
+	}
+	return fmt.Sprint(uint8(*l))
+}
+
+func (l *lockFlag) Set(s string) error {
+	for _, n := range lockNames {
+		if n.name == strings.TrimSpace(s) {
+			*l = lockFlag(n.mode)
+			return nil
+		}
+	}
+	return errors.New("want auto, exclusive or none")
 }
 
 // keyFlag is a hex-encoded key.

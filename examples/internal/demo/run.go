@@ -157,9 +157,10 @@ func start(o Options, url string) (*app, error) {
 	// plain-HTTP client does not send back.
 	mcfg.Cookie.TrustForwardedProto = true
 	// The counter is read, changed and written back: lock those requests
-	// cluster-wide so two clicks never count once. LockAuto learns that
-	// page views do not write and lets them run unlocked.
-	mcfg.Locking = middleware.LockAuto
+	// cluster-wide so two clicks never count once (-locking auto, the
+	// default). LockAuto learns that page views do not write and lets them
+	// run unlocked.
+	mcfg.Locking = o.Locking
 	sessions, err := middleware.New(node, mcfg)
 	if err != nil {
 		node.Close()
