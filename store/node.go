@@ -65,6 +65,7 @@ type Node struct {
 	lastSync    map[string]time.Time // peer -> last forced gossip sync
 
 	leaving   atomic.Bool
+	closing   atomic.Bool // Close was called: not Ready from then on
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -304,6 +305,7 @@ func (n *Node) OnExpire(fn func(token string, r Record)) {
 // that will hold them, announces its departure, stops serving, and returns
 // after every goroutine has exited. Close is idempotent.
 func (n *Node) Close() error {
+	n.closing.Store(true)
 	n.closeOnce.Do(func() {
 		if n.cluster != nil {
 			n.closeErr = n.leave()

@@ -16,6 +16,8 @@
 //	GET  /api/session  the same without incrementing; 404 without a live session
 //	GET  /api/cluster  {"self","members":[{"name","owned","replicas"}]}
 //	GET  /healthz      200 once joined, 503 before and while shutting down
+//	GET  /readyz       200 once joined and its share of partitions pulled; 503 with the reason otherwise
+//	GET  /livez        200 while the process is alive
 package main
 
 import (

@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/middleware"
+	"github.com/e5b1d45c/sessring/store"
 )
 
 func TestShortID(t *testing.T) {
@@ -128,6 +130,16 @@ func TestRunOneNode(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 
 	client := &http.Client{Timeout: 10 * time.Second}
+	for _, path := range []string{"/readyz", "/livez", "/healthz"} {
+		resp, err := client.Get(ready.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s of a ready node = %d, want 200", path, resp.StatusCode)
+		}
+	}
 	resp, err := client.Post(ready.URL+"/api/incr", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -187,4 +199,37 @@ func ownedRecords(t *testing.T, client *http.Client, url string) int {
 	}
 	json.NewDecoder(resp.Body).Decode(&st)
 	return st.Copies.Owned
+}
+
+// TestReadyz: /readyz follows store.Node.Ready and answers 503 as soon as
+// the node is shutting down; /livez does not care.
+func TestReadyz(t *testing.T) {
+	cfg := store.DefaultConfig()
+	cfg.Name, cfg.BindAddr, cfg.Logger = "solo", "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	node, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	a := newApp(Options{Name: "solo", Logger: cfg.Logger}, "", node, nil, nil)
+	probe := func(h http.HandlerFunc) (int, string) {
+		rec := httptest.NewRecorder()
+		h(rec, httptest.NewRequest("GET", "/", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := probe(a.readyz); code != http.StatusOK {
+		t.Errorf("/readyz of a ready node = %d %s, want 200", code, body)
+	}
+	a.draining.Store(true)
+	if code, body := probe(a.readyz); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("/readyz while draining = %d %s, want 503 shutting down", code, body)
+	}
+	a.draining.Store(false)
+	node.Close()
+	if code, body := probe(a.readyz); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("/readyz after node.Close = %d %s, want 503 shutting down", code, body)
+	}
+	if code, body := probe(livez); code != http.StatusOK {
+		t.Errorf("/livez = %d %s, want 200", code, body)
+	}
 }

@@ -13,6 +13,8 @@
 //	GET  /api/cluster   {"self", "members": [{"name","owned","replicas"}]}
 //	GET  /api/node      this node's own {"name","owned","replicas"} (what /api/cluster asks peers)
 //	GET  /healthz       200 once joined; 503 while joining and while shutting down
+//	GET  /readyz        200 once joined and its partitions pulled (store.Node.Ready); 503 with the reason otherwise
+//	GET  /livez         200 while the process serves HTTP, from before joining until it exits
 //	GET  /status        store/metrics status document (JSON)
 //	GET  /metrics       Prometheus text format
 //

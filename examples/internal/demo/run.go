@@ -30,7 +30,7 @@ const (
 )
 
 // Run serves one demo node until ctx ends, then shuts down gracefully: it
-// answers 503 on /healthz, finishes in-flight requests, hands its sessions
+// answers 503 on /healthz and /readyz, finishes in-flight requests, hands its sessions
 // over and leaves the cluster (store.Node.Close). A process killed instead
 // does none of that, which is the crash the demo is about.
 //
@@ -53,8 +53,11 @@ func Run(ctx context.Context, o Options) error {
 
 	var handler atomic.Pointer[http.Handler]
 	setHandler(&handler, joiningHandler())
+	top := http.NewServeMux()
+	top.HandleFunc("GET /livez", livez) // alive from the first moment to the last
+	top.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+		Handler:           top,
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	served := make(chan error, 1)
