@@ -137,12 +137,12 @@
 // answered by the session's replica without waiting for failure detection;
 // writes to sessions the dead node held, as owner or as replica, wait until
 // failure detection has moved its role to a survivor, up to the store's
-// OpTimeout (default 5s) but never longer than StoreTimeout (default 2s).
-// A request that times out answers 503 with Retry-After through ErrorFunc
-// instead of its handler's response: its changes were not acknowledged (a
-// delta is atomic: it was applied whole or not at all), and the client is
-// told to retry. Set StoreTimeout at or above the store's OpTimeout for
-// requests to ride out a failure instead. Locks held at the dead owner are
+// OpTimeout but never longer than StoreTimeout (both store.DefaultOpTimeout,
+// 6s, by default: long enough to ride out a failover with default gossip
+// timing). A request that times out answers 503 with Retry-After through
+// ErrorFunc instead of its handler's response: its changes were not
+// acknowledged (a delta is atomic: it was applied whole or not at all), and
+// the client is told to retry. Locks held at the dead owner are
 // gone with it; see above for what that means for their holders.
 //
 // # Expiry and cookies

@@ -15,12 +15,11 @@ import (
 	"github.com/e5b1d45c/sessring/store"
 )
 
-// failoverWait bounds each store call and lock wait. The defaults (2s for
-// the middleware's StoreTimeout) are below the time gossip takes to declare
-// a crashed node dead (about 3s, more on a loaded machine), so a request
-// for one of its sessions in that window would fail with 503 and
-// Retry-After. The demo lets such requests wait instead: a person clicking
-// right after a crash sees a slow page, not an error.
+// failoverWait bounds each store call and lock wait. The defaults
+// (store.DefaultOpTimeout, 6s) wait out a failover with default gossip
+// timing (about 4s); the demo, often run on a loaded laptop next to a
+// browser, gives it more room: a person clicking right after a crash sees
+// a slow page, not an error.
 const failoverWait = 10 * time.Second
 
 // Shutdown bounds.
