@@ -77,6 +77,10 @@ type labCluster struct {
 	key  string
 	v6   bool
 	args []string // more flags for every node
+	// seeds, when set, is every node's -join, the first node's included (as
+	// a StatefulSet's pods all get the same seed list); otherwise node 0
+	// starts the cluster and the others join it by address.
+	seeds []string
 
 	mu       sync.Mutex // guards nodes, up and inflight
 	nodes    []*labNode
@@ -123,8 +127,8 @@ func (c *labCluster) boot(n int) {
 	t.Helper()
 	t.Cleanup(c.killAll)
 	for i := range n {
-		var join []string
-		if i > 0 {
+		join := c.seeds
+		if join == nil && i > 0 {
 			join = []string{c.gossipAddr(0)}
 		}
 		c.start(i, join)

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -297,5 +297,40 @@ func TestMultiHostRollingRestart(t *testing.T) {
 		t.Run("locking="+mode, func(t *testing.T) {
 			rollingRestart(t, newLabCluster(t, 3, false, "-locking", mode))
 		})
+	}
+}
+
+// TestMultiHostJoinByName: every node is given the same seed, one DNS name
+// that resolves to the addresses of all three hosts (as a Kubernetes
+// headless Service's name does), the first node included: it finds only
+// itself and starts the cluster, the others join it through the name.
+// Then a node restarted with the same seed rejoins, and a session served
+// through every node keeps its count.
+func TestMultiHostJoinByName(t *testing.T) {
+	const seed = "sessring.lab.test"
+	c := newCluster(t, 3, nil)
+	c.lab = requireLab(t, 3)
+	if err := c.lab.SetName(seed, 0, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	c.seeds = []string{fmt.Sprintf("%s:%d", seed, labGossipPort)}
+	c.boot(3) // waits until every node sees three members
+	s := &labSession{}
+	for i := range 3 {
+		if _, err := c.incr(s, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.term(1)
+	c.start(1, c.seeds)
+	c.waitSettled(3)
+	for i := range 3 {
+		if _, err := c.incr(s, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.checkAll([]*labSession{s})
+	if s.acked != 6 {
+		t.Errorf("count %d after 6 increments", s.acked)
 	}
 }
