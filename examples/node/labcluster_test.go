@@ -199,7 +199,7 @@ func (c *labCluster) others(i int) []string {
 func (c *labCluster) start(i int, join []string) {
 	t := c.t
 	t.Helper()
-	args := append([]string{"-name", c.name(i), "-key", c.key}, c.args...)
+	args := append([]string{"-name", c.name(i)}, c.args...)
 	if len(join) > 0 {
 		args = append(args, "-join", strings.Join(join, ","))
 	}
@@ -215,7 +215,7 @@ func (c *labCluster) start(i int, join []string) {
 		args = append(args, "-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort))
 		cmd = c.lab.Hosts[i].Command(os.Args[0], args...)
 	}
-	cmd.Env = append(os.Environ(), nodeEnv+"=1")
+	cmd.Env = append(os.Environ(), nodeEnv+"=1", keyEnv+"="+c.key) // the key as Kubernetes passes a Secret
 	logPath := filepath.Join(t.TempDir(), c.name(i)+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {

@@ -58,6 +58,7 @@ func TestFlags(t *testing.T) {
 		{"locking none", []string{"-locking", "none"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockNone}, false},
 		{"short key", []string{"-key", "abcd"}, Options{}, true},
 		{"bad bind", []string{"-bind", "7946"}, Options{}, true},
+		{"advertise not an IP", []string{"-advertise", "pod-0"}, Options{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var o Options
@@ -78,6 +79,23 @@ func TestFlags(t *testing.T) {
 				t.Errorf("flags %q gave %+v (Validate %v), want %+v", tc.args, o, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestKeyFromEnv(t *testing.T) {
+	t.Setenv("TEST_SESSRING_KEY", strings.Repeat("cd", 32))
+	var o Options
+	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err != nil || string(o.Key) != strings.Repeat("\xcd", 32) {
+		t.Errorf("KeyFromEnv = %v, key %x; want the 32 bytes of the variable", err, o.Key)
+	}
+	o.Key = []byte("from the flag, kept")
+	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err != nil || string(o.Key) != "from the flag, kept" {
+		t.Errorf("KeyFromEnv with -key given: %v, key %q; want -key kept", err, o.Key)
+	}
+	t.Setenv("TEST_SESSRING_KEY", "not hex")
+	o.Key = nil
+	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err == nil {
+		t.Errorf("KeyFromEnv of a non-hex value = nil, want an error")
 	}
 }
 

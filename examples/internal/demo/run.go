@@ -134,6 +134,7 @@ func start(o Options, url string) (*app, error) {
 	var mc *backup.Memcached
 	cfg := store.DefaultConfig()
 	cfg.Name, cfg.BindAddr, cfg.Join, cfg.SecretKey, cfg.Logger = o.Name, o.BindAddr, o.Join, o.Key, o.Logger
+	cfg.AdvertiseAddr = o.Advertise
 	cfg.OpTimeout = failoverWait
 	if len(o.Memcached) > 0 {
 		var err error
