@@ -28,6 +28,18 @@ const (
 	unregisterTimeout = 2 * time.Second // removing our directory entry
 )
 
+// ShutdownBound is the longest a node takes from SIGTERM to exit: removing
+// its directory entry, draining HTTP, then store.Node.Close with the
+// default HandoverTimeout (the hand-over and departure notices share it,
+// leaving gossip takes up to half of it more, and in-flight peer requests
+// get up to a second). A supervisor's grace period (Kubernetes
+// terminationGracePeriodSeconds) must exceed it plus any delay before
+// SIGTERM (preStop), or the hand-over is cut short by SIGKILL.
+func ShutdownBound() time.Duration {
+	h := store.DefaultConfig().HandoverTimeout
+	return unregisterTimeout + drainTimeout + h + h/2 + time.Second
+}
+
 // Run serves one demo node until ctx ends, then shuts down gracefully: it
 // answers 503 on /healthz and /readyz, finishes in-flight requests, hands its sessions
 // over and leaves the cluster (store.Node.Close). A process killed instead
