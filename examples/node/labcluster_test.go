@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,8 +82,12 @@ type labCluster struct {
 	// a StatefulSet's pods all get the same seed list); otherwise node 0
 	// starts the cluster and the others join it by address.
 	seeds []string
+	// moves makes a rolling restart start each node again in a spare lab
+	// host (see move), at a new address; it needs seeds that cover it.
+	moves bool
 
-	mu       sync.Mutex // guards nodes, up and inflight
+	mu       sync.Mutex // guards nodes, up, inflight and hosts
+	hosts    []int      // with a lab: the lab host node i runs in
 	nodes    []*labNode
 	up       []bool
 	inflight []int // requests dispatched to each node and not yet answered
@@ -121,10 +126,14 @@ func newCluster(t *testing.T, n int, args []string) *labCluster {
 	return &labCluster{t: t, key: hex.EncodeToString(key), args: args, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
 }
 
-// boot starts the n nodes.
+// boot starts the n nodes, node i in lab host i.
 func (c *labCluster) boot(n int) {
 	t := c.t
 	t.Helper()
+	c.hosts = make([]int, n)
+	for i := range c.hosts {
+		c.hosts[i] = i
+	}
 	t.Cleanup(c.killAll)
 	for i := range n {
 		join := c.seeds
@@ -173,9 +182,9 @@ func (c *labCluster) addr(i, port int) string {
 		return fmt.Sprintf("127.0.0.1:%d", c.loop[i][0])
 	}
 	if c.v6 {
-		return c.lab.Hosts[i].Addr6(port)
+		return c.lab.Hosts[c.host(i)].Addr6(port)
 	}
-	return c.lab.Hosts[i].Addr(port)
+	return c.lab.Hosts[c.host(i)].Addr(port)
 }
 
 func (c *labCluster) gossipAddr(i int) string { return c.addr(i, labGossipPort) }
@@ -213,7 +222,7 @@ func (c *labCluster) start(i int, join []string) {
 			wild = "[::]"
 		}
 		args = append(args, "-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort))
-		cmd = c.lab.Hosts[i].Command(os.Args[0], args...)
+		cmd = c.lab.Hosts[c.host(i)].Command(os.Args[0], args...)
 	}
 	cmd.Env = append(os.Environ(), nodeEnv+"=1", keyEnv+"="+c.key) // the key as Kubernetes passes a Secret
 	logPath := filepath.Join(t.TempDir(), c.name(i)+".log")
@@ -257,6 +266,28 @@ func (c *labCluster) start(i int, join []string) {
 	c.mu.Lock()
 	c.nodes[i], c.up[i] = n, true
 	c.mu.Unlock()
+}
+
+// host is the lab host node i runs in.
+func (c *labCluster) host(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hosts[i]
+}
+
+// move makes node i run in a lab host no node uses, from its next start:
+// a restart at a new address under the same name, as a Kubernetes pod
+// gets a new IP each time. Node i must be stopped.
+func (c *labCluster) move(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h := range c.lab.Hosts {
+		if !slices.Contains(c.hosts, h) {
+			c.hosts[i] = h
+			return
+		}
+	}
+	c.t.Fatalf("no free lab host to move %s to", c.name(i))
 }
 
 // tail returns the last n lines of b.

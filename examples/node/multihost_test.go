@@ -334,3 +334,24 @@ func TestMultiHostJoinByName(t *testing.T) {
 		t.Errorf("count %d after 6 increments", s.acked)
 	}
 }
+
+// TestMultiHostRollingRestartNewAddress is the rolling restart as
+// Kubernetes performs it: every node is given one seed name that resolves
+// to every host (a headless Service), and each node, after SIGTERM, starts
+// again under the same name in a spare host, at a new address (a pod's IP
+// changes when it is recreated). No request fails, no increment is lost.
+func TestMultiHostRollingRestartNewAddress(t *testing.T) {
+	const seed = "sessring.lab.test"
+	for _, mode := range []string{"auto", "exclusive"} {
+		t.Run("locking="+mode, func(t *testing.T) {
+			c := newCluster(t, 3, []string{"-locking", mode})
+			c.lab = requireLab(t, 4) // one spare host
+			if err := c.lab.SetName(seed, 0, 1, 2, 3); err != nil {
+				t.Fatal(err)
+			}
+			c.seeds, c.moves = []string{fmt.Sprintf("%s:%d", seed, labGossipPort)}, true
+			c.boot(3)
+			rollingRestart(t, c)
+		})
+	}
+}

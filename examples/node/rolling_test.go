@@ -57,7 +57,13 @@ func rollingRestart(t *testing.T, c *labCluster) {
 		relocks += c.counter(i, "sessring_sessions_relocks_total")
 		c.term(i)
 		t.Logf("%s stopped with SIGTERM", c.name(i))
-		c.start(i, c.others(i))
+		seeds := c.seeds
+		if c.moves {
+			c.move(i)
+		} else if seeds == nil {
+			seeds = c.others(i)
+		}
+		c.start(i, seeds)
 		c.waitSettled(3)
 		t.Logf("%s restarted", c.name(i))
 	}
