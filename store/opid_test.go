@@ -184,3 +184,47 @@ func TestBusySessionSurvivesOwnerCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestBusySessionSurvivesReplicaCrash: a busy session (written more often
+// than its history remembers) whose replica crashes. The owner's next
+// replication cannot even be sent (the connection is gone and a new one
+// cannot be opened), so nothing of that write is stored anywhere: it must
+// be retried as a first attempt and succeed once the failover gives the
+// session a new replica, never fail with ErrUncertain. Through the owner
+// and forwarded by another node.
+func TestBusySessionSurvivesReplicaCrash(t *testing.T) {
+	for _, via := range []string{"owner", "forwarded"} {
+		t.Run(via, func(t *testing.T) {
+			c := newTestCluster(t, 3)
+			owner := c.node("node-02")
+			tok := ""
+			for tok == "" {
+				cand := tokenOwnedBy(t, owner, "node-02")
+				if _, r := owner.Locate(cand); r == "node-03" {
+					tok = cand
+				}
+			}
+			caller := owner
+			if via == "forwarded" {
+				caller = c.node("node-01")
+			}
+			expiry := time.Now().Add(time.Hour)
+			for i := range 2 * maxOpRecords {
+				if err := caller.Commit(tok, []byte(fmt.Sprintf("v%d", i)), expiry); err != nil {
+					t.Fatalf("warm-up commit %d: %v", i, err)
+				}
+			}
+			c.crash("node-03")
+			for i := range 5 {
+				want := fmt.Sprintf("after crash %d", i)
+				if err := caller.Commit(tok, []byte(want), expiry); err != nil {
+					t.Fatalf("commit %d after the replica crashed: %v", i, err)
+				}
+				got, ok, err := caller.Find(tok)
+				if err != nil || !ok || string(got) != want {
+					t.Fatalf("Find after commit %d = %q, %v, %v; want %q", i, got, ok, err, want)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -173,6 +174,16 @@ func (n *Node) serveWrite(ctx context.Context, v *view, d *wire.Decoder) ([]byte
 		return nil, err
 	}
 	e, lease, err := n.ownerWrite(ctx, v, v.table.Partition(token), token, &op)
+	if errors.Is(err, rpc.ErrNotSent) {
+		// A request this node had to make (replicating to the replica,
+		// fetching from a previous holder) was never sent, and no version
+		// of the write is stored anywhere (ownerWrite reports errRaced once
+		// one may be). Sent as is, the unreachable peer would reach the
+		// caller as "unavailable", which it must count as an attempt that
+		// may have been applied: on a busy session its retry could then
+		// only fail with ErrUncertain. It is a refusal at the door.
+		return nil, fmt.Errorf("%w: nothing applied: %v", errNotReady, err)
+	}
 	if err != nil {
 		return nil, err
 	}
