@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/rpc"
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
@@ -224,6 +225,33 @@ func TestBusySessionSurvivesReplicaCrash(t *testing.T) {
 				if err != nil || !ok || string(got) != want {
 					t.Fatalf("Find after commit %d = %q, %v, %v; want %q", i, got, ok, err, want)
 				}
+			}
+		})
+	}
+}
+
+// TestRefusalForCaller: a forwarded write that certainly changed nothing
+// reaches its caller as a refusal (never as an attempt that may have been
+// applied), and one that may have changed something keeps its error.
+func TestRefusalForCaller(t *testing.T) {
+	notSent := fmt.Errorf("%w: %w", rpc.ErrNotSent, rpc.ErrUnreachable)
+	for _, tc := range []struct {
+		name      string
+		err       error
+		unapplied bool // as the caller must see it
+	}{
+		{"replica never sent", fmt.Errorf("store: peer node-03: %w", notSent), true},
+		{"replica closed", fmt.Errorf("%w (node-03)", errPeerGone), true},
+		{"not the owner", errNotOwner, true},
+		{"replica connection lost after sending", fmt.Errorf("rpc: connection lost: %w", rpc.ErrUnreachable), false},
+		{"a version may already be stored", fmt.Errorf("%w: a version may already be stored: %v", errRaced, notSent), false},
+		{"timeout", context.DeadlineExceeded, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// What the forwarding node decodes: the code toRemote picks.
+			got := fromRemote("node-02", toRemote(refusalForCaller(tc.err)))
+			if refusedUnapplied(got) != tc.unapplied {
+				t.Errorf("%v reaches the caller as %v: refusedUnapplied = %v, want %v", tc.err, got, !tc.unapplied, tc.unapplied)
 			}
 		})
 	}
