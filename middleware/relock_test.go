@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -49,6 +50,7 @@ func TestRelockFollowsOwnershipMoves(t *testing.T) {
 	st := &leaseLosingStore{Store: memstore.New()}
 	cfg := DefaultConfig()
 	cfg.Locking = LockExclusive
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	m, err := New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
