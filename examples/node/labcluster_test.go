@@ -2,18 +2,20 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,7 +124,7 @@ func newLoopCluster(t *testing.T, n int, args ...string) *labCluster {
 
 func newCluster(t *testing.T, n int, args []string) *labCluster {
 	key := make([]byte, 32)
-	rand.Read(key)
+	crand.Read(key)
 	return &labCluster{t: t, key: hex.EncodeToString(key), args: args, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
 }
 
@@ -145,30 +147,49 @@ func (c *labCluster) boot(n int) {
 	c.waitSettled(n)
 }
 
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeGossipPort returns a port of 127.0.0.1 free for both TCP and UDP.
+// freeGossipPort returns a port of 127.0.0.1 free for both TCP and UDP,
+// for a node to bind now and again after a restart. It is drawn from below
+// the kernel's ephemeral range: a port from inside it could be handed to
+// any socket bound to port 0 in the meantime (another node's peer
+// listener, a client connection), and the node would then fail to start.
 func freeGossipPort(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		port := freePort(t)
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			u.Close()
-			return port
+	low := ephemeralLow()
+	for range 200 {
+		port := low/2 + rand.N(low/2)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				u.Close()
+				return port
+			}
 		}
 	}
-	t.Fatal("no port of 127.0.0.1 free for both TCP and UDP in 50 tries")
+	t.Fatalf("no port of 127.0.0.1 below %d free for both TCP and UDP in 200 tries", low)
 	return 0
+}
+
+// freePort is freeGossipPort, for a TCP port (the same checks, a few more
+// than needed).
+func freePort(t *testing.T) int { return freeGossipPort(t) }
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux
+// /proc/sys/net/ipv4/ip_local_port_range), 32768 where unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 2048 {
+		return 32768
+	}
+	return n
 }
 
 func (c *labCluster) name(i int) string { return fmt.Sprintf("h%d", i) }
