@@ -137,24 +137,35 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 // locks the session again and writes only if the session is still at the
 // version the request last saw: then no other request wrote it since, and
 // committing is exactly what holding the lock throughout would have
-// allowed. Otherwise lost is returned.
+// allowed. Otherwise lost is returned. Ownership can move again between
+// the new lock and the write (a rolling restart moves partitions twice per
+// node); up to maxRelocks rounds are tried, each with the same condition.
 func (s *Session) relockLocked(ctx context.Context, mut store.Mutation, lost error) (store.Record, error) {
-	lease, err := s.m.lock(ctx, s.token)
-	if err != nil {
-		return store.Record{}, lost
-	}
-	s.lease = lease
-	mut.Lease = lease
 	mut.IfVersion = s.rec.Version
-	rec, err := s.m.apply(ctx, s.token, mut)
-	if errors.Is(err, store.ErrConflict) {
-		return store.Record{}, lost
+	for range maxRelocks {
+		lease, err := s.m.lock(ctx, s.token)
+		if err != nil {
+			return store.Record{}, lost
+		}
+		s.lease = lease
+		mut.Lease = lease
+		rec, err := s.m.apply(ctx, s.token, mut)
+		switch {
+		case errors.Is(err, store.ErrLeaseLost):
+			continue
+		case errors.Is(err, store.ErrConflict):
+			return store.Record{}, lost
+		case err == nil:
+			s.m.stats.relocks.Add(1)
+		}
+		return rec, err
 	}
-	if err == nil {
-		s.m.stats.relocks.Add(1)
-	}
-	return rec, err
+	return store.Record{}, lost
 }
+
+// maxRelocks bounds relockLocked: each round follows one more ownership
+// move during a single commit.
+const maxRelocks = 3
 
 // touchLocked refreshes the idle deadline of an unchanged session, at most
 // once per TouchInterval. It never recreates a session that expired or was

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/e5b1d45c/sessring/store"
 )
 
 // SecureMode chooses when the session cookie carries the Secure attribute.
@@ -114,7 +116,9 @@ type Config struct {
 	LockAutoAfter int
 	// LockWait bounds the wait for a held lock. On timeout the request fails
 	// through ErrorFunc with ErrLockTimeout (503 by default) and the handler
-	// is not called; it never proceeds unlocked. Default 5s.
+	// is not called; it never proceeds unlocked. Default
+	// store.DefaultOpTimeout (6s): a lock asked of a session's owner that
+	// just crashed is granted by the new owner after the failover.
 	LockWait time.Duration
 	// LockTTL is the lease duration: a crashed holder's lock frees itself
 	// after it. It must exceed the slowest handler. Default 30s.
@@ -122,10 +126,10 @@ type Config struct {
 
 	// StoreTimeout bounds each store call. Writes are detached from the
 	// client's cancellation, so a client that hangs up does not lose the
-	// update. Default 6s: longer than the store's failure detection plus
-	// read-lease expiry (about 4s with default gossip timing), so a request
-	// that arrives just after a node crashed waits for the failover instead
-	// of failing.
+	// update. Default store.DefaultOpTimeout (6s): longer than the store's
+	// failure detection plus read-lease expiry (about 4s with default gossip
+	// timing), so a request that arrives just after a node crashed waits for
+	// the failover instead of failing.
 	StoreTimeout time.Duration
 	// Sticky mints new tokens owned by this node (store.NewToken(true)), for
 	// sticky load balancing with zero network hops. Default false.
@@ -190,9 +194,9 @@ func DefaultConfig() Config {
 		},
 		Lifetime:        24 * time.Hour,
 		LockAutoAfter:   10,
-		LockWait:        5 * time.Second,
+		LockWait:        store.DefaultOpTimeout,
 		LockTTL:         30 * time.Second,
-		StoreTimeout:    6 * time.Second,
+		StoreTimeout:    store.DefaultOpTimeout,
 		Codec:           DefaultCodec{},
 		CompressAbove:   1024,
 		MaxSessionBytes: defaultSizeLimit,

@@ -62,7 +62,7 @@ func TestZeroConfigGetsSecureDefaults(t *testing.T) {
 	}
 	c := m.cfg
 	if !*c.Cookie.HttpOnly || !*c.Cookie.Persist || c.Cookie.SameSite != http.SameSiteLaxMode ||
-		c.Cookie.Name != "sessring" || c.Lifetime != 24*time.Hour || c.LockWait != 5*time.Second ||
+		c.Cookie.Name != "sessring" || c.Lifetime != 24*time.Hour || c.LockWait != store.DefaultOpTimeout || c.StoreTimeout != store.DefaultOpTimeout ||
 		c.MaxSessionBytes != 256<<10 || c.CompressAbove != 1024 {
 		t.Errorf("zero Config filled as %+v", c)
 	}

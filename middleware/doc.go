@@ -137,13 +137,13 @@
 // of sessions the dead node held, as owner or as replica, wait until failure
 // detection has moved its role to a survivor and the dead owner's read
 // lease has ended (about 3 s with default gossip timing), retrying up to the
-// store's OpTimeout (default 5s). StoreTimeout (default 6s) is longer, so
-// by default a request rides out a failover instead of failing. A request
+// store's OpTimeout and StoreTimeout (both store.DefaultOpTimeout, 6s, by
+// default), so a request rides out a failover instead of failing. A request
 // that times out answers 503 with Retry-After through ErrorFunc instead of
 // its handler's response: its changes were not acknowledged (a delta is
 // atomic: it was applied whole or not at all), and the client is told to
-// retry. Keep StoreTimeout above the store's OpTimeout for requests to
-// ride out a failure. Locks held at the dead owner are gone with it; see
+// retry. Keep StoreTimeout at or above the store's OpTimeout for requests
+// to ride out a failure. Locks held at the dead owner are gone with it; see
 // above for what that means for their holders.
 //
 // # Expiry and cookies

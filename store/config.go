@@ -90,7 +90,7 @@ type Config struct {
 
 	// OpTimeout bounds one Find, Commit or Delete including retries while
 	// membership settles after a failure. Used when the ctx has no earlier
-	// deadline. Default 5s.
+	// deadline. Default DefaultOpTimeout (6s), which waits out a failover.
 	OpTimeout time.Duration
 	// CallTimeout bounds the peer requests the node makes on its own
 	// (asynchronous replication, handoff and anti-entropy rounds use small
@@ -152,6 +152,16 @@ type Config struct {
 	versions version.Range
 }
 
+// DefaultOpTimeout is how long an operation waits by default: Config.OpTimeout
+// here, and the default store and lock timeouts of package middleware and
+// its adapters (gorillastore), so that no layer gives up before another.
+// It waits out a failover: with the default gossip timing a crashed node is
+// declared dead after about 3s and its read lease ends 1s later, when its
+// sessions are served by their replicas; the rest is margin for a loaded
+// machine. A request that arrives just after a crash waits, it does not
+// fail.
+const DefaultOpTimeout = 6 * time.Second
+
 // DefaultConfig returns a fresh Config with every default filled in.
 func DefaultConfig() Config {
 	return Config{
@@ -159,7 +169,7 @@ func DefaultConfig() Config {
 		JoinTimeout:         30 * time.Second,
 		MaxBytes:            1 << 30,
 		MaxValueBytes:       1 << 20,
-		OpTimeout:           5 * time.Second,
+		OpTimeout:           DefaultOpTimeout,
 		CallTimeout:         time.Second,
 		AntiEntropyInterval: 10 * time.Second,
 		SweepInterval:       time.Second,

@@ -55,6 +55,11 @@ var (
 	// never return it: for them a malformed token is a missing session.
 	ErrInvalidToken = errors.New("store: invalid token")
 
+	// ErrNotReady is returned by Ready while the node should not receive
+	// requests yet, or no longer: it is still pulling its partitions, is cut
+	// off from the majority, or is shutting down.
+	ErrNotReady = errors.New("store: node not ready")
+
 	// ErrBadConfig wraps every Validate failure.
 	ErrBadConfig = errors.New("store: invalid config")
 

@@ -9,9 +9,11 @@ import (
 
 // leaseTable holds the session locks granted by this node as owner. Leases
 // are not replicated: when ownership moves, every lease on the moved
-// sessions is lost, and a write carrying a lost lease fails with
-// ErrLeaseLost (fencing), so a request that lost its lock cannot overwrite
-// the work of the next holder.
+// sessions is lost (and dropped here, see dropUnless), and a write carrying
+// a lost lease fails with ErrLeaseLost (fencing), so a request that lost
+// its lock cannot overwrite the work of the next holder. (The middleware
+// then locks again at the new owner and commits only if the session is
+// unchanged.)
 //
 // Each lock request carries a nonce chosen by its caller, the same for all
 // its attempts. A caller that gives up on a request whose outcome it does
@@ -109,6 +111,22 @@ func (t *leaseTable) abandon(token string, nonce uint64, now time.Time) {
 		delete(t.m, token)
 	}
 	t.abandoned[nonce] = now
+}
+
+// dropUnless frees every lease whose token keep rejects: the sessions this
+// node no longer owns. Their holders' writes go to the new owner, which
+// refuses the lease anyway (ErrLeaseLost); kept here, a lease would block
+// the session for the rest of its ttl if ownership came back (a node that
+// joined leaves again), though no request holds it any more.
+func (t *leaseTable) dropUnless(keep func(token string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for token, l := range t.m {
+		if !keep(token) {
+			close(l.freed)
+			delete(t.m, token)
+		}
+	}
 }
 
 // check reports whether id currently holds token.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/placement"
 )
 
 func TestLeaseTableAbandon(t *testing.T) {
@@ -104,5 +106,38 @@ func TestLockDeliveredAfterCallerGaveUp(t *testing.T) {
 	defer cancel()
 	if _, err := other.Lock(wait, token, time.Second); err != nil {
 		t.Fatalf("Lock after the cut healed = %v, want the lock (the late request's caller gave up)", err)
+	}
+}
+
+// TestLeaseDroppedWhenOwnershipMoves: a session locked at its owner moves
+// to a node that joins, and back when that node leaves. The lease left at
+// the first owner must not block the session for the rest of its ttl.
+func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
+	c := newTestCluster(t, 2)
+	first := c.node("node-01")
+	two := placement.New([]string{"node-01", "node-02"}, 2048)
+	three := placement.New([]string{"node-01", "node-02", "node-03"}, 2048)
+	tok := ""
+	for tok == "" {
+		cand, err := first.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if two.OwnerOf(cand) == "node-01" && three.OwnerOf(cand) == "node-03" {
+			tok = cand
+		}
+	}
+	ctx := context.Background()
+	if _, err := first.Lock(ctx, tok, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c.add() // node-03 joins and owns tok
+	c.waitConverged()
+	c.leave("node-03") // tok is back at node-01
+	c.waitConverged()
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := first.Lock(wctx, tok, time.Minute); err != nil {
+		t.Fatalf("Lock after the session's ownership moved away and back = %v, want the lease: none is held", err)
 	}
 }

@@ -75,6 +75,7 @@ type Node struct {
 	abandons abandonQueue // lock requests to call off (abandon.go)
 
 	leaving   atomic.Bool
+	closing   atomic.Bool // Close was called: not Ready from then on
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -337,6 +338,7 @@ func (n *Node) OnExpire(fn func(token string, r Record)) {
 // that will hold them, announces its departure, stops serving, and returns
 // after every goroutine has exited. Close is idempotent.
 func (n *Node) Close() error {
+	n.closing.Store(true)
 	n.closeOnce.Do(func() {
 		if n.cluster != nil {
 			n.closeErr = n.leave()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/rpc"
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
@@ -182,5 +183,76 @@ func TestBusySessionSurvivesOwnerCrash(t *testing.T) {
 		if err != nil || !ok || string(got) != want {
 			t.Fatalf("Find after commit %d = %q, %v, %v; want %q", i, got, ok, err, want)
 		}
+	}
+}
+
+// TestBusySessionSurvivesReplicaCrash: a busy session (written more often
+// than its history remembers) whose replica crashes. The owner's next
+// replication cannot even be sent (the connection is gone and a new one
+// cannot be opened), so nothing of that write is stored anywhere: it must
+// be retried as a first attempt and succeed once the failover gives the
+// session a new replica, never fail with ErrUncertain. Through the owner
+// and forwarded by another node.
+func TestBusySessionSurvivesReplicaCrash(t *testing.T) {
+	for _, via := range []string{"owner", "forwarded"} {
+		t.Run(via, func(t *testing.T) {
+			c := newTestCluster(t, 3)
+			owner := c.node("node-02")
+			tok := ""
+			for tok == "" {
+				cand := tokenOwnedBy(t, owner, "node-02")
+				if _, r := owner.Locate(cand); r == "node-03" {
+					tok = cand
+				}
+			}
+			caller := owner
+			if via == "forwarded" {
+				caller = c.node("node-01")
+			}
+			expiry := time.Now().Add(time.Hour)
+			for i := range 2 * maxOpRecords {
+				if err := caller.Commit(tok, []byte(fmt.Sprintf("v%d", i)), expiry); err != nil {
+					t.Fatalf("warm-up commit %d: %v", i, err)
+				}
+			}
+			c.crash("node-03")
+			for i := range 5 {
+				want := fmt.Sprintf("after crash %d", i)
+				if err := caller.Commit(tok, []byte(want), expiry); err != nil {
+					t.Fatalf("commit %d after the replica crashed: %v", i, err)
+				}
+				got, ok, err := caller.Find(tok)
+				if err != nil || !ok || string(got) != want {
+					t.Fatalf("Find after commit %d = %q, %v, %v; want %q", i, got, ok, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRefusalForCaller: a forwarded write that certainly changed nothing
+// reaches its caller as a refusal (never as an attempt that may have been
+// applied), and one that may have changed something keeps its error.
+func TestRefusalForCaller(t *testing.T) {
+	notSent := fmt.Errorf("%w: %w", rpc.ErrNotSent, rpc.ErrUnreachable)
+	for _, tc := range []struct {
+		name      string
+		err       error
+		unapplied bool // as the caller must see it
+	}{
+		{"replica never sent", fmt.Errorf("store: peer node-03: %w", notSent), true},
+		{"replica closed", fmt.Errorf("%w (node-03)", errPeerGone), true},
+		{"not the owner", errNotOwner, true},
+		{"replica connection lost after sending", fmt.Errorf("rpc: connection lost: %w", rpc.ErrUnreachable), false},
+		{"a version may already be stored", fmt.Errorf("%w: a version may already be stored: %v", errRaced, notSent), false},
+		{"timeout", context.DeadlineExceeded, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// What the forwarding node decodes: the code toRemote picks.
+			got := fromRemote("node-02", toRemote(refusalForCaller(tc.err)))
+			if refusedUnapplied(got) != tc.unapplied {
+				t.Errorf("%v reaches the caller as %v: refusedUnapplied = %v, want %v", tc.err, got, !tc.unapplied, tc.unapplied)
+			}
+		})
 	}
 }

@@ -151,7 +151,9 @@ func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, ui
 // the session's history: on a busy session that history may be too short
 // to decide, and the write fails with ErrUncertain.
 func refusedUnapplied(err error) bool {
-	for _, e := range []error{rpc.ErrNotSent, errNotOwner, errNotReady, errNotHolder, errOtherView, errNoQuorum} {
+	// errPeerGone: the peer answered that it is closed, which it does
+	// before looking at the request (serveRPC).
+	for _, e := range []error{rpc.ErrNotSent, errPeerGone, errNotOwner, errNotReady, errNotHolder, errOtherView, errNoQuorum} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -175,12 +176,29 @@ func (n *Node) serveWrite(ctx context.Context, v *view, d *wire.Decoder) ([]byte
 	}
 	e, lease, err := n.ownerWrite(ctx, v, v.table.Partition(token), token, &op)
 	if err != nil {
-		return nil, err
+		return nil, refusalForCaller(err)
 	}
 	enc := encoderFor(1+binary.MaxVarintLen64, e)
 	enc.Uvarint(lease)
 	encodeOptEntry(&enc, e)
 	return enc.B, nil
+}
+
+// refusalForCaller is how a failed write is reported to the node that
+// forwarded it. When a request this owner had to make (replicating to the
+// replica, fetching from a previous holder) was never sent, or was refused
+// by a peer that is shutting down, and no version of the write is stored
+// anywhere (ownerWrite reports errRaced once one may be), nothing was
+// applied. Sent as is, toRemote would report the peer as "unavailable",
+// which the caller must count as an attempt that may have been applied: on
+// a busy session its retry could then only fail with ErrUncertain. It is
+// reported as errNotReady instead, a refusal at the door for every caller
+// (refusedUnapplied), old builds included.
+func refusalForCaller(err error) error {
+	if refusedUnapplied(err) && (errors.Is(err, rpc.ErrNotSent) || errors.Is(err, errPeerGone)) {
+		return fmt.Errorf("%w: nothing applied: %v", errNotReady, err)
+	}
+	return err
 }
 
 // serveReplicate stores an owner's new version. It is accepted only when

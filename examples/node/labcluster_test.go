@@ -2,16 +2,20 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,15 +70,26 @@ type labNode struct {
 	done chan struct{} // closed when the process exited
 }
 
-// labCluster runs one node per lab host. up tells which nodes a draining
-// load balancer may send requests to.
+// labCluster runs one node per lab host, or with no lab, every node as a
+// process on loopback with ports of its own that a restart keeps. up tells
+// which nodes a draining load balancer may send requests to.
 type labCluster struct {
-	t   *testing.T
-	lab *netlab.Lab
-	key string
-	v6  bool
+	t    *testing.T
+	lab  *netlab.Lab // nil: loopback
+	loop [][2]int    // without a lab: node i's gossip and HTTP ports
+	key  string
+	v6   bool
+	args []string // more flags for every node
+	// seeds, when set, is every node's -join, the first node's included (as
+	// a StatefulSet's pods all get the same seed list); otherwise node 0
+	// starts the cluster and the others join it by address.
+	seeds []string
+	// moves makes a rolling restart start each node again in a spare lab
+	// host (see move), at a new address; it needs seeds that cover it.
+	moves bool
 
-	mu       sync.Mutex // guards nodes, up and inflight
+	mu       sync.Mutex // guards nodes, up, inflight and hosts
+	hosts    []int      // with a lab: the lab host node i runs in
 	nodes    []*labNode
 	up       []bool
 	inflight []int // requests dispatched to each node and not yet answered
@@ -83,31 +98,114 @@ type labCluster struct {
 // newLabCluster starts a node on every host of a new lab of n hosts (host
 // 0 first, the others joining it) and waits until every node sees all and
 // has pulled its share. With v6, nodes bind [::] and join by IPv6 address.
-func newLabCluster(t *testing.T, n int, v6 bool) *labCluster {
+// args are more flags for every node.
+func newLabCluster(t *testing.T, n int, v6 bool, args ...string) *labCluster {
 	t.Helper()
-	lab := requireLab(t, n)
+	c := newCluster(t, n, args)
+	c.lab, c.v6 = requireLab(t, n), v6
+	c.boot(n)
+	return c
+}
+
+// newLoopCluster is newLabCluster with every node on loopback (127.0.0.1),
+// each on gossip and HTTP ports of its own.
+func newLoopCluster(t *testing.T, n int, args ...string) *labCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := newCluster(t, n, args)
+	for range n {
+		c.loop = append(c.loop, [2]int{freeGossipPort(t), freePort(t)})
+	}
+	c.boot(n)
+	return c
+}
+
+func newCluster(t *testing.T, n int, args []string) *labCluster {
 	key := make([]byte, 32)
-	rand.Read(key)
-	c := &labCluster{t: t, lab: lab, key: hex.EncodeToString(key), v6: v6, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
+	crand.Read(key)
+	return &labCluster{t: t, key: hex.EncodeToString(key), args: args, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
+}
+
+// boot starts the n nodes, node i in lab host i.
+func (c *labCluster) boot(n int) {
+	t := c.t
+	t.Helper()
+	c.hosts = make([]int, n)
+	for i := range c.hosts {
+		c.hosts[i] = i
+	}
 	t.Cleanup(c.killAll)
 	for i := range n {
-		var join []string
-		if i > 0 {
+		join := c.seeds
+		if join == nil && i > 0 {
 			join = []string{c.gossipAddr(0)}
 		}
 		c.start(i, join)
 	}
 	c.waitSettled(n)
-	return c
+}
+
+// freeGossipPort returns a port of 127.0.0.1 free for both TCP and UDP,
+// for a node to bind now and again after a restart. It is drawn from below
+// the kernel's ephemeral range: a port from inside it could be handed to
+// any socket bound to port 0 in the meantime (another node's peer
+// listener, a client connection), and the node would then fail to start.
+func freeGossipPort(t *testing.T) int {
+	t.Helper()
+	low := ephemeralLow()
+	for range 200 {
+		port := low/2 + rand.N(low/2)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				u.Close()
+				return port
+			}
+		}
+	}
+	t.Fatalf("no port of 127.0.0.1 below %d free for both TCP and UDP in 200 tries", low)
+	return 0
+}
+
+// freePort is freeGossipPort, for a TCP port (the same checks, a few more
+// than needed).
+func freePort(t *testing.T) int { return freeGossipPort(t) }
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux
+// /proc/sys/net/ipv4/ip_local_port_range), 32768 where unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 2048 {
+		return 32768
+	}
+	return n
 }
 
 func (c *labCluster) name(i int) string { return fmt.Sprintf("h%d", i) }
 
+// addr is node i's address for a lab port (labGossipPort or labHTTPPort).
 func (c *labCluster) addr(i, port int) string {
-	if c.v6 {
-		return c.lab.Hosts[i].Addr6(port)
+	if c.lab == nil {
+		if port == labHTTPPort {
+			return fmt.Sprintf("127.0.0.1:%d", c.loop[i][1])
+		}
+		return fmt.Sprintf("127.0.0.1:%d", c.loop[i][0])
 	}
-	return c.lab.Hosts[i].Addr(port)
+	if c.v6 {
+		return c.lab.Hosts[c.host(i)].Addr6(port)
+	}
+	return c.lab.Hosts[c.host(i)].Addr(port)
 }
 
 func (c *labCluster) gossipAddr(i int) string { return c.addr(i, labGossipPort) }
@@ -131,17 +229,23 @@ func (c *labCluster) others(i int) []string {
 func (c *labCluster) start(i int, join []string) {
 	t := c.t
 	t.Helper()
-	wild := "0.0.0.0"
-	if c.v6 {
-		wild = "[::]"
-	}
-	args := []string{"-name", c.name(i), "-key", c.key,
-		"-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort)}
+	args := append([]string{"-name", c.name(i)}, c.args...)
 	if len(join) > 0 {
 		args = append(args, "-join", strings.Join(join, ","))
 	}
-	cmd := c.lab.Hosts[i].Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), nodeEnv+"=1")
+	var cmd *exec.Cmd
+	if c.lab == nil {
+		args = append(args, "-bind", c.gossipAddr(i), "-http", c.addr(i, labHTTPPort))
+		cmd = exec.Command(os.Args[0], args...)
+	} else {
+		wild := "0.0.0.0"
+		if c.v6 {
+			wild = "[::]"
+		}
+		args = append(args, "-bind", fmt.Sprintf("%s:%d", wild, labGossipPort), "-http", fmt.Sprintf("%s:%d", wild, labHTTPPort))
+		cmd = c.lab.Hosts[c.host(i)].Command(os.Args[0], args...)
+	}
+	cmd.Env = append(os.Environ(), nodeEnv+"=1", keyEnv+"="+c.key) // the key as Kubernetes passes a Secret
 	logPath := filepath.Join(t.TempDir(), c.name(i)+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -183,6 +287,28 @@ func (c *labCluster) start(i int, join []string) {
 	c.mu.Lock()
 	c.nodes[i], c.up[i] = n, true
 	c.mu.Unlock()
+}
+
+// host is the lab host node i runs in.
+func (c *labCluster) host(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hosts[i]
+}
+
+// move makes node i run in a lab host no node uses, from its next start:
+// a restart at a new address under the same name, as a Kubernetes pod
+// gets a new IP each time. Node i must be stopped.
+func (c *labCluster) move(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h := range c.lab.Hosts {
+		if !slices.Contains(c.hosts, h) {
+			c.hosts[i] = h
+			return
+		}
+	}
+	c.t.Fatalf("no free lab host to move %s to", c.name(i))
 }
 
 // tail returns the last n lines of b.

@@ -6,6 +6,9 @@
 //	go run ./examples/node -name b -http 127.0.0.1:8082 -bind 127.0.0.1:7947 -join 127.0.0.1:7946
 //	go run ./examples/node -name c -http 127.0.0.1:8083 -bind 127.0.0.1:7948 -join 127.0.0.1:7946
 //
+// The cluster key (-key) may come from the environment instead, as hex in
+// SESSRING_KEY, where other users of the machine cannot read it.
+//
 // SIGTERM or Ctrl-C shuts the node down gracefully: it hands its sessions
 // to the others and leaves. SIGKILL is a crash: the others notice within
 // about three seconds and the sessions' replicas take over.
@@ -16,6 +19,8 @@
 //	GET  /api/session  the same without incrementing; 404 without a live session
 //	GET  /api/cluster  {"self","members":[{"name","owned","replicas"}]}
 //	GET  /healthz      200 once joined, 503 before and while shutting down
+//	GET  /readyz       200 once joined and its share of partitions pulled; 503 with the reason otherwise
+//	GET  /livez        200 while the process is alive
 package main
 
 import (
@@ -30,6 +35,9 @@ import (
 	"github.com/e5b1d45c/sessring/examples/internal/demo"
 )
 
+// keyEnv holds the cluster key in hex when -key is not given.
+const keyEnv = "SESSRING_KEY"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
@@ -42,6 +50,10 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	o.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := o.KeyFromEnv(keyEnv); err != nil {
+		fmt.Fprintln(stderr, "node:", err)
 		return 2
 	}
 	if fs.NArg() > 0 {

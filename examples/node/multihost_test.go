@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -290,44 +290,68 @@ func TestMultiHostPausedOwner(t *testing.T) {
 // TestMultiHostRollingRestart: each host's node in turn is stopped with
 // SIGTERM and started again under the same name and address while four
 // clients increment 24 sessions through the nodes that are up (a draining
-// load balancer). No request fails, no increment is lost.
+// load balancer). No request fails, no increment is lost, with each locking
+// mode that locks (see rollingRestart).
 func TestMultiHostRollingRestart(t *testing.T) {
-	c := newLabCluster(t, 3, false)
-	sessions := make([]*labSession, 24)
-	for k := range sessions {
-		sessions[k] = &labSession{}
-		if _, err := c.incr(sessions[k], k%3); err != nil {
+	for _, mode := range []string{"auto", "exclusive"} {
+		t.Run("locking="+mode, func(t *testing.T) {
+			rollingRestart(t, newLabCluster(t, 3, false, "-locking", mode))
+		})
+	}
+}
+
+// TestMultiHostJoinByName: every node is given the same seed, one DNS name
+// that resolves to the addresses of all three hosts (as a Kubernetes
+// headless Service's name does), the first node included: it finds only
+// itself and starts the cluster, the others join it through the name.
+// Then a node restarted with the same seed rejoins, and a session served
+// through every node keeps its count.
+func TestMultiHostJoinByName(t *testing.T) {
+	const seed = "sessring.lab.test"
+	c := newCluster(t, 3, nil)
+	c.lab = requireLab(t, 3)
+	if err := c.lab.SetName(seed, 0, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	c.seeds = []string{fmt.Sprintf("%s:%d", seed, labGossipPort)}
+	c.boot(3) // waits until every node sees three members
+	s := &labSession{}
+	for i := range 3 {
+		if _, err := c.incr(s, i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stop := make(chan struct{})
-	type result struct{ ok, failed int }
-	res := make(chan result, 1)
-	go func() {
-		var r result
-		for {
-			select {
-			case <-stop:
-				res <- r
-				return
-			default:
-			}
-			ok, failed := hammer(t, c, sessions, time.Second)
-			r.ok, r.failed = r.ok+ok, r.failed+failed
-		}
-	}()
+	c.term(1)
+	c.start(1, c.seeds)
+	c.waitSettled(3)
 	for i := range 3 {
-		c.term(i)
-		t.Logf("%s stopped with SIGTERM", c.name(i))
-		c.start(i, c.others(i))
-		c.waitSettled(3)
-		t.Logf("%s restarted", c.name(i))
+		if _, err := c.incr(s, i); err != nil {
+			t.Fatal(err)
+		}
 	}
-	close(stop)
-	r := <-res
-	t.Logf("rolling restart under load: %d increments, %d failed", r.ok, r.failed)
-	if r.failed > 0 {
-		t.Errorf("%d requests failed during a rolling restart, want 0", r.failed)
+	c.checkAll([]*labSession{s})
+	if s.acked != 6 {
+		t.Errorf("count %d after 6 increments", s.acked)
 	}
-	c.checkAll(sessions)
+}
+
+// TestMultiHostRollingRestartNewAddress is the rolling restart as
+// Kubernetes performs it: every node is given one seed name that resolves
+// to every host (a headless Service), and each node, after SIGTERM, starts
+// again under the same name in a spare host, at a new address (a pod's IP
+// changes when it is recreated). No request fails, no increment is lost.
+func TestMultiHostRollingRestartNewAddress(t *testing.T) {
+	const seed = "sessring.lab.test"
+	for _, mode := range []string{"auto", "exclusive"} {
+		t.Run("locking="+mode, func(t *testing.T) {
+			c := newCluster(t, 3, []string{"-locking", mode})
+			c.lab = requireLab(t, 4) // one spare host
+			if err := c.lab.SetName(seed, 0, 1, 2, 3); err != nil {
+				t.Fatal(err)
+			}
+			c.seeds, c.moves = []string{fmt.Sprintf("%s:%d", seed, labGossipPort)}, true
+			c.boot(3)
+			rollingRestart(t, c)
+		})
+	}
 }

@@ -240,7 +240,8 @@ func checkMonitoring(t *testing.T, p *proc, crashed string) {
 }
 
 // TestHealthzWhileJoining: a node whose seed does not answer serves 503
-// while it keeps trying to join.
+// (/healthz, /readyz and the API) while it keeps trying to join, and is
+// alive (/livez).
 func TestHealthzWhileJoining(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -252,11 +253,14 @@ func TestHealthzWhileJoining(t *testing.T) {
 	deadSeed := l.Addr().String()
 	l.Close()
 	p := startNode(t, demo.StateJoining, "lonely", "-join", deadSeed)
-	for _, path := range []string{"/healthz", "/api/session", "/api/cluster"} {
+	for _, path := range []string{"/healthz", "/readyz", "/api/session", "/api/cluster"} {
 		r := call(t, "GET", p.url+path, nil)
 		if r.code != http.StatusServiceUnavailable || r.code == 0 {
 			t.Errorf("GET %s while joining = %d %s, want 503", path, r.code, r.body)
 		}
+	}
+	if r := call(t, "GET", p.url+"/livez", nil); r.code != http.StatusOK {
+		t.Errorf("GET /livez while joining = %d %s, want 200", r.code, r.body)
 	}
 }
 

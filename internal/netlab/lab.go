@@ -51,9 +51,10 @@ type Lab struct {
 	prefix string // of every root-namespace link name
 	bridge string
 
-	// mu serialises fault changes.
+	// mu serialises fault changes and guards closed and names.
 	mu     sync.Mutex
 	closed bool
+	names  map[string][]int // set by SetName: name -> host indexes
 }
 
 // labs numbers the labs of this process, for unique names.
@@ -164,6 +165,9 @@ func (l *Lab) Close() error {
 	}
 	l.closed = true
 	var errs []error
+	if err := l.removeNamesLocked(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, h := range l.Hosts {
 		if err := run("ip", "netns", "del", h.Name); err != nil {
 			errs = append(errs, err)

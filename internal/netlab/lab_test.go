@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +62,19 @@ func child(spec string) int {
 		if _, err := io.ReadFull(c, b[:]); err != nil {
 			return 1
 		}
+		return 0
+	case "resolve":
+		ips, err := net.LookupIP(f[1])
+		if err != nil {
+			fmt.Println("ERROR", err)
+			return 1
+		}
+		var s []string
+		for _, ip := range ips {
+			s = append(s, ip.String())
+		}
+		slices.Sort(s)
+		fmt.Println(strings.Join(s, " "))
 		return 0
 	}
 	return 2
@@ -221,5 +236,32 @@ func TestNewRemovesStaleLabs(t *testing.T) {
 	}
 	if linkExists(link) {
 		t.Errorf("stale link %s survived New", link)
+	}
+}
+
+// TestSetName: a name set for some hosts resolves to their addresses inside
+// every host, and its files go with the lab. (It is not looked up outside
+// the lab: that would ask this machine's name server.)
+func TestSetName(t *testing.T) {
+	l := newLab(t, 3)
+	if err := l.SetName("seeds.lab.test", 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{l.Hosts[0].IP.String(), l.Hosts[2].IP.String()}
+	slices.Sort(want)
+	for _, h := range l.Hosts {
+		cmd := h.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), childEnv+"=resolve seeds.lab.test")
+		out, err := cmd.Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != strings.Join(want, " ") {
+			t.Errorf("in %s, seeds.lab.test resolves to %q (%v), want %q", h.Name, got, err, strings.Join(want, " "))
+		}
+	}
+	dir := filepath.Join(netnsEtc, l.Hosts[0].Name)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there after Close (%v)", dir, err)
 	}
 }

@@ -40,7 +40,9 @@ type Store struct {
 	Codec middleware.Codec
 	// MaxSessionBytes caps a session's stored size. Default 256 KiB.
 	MaxSessionBytes int
-	// StoreTimeout bounds each store call. Default 2s.
+	// StoreTimeout bounds each store call. Default store.DefaultOpTimeout
+	// (6s), as middleware.Config.StoreTimeout: a request that arrives just
+	// after a node crashed waits out the failover instead of failing.
 	StoreTimeout time.Duration
 	// Logger receives dropped-value warnings. Default slog.Default().
 	Logger *slog.Logger
@@ -59,7 +61,7 @@ func New(st middleware.Store) *Store {
 		IdleTimeout:     24 * time.Hour,
 		Codec:           middleware.Compressed(middleware.DefaultCodec{}, 1024, maxBytes),
 		MaxSessionBytes: maxBytes,
-		StoreTimeout:    2 * time.Second,
+		StoreTimeout:    store.DefaultOpTimeout,
 		Logger:          slog.Default(),
 		st:              st,
 	}

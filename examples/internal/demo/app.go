@@ -61,6 +61,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /api/cluster", a.apiCluster)
 	mux.HandleFunc("GET /api/node", a.apiNode)
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
 	src := metrics.Sources{Node: a.node, Sessions: a.sessions, Recorder: a.rec}
 	if a.mc != nil {
 		src.Memcached = a.mc
@@ -106,6 +107,28 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "name": a.name, "members": len(a.node.Members())})
+}
+
+// readyz is 200 while the node should get requests: joined, its share of
+// partitions pulled (store.Node.Ready), not shutting down. Otherwise 503
+// with the reason, for a load balancer or a Kubernetes readiness probe.
+func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+	err := a.node.Ready()
+	if a.draining.Load() {
+		err = errors.New("shutting down")
+	}
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "name": a.name})
+}
+
+// livez is 200 while the process serves HTTP at all, joined or not: a
+// Kubernetes liveness probe restarts the process only when it hangs.
+func livez(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"alive": true})
 }
 
 // close stops the directory refresh and closes the node (handing its

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/metrics"
+	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -49,13 +51,16 @@ func TestFlags(t *testing.T) {
 		want    Options
 		invalid bool
 	}{
-		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946"}, false},
+		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockAuto}, false},
 		{"lists", []string{"-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
-			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}}, false},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}, Locking: middleware.LockAuto}, false},
 		{"key", []string{"-key", strings.Repeat("ab", 16)},
-			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16))}, false},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16)), Locking: middleware.LockAuto}, false},
+		{"locking exclusive", []string{"-locking", "exclusive"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockExclusive}, false},
+		{"locking none", []string{"-locking", "none"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockNone}, false},
 		{"short key", []string{"-key", "abcd"}, Options{}, true},
 		{"bad bind", []string{"-bind", "7946"}, Options{}, true},
+		{"advertise not an IP", []string{"-advertise", "pod-0"}, Options{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var o Options
@@ -72,10 +77,37 @@ func TestFlags(t *testing.T) {
 				return
 			}
 			if err != nil || o.Name != tc.want.Name || o.HTTPAddr != tc.want.HTTPAddr || o.BindAddr != tc.want.BindAddr ||
-				!slices.Equal(o.Join, tc.want.Join) || !slices.Equal(o.Memcached, tc.want.Memcached) || string(o.Key) != string(tc.want.Key) {
+				!slices.Equal(o.Join, tc.want.Join) || !slices.Equal(o.Memcached, tc.want.Memcached) || string(o.Key) != string(tc.want.Key) || o.Locking != tc.want.Locking {
 				t.Errorf("flags %q gave %+v (Validate %v), want %+v", tc.args, o, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestKeyFromEnv(t *testing.T) {
+	t.Setenv("TEST_SESSRING_KEY", strings.Repeat("cd", 32))
+	var o Options
+	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err != nil || string(o.Key) != strings.Repeat("\xcd", 32) {
+		t.Errorf("KeyFromEnv = %v, key %x; want the 32 bytes of the variable", err, o.Key)
+	}
+	o.Key = []byte("from the flag, kept")
+	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err != nil || string(o.Key) != "from the flag, kept" {
+		t.Errorf("KeyFromEnv with -key given: %v, key %q; want -key kept", err, o.Key)
+	}
+	t.Setenv("TEST_SESSRING_KEY", "not hex")
+	o.Key = nil
+	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err == nil {
+		t.Errorf("KeyFromEnv of a non-hex value = nil, want an error")
+	}
+}
+
+func TestLockingFlagRejectsUnknown(t *testing.T) {
+	var o Options
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-locking", "all"}); err == nil {
+		t.Errorf("-locking all parsed as %v, want an error", o.Locking)
 	}
 }
 
@@ -104,7 +136,7 @@ func TestRunOneNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Out: pw, Logger: slog.New(slog.DiscardHandler)})
+		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Locking: middleware.LockAuto, Out: pw, Logger: slog.New(slog.DiscardHandler)})
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)
@@ -118,6 +150,16 @@ func TestRunOneNode(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 
 	client := &http.Client{Timeout: 10 * time.Second}
+	for _, path := range []string{"/readyz", "/livez", "/healthz"} {
+		resp, err := client.Get(ready.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s of a ready node = %d, want 200", path, resp.StatusCode)
+		}
+	}
 	resp, err := client.Post(ready.URL+"/api/incr", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -240,5 +282,38 @@ func TestLookupURLsKeepsLastCopy(t *testing.T) {
 	node.Close() // every read fails from now on
 	if got := a.lookupURLs(context.Background()); !reflect.DeepEqual(got, want) {
 		t.Errorf("lookupURLs with the directory unreadable = %v, want the last copy %v", got, want)
+	}
+}
+
+// TestReadyz: /readyz follows store.Node.Ready and answers 503 as soon as
+// the node is shutting down; /livez does not care.
+func TestReadyz(t *testing.T) {
+	cfg := store.DefaultConfig()
+	cfg.Name, cfg.BindAddr, cfg.Logger = "solo", "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	node, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	a := newApp(Options{Name: "solo", Logger: cfg.Logger}, "", node, nil, nil, nil)
+	probe := func(h http.HandlerFunc) (int, string) {
+		rec := httptest.NewRecorder()
+		h(rec, httptest.NewRequest("GET", "/", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := probe(a.readyz); code != http.StatusOK {
+		t.Errorf("/readyz of a ready node = %d %s, want 200", code, body)
+	}
+	a.draining.Store(true)
+	if code, body := probe(a.readyz); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("/readyz while draining = %d %s, want 503 shutting down", code, body)
+	}
+	a.draining.Store(false)
+	node.Close()
+	if code, body := probe(a.readyz); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("/readyz after node.Close = %d %s, want 503 shutting down", code, body)
+	}
+	if code, body := probe(livez); code != http.StatusOK {
+		t.Errorf("/livez = %d %s, want 200", code, body)
 	}
 }

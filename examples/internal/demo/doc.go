@@ -14,6 +14,8 @@
 //	GET  /api/node      this node's own counts, bytes, pending partitions and events (what /api/cluster asks peers)
 //	GET  /api/status    what the status picture draws (see below)
 //	GET  /healthz       200 once joined; 503 while joining and while shutting down
+//	GET  /readyz        200 once joined and its partitions pulled (store.Node.Ready); 503 with the reason otherwise
+//	GET  /livez         200 while the process serves HTTP, from before joining until it exits
 //	GET  /status        the status picture for a browser; the metrics status document (JSON) otherwise, or with ?json
 //	GET  /metrics       Prometheus text format (package metrics)
 //

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"github.com/e5b1d45c/sessring/middleware"
 )
 
 // Options configures one demo node.
@@ -24,7 +26,13 @@ type Options struct {
 	// TCP and UDP before the node starts, so it can be printed for others
 	// to join.
 	BindAddr string
-	// Join lists seed gossip addresses; empty starts a new cluster.
+	// Advertise, when set, is the IP other nodes reach this one at
+	// (store.Config.AdvertiseAddr): in Kubernetes, the pod IP. Default: with
+	// a wildcard BindAddr, the address of the default route's interface.
+	Advertise string
+	// Join lists seed gossip addresses ("host:port", the host an IP or a
+	// DNS name that may resolve to several nodes); empty starts a new
+	// cluster.
 	Join []string
 	// Memcached lists optional cold-tier servers (backup.Config.Servers).
 	Memcached []string
@@ -34,6 +42,10 @@ type Options struct {
 	// Sticky mints session tokens owned by the node that creates them, for
 	// a load balancer that pins clients to nodes.
 	Sticky bool
+	// Locking chooses which requests hold the session's cluster-wide lock
+	// (middleware.Config.Locking). The zero value is middleware.LockNone;
+	// the -locking flag defaults to auto.
+	Locking middleware.LockMode
 	// Controls, when set, names every node of an examples/cluster demo: the
 	// page then shows buttons to crash the serving node and start stopped
 	// ones, which that command's load balancer carries out.
@@ -50,10 +62,13 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Name, "name", "", "node name, unique in the cluster (default <hostname>-<gossip port>)")
 	fs.StringVar(&o.HTTPAddr, "http", "127.0.0.1:8081", "HTTP address of the app (port 0: any free port)")
 	fs.StringVar(&o.BindAddr, "bind", "127.0.0.1:7946", "gossip address (port 0: any free port)")
+	fs.StringVar(&o.Advertise, "advertise", "", "IP other nodes reach this one at (default: with a wildcard -bind, the default route's address)")
 	fs.Var((*listFlag)(&o.Join), "join", "comma-separated gossip addresses of nodes to join (empty: start a new cluster)")
 	fs.Var((*listFlag)(&o.Memcached), "memcached", "comma-separated memcached servers host:port for the optional cold tier")
 	fs.Var((*keyFlag)(&o.Key), "key", "cluster key in hex, 16, 24 or 32 bytes (required off loopback)")
 	fs.BoolVar(&o.Sticky, "sticky", false, "mint session tokens owned by this node (for a sticky load balancer)")
+	o.Locking = middleware.LockAuto
+	fs.Var((*lockFlag)(&o.Locking), "locking", "which requests lock their session: auto (writes, and reads not yet seen read-only), exclusive (all) or none")
 }
 
 // Validate reports the first invalid option.
@@ -63,10 +78,28 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("%s %q: want host:port", a.flag, a.v)
 		}
 	}
+	if o.Advertise != "" && net.ParseIP(o.Advertise) == nil {
+		return fmt.Errorf("-advertise %q: want an IP address", o.Advertise)
+	}
 	switch len(o.Key) {
 	case 0, 16, 24, 32:
 	default:
 		return fmt.Errorf("-key: %d bytes, want 16, 24 or 32", len(o.Key))
+	}
+	return nil
+}
+
+// KeyFromEnv sets Key from the hex in the environment variable name when
+// no -key was given. A key in a flag can be read by every user of the
+// machine (ps); one in the environment only by the process's owner, and
+// Kubernetes can fill it from a Secret.
+func (o *Options) KeyFromEnv(name string) error {
+	v, ok := os.LookupEnv(name)
+	if len(o.Key) > 0 || !ok {
+		return nil
+	}
+	if err := (*keyFlag)(&o.Key).Set(v); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
@@ -93,6 +126,33 @@ func (l *listFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// lockFlag is a middleware.LockMode by name.
+type lockFlag middleware.LockMode
+
+var lockNames = []struct {
+	name string
+	mode middleware.LockMode
+}{{"auto", middleware.LockAuto}, {"exclusive", middleware.LockExclusive}, {"none", middleware.LockNone}}
+
+func (l *lockFlag) String() string {
+	for _, n := range lockNames {
+		if n.mode == middleware.LockMode(*l) {
+			return n.name
+		}
+	}
+	return fmt.Sprint(uint8(*l))
+}
+
+func (l *lockFlag) Set(s string) error {
+	for _, n := range lockNames {
+		if n.name == strings.TrimSpace(s) {
+			*l = lockFlag(n.mode)
+			return nil
+		}
+	}
+	return errors.New("want auto, exclusive or none")
 }
 
 // keyFlag is a hex-encoded key.

@@ -16,12 +16,11 @@ import (
 	"github.com/e5b1d45c/sessring/store"
 )
 
-// failoverWait bounds each store call and lock wait. The defaults (2s for
-// the middleware's StoreTimeout) are below the time gossip takes to declare
-// a crashed node dead (about 3s, more on a loaded machine), so a request
-// for one of its sessions in that window would fail with 503 and
-// Retry-After. The demo lets such requests wait instead: a person clicking
-// right after a crash sees a slow page, not an error.
+// failoverWait bounds each store call and lock wait. The defaults
+// (store.DefaultOpTimeout, 6s) wait out a failover with default gossip
+// timing (about 4s); the demo, often run on a loaded laptop next to a
+// browser, gives it more room: a person clicking right after a crash sees
+// a slow page, not an error.
 const failoverWait = 10 * time.Second
 
 // Shutdown bounds.
@@ -30,8 +29,20 @@ const (
 	unregisterTimeout = 2 * time.Second // removing our directory entry
 )
 
+// ShutdownBound is the longest a node takes from SIGTERM to exit: removing
+// its directory entry, draining HTTP, then store.Node.Close with the
+// default HandoverTimeout (the hand-over and departure notices share it,
+// leaving gossip takes up to half of it more, and in-flight peer requests
+// get up to a second). A supervisor's grace period (Kubernetes
+// terminationGracePeriodSeconds) must exceed it plus any delay before
+// SIGTERM (preStop), or the hand-over is cut short by SIGKILL.
+func ShutdownBound() time.Duration {
+	h := store.DefaultConfig().HandoverTimeout
+	return unregisterTimeout + drainTimeout + h + h/2 + time.Second
+}
+
 // Run serves one demo node until ctx ends, then shuts down gracefully: it
-// answers 503 on /healthz, finishes in-flight requests, hands its sessions
+// answers 503 on /healthz and /readyz, finishes in-flight requests, hands its sessions
 // over and leaves the cluster (store.Node.Close). A process killed instead
 // does none of that, which is the crash the demo is about.
 //
@@ -54,8 +65,11 @@ func Run(ctx context.Context, o Options) error {
 
 	var handler atomic.Pointer[http.Handler]
 	setHandler(&handler, joiningHandler())
+	top := http.NewServeMux()
+	top.HandleFunc("GET /livez", livez) // alive from the first moment to the last
+	top.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+		Handler:           top,
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	served := make(chan error, 1)
@@ -135,6 +149,7 @@ func start(o Options, url string) (*app, error) {
 	cfg := store.DefaultConfig()
 	cfg.Observer = rec
 	cfg.Name, cfg.BindAddr, cfg.Join, cfg.SecretKey, cfg.Logger = o.Name, o.BindAddr, o.Join, o.Key, o.Logger
+	cfg.AdvertiseAddr = o.Advertise
 	cfg.OpTimeout = failoverWait
 	if len(o.Memcached) > 0 {
 		var err error
@@ -160,9 +175,10 @@ func start(o Options, url string) (*app, error) {
 	// plain-HTTP client does not send back.
 	mcfg.Cookie.TrustForwardedProto = true
 	// The counter is read, changed and written back: lock those requests
-	// cluster-wide so two clicks never count once. LockAuto learns that
-	// page views do not write and lets them run unlocked.
-	mcfg.Locking = middleware.LockAuto
+	// cluster-wide so two clicks never count once (-locking auto, the
+	// default). LockAuto learns that page views do not write and lets them
+	// run unlocked.
+	mcfg.Locking = o.Locking
 	sessions, err := middleware.New(node, mcfg)
 	if err != nil {
 		node.Close()
