@@ -195,12 +195,16 @@ func TestWriteThroughMemcachedDown(t *testing.T) {
 	nodes := c.nodes()
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
-	if err := nodes[0].Commit("bytes", []byte("v1"), exp); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nodes[0].Apply(ctx, "fields", store.Mutation{Set: map[string][]byte{"a": []byte("1")}, Expiry: exp}); err != nil {
-		t.Fatal(err)
-	}
+	// The setup writes need memcached up: on a loaded machine one may
+	// miss the 200 ms timeout, which is not what this test is about.
+	var err error
+	waitFor(t, 10*time.Second, "the setup writes through to memcached", func() bool {
+		if err = nodes[0].Commit("bytes", []byte("v1"), exp); err != nil {
+			return false
+		}
+		_, err = nodes[0].Apply(ctx, "fields", store.Mutation{Set: map[string][]byte{"a": []byte("1")}, Expiry: exp})
+		return err == nil
+	})
 	before := snapshot(t, nodes, "bytes", "fields", "new")
 
 	srv.Stop()
