@@ -4,11 +4,15 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/peertls"
 )
 
 // Replication chooses when a write is acknowledged.
@@ -61,17 +65,43 @@ type Config struct {
 	// JoinTimeout bounds how long Open retries the seeds. Default 30s.
 	JoinTimeout time.Duration
 
-	// SecretKey (16, 24 or 32 bytes) encrypts and authenticates gossip
-	// (memberlist keyring) and peer traffic (mutual TLS with a key derived
-	// from it), and the backup values. Required on non-loopback addresses
-	// unless Insecure is set.
+	// SecretKey (16, 24 or 32 random bytes) encrypts and authenticates
+	// gossip (memberlist keyring) and peer traffic (mutual TLS with a key
+	// derived from it). Open refuses to start without SecretKey or TLS
+	// unless Insecure is set, on loopback too: any local process (every
+	// container of a Kubernetes pod shares loopback) could otherwise read
+	// every session with one hand-built request. A key of only zero bytes
+	// is refused. When the Backup has no key of its own, the backup key is
+	// derived from this one (see package backup), so a keyed cluster never
+	// writes plaintext sessions to memcached.
 	SecretKey []byte
+	// OldSecretKeys are earlier keys still accepted from peers (gossip and
+	// peer TLS), never used to send: rotate SecretKey without downtime in
+	// three rolling restarts, as with memberlist's keyring. 1: add the new
+	// key here on every node; 2: make it SecretKey on every node, moving the
+	// old one here; 3: drop the old one. Backups written under the old key
+	// are not read after step 2 (they expire; the cluster's copies are
+	// unaffected).
+	OldSecretKeys [][]byte
+	// ClusterName, when set, separates this cluster from others that share
+	// its key: it is memberlist's Label on all gossip, and peer TLS agrees
+	// on it (ALPN "sessring/<name>") before any request, so nodes of
+	// differently named clusters refuse each other. Every node of a cluster
+	// must use the same name; changing it means restarting the whole
+	// cluster. At most 64 printable ASCII bytes. Default: none.
+	ClusterName string
 	// TLS, when set, is used for peer traffic instead of the SecretKey's
-	// derived certificate (your own PKI). It must require and verify client
-	// certificates. Gossip still needs SecretKey.
+	// derived certificate (your own PKI). Validate refuses a config that
+	// does not authenticate both ends: as a server it must require and
+	// verify client certificates (ClientAuth RequireAndVerifyClientCert
+	// with ClientCAs, or RequireAnyClientCert with a VerifyPeerCertificate
+	// or VerifyConnection callback), and as a client it must verify the
+	// server (InsecureSkipVerify only with such a callback). Gossip still
+	// needs SecretKey off loopback.
 	TLS *tls.Config
-	// Insecure allows non-loopback addresses without SecretKey. Default false:
-	// an unauthenticated cluster on a real network is refused.
+	// Insecure allows running without SecretKey and TLS (plaintext,
+	// unauthenticated peer traffic and gossip), and non-loopback addresses
+	// without SecretKey. Default false.
 	Insecure bool
 
 	// Partitions is the number of placement partitions; every node of a
@@ -218,10 +248,8 @@ func (c Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadConfig, fmt.Sprintf(format, a...))
 	}
-	switch len(c.SecretKey) {
-	case 0, 16, 24, 32:
-	default:
-		return bad("SecretKey must be 16, 24 or 32 bytes, got %d", len(c.SecretKey))
+	if err := c.validateKeys(); err != nil {
+		return bad("%v", err)
 	}
 	for _, a := range []struct{ name, v string }{{"BindAddr", c.BindAddr}, {"RPCAddr", c.RPCAddr}} {
 		if a.v == "" {
@@ -247,11 +275,67 @@ func (c Config) Validate() error {
 		return bad("BackupMode WriteThrough needs a Backup")
 	}
 	if len(c.SecretKey) == 0 && !c.Insecure {
+		if c.TLS == nil {
+			return bad("no SecretKey: set one (16, 24 or 32 random bytes), or TLS, or Insecure to accept an unauthenticated cluster (loopback included: other local processes could read every session)")
+		}
 		for _, a := range []string{c.BindAddr, c.RPCAddr, c.AdvertiseAddr} {
 			if a != "" && !isLoopback(a) {
-				return bad("address %q is not loopback: set SecretKey (or Insecure to accept an unauthenticated cluster)", a)
+				return bad("address %q is not loopback: set SecretKey, gossip is unauthenticated without it (or Insecure to accept that)", a)
 			}
 		}
+	}
+	return nil
+}
+
+// validateKeys checks SecretKey, OldSecretKeys, ClusterName and TLS.
+func (c Config) validateKeys() error {
+	keys := append([][]byte{c.SecretKey}, c.OldSecretKeys...)
+	for i, k := range keys {
+		name := "SecretKey"
+		if i > 0 {
+			name = fmt.Sprintf("OldSecretKeys[%d]", i-1)
+		}
+		if i == 0 && len(k) == 0 {
+			continue
+		}
+		if err := peertls.CheckSecret(k); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(c.OldSecretKeys) > 0 && len(c.SecretKey) == 0 {
+		return errors.New("OldSecretKeys need a SecretKey")
+	}
+	if len(c.ClusterName) > maxClusterName || strings.IndexFunc(c.ClusterName, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return fmt.Errorf("ClusterName %q: want at most %d printable ASCII bytes without spaces", c.ClusterName, maxClusterName)
+	}
+	return checkPeerTLS(c.TLS)
+}
+
+// maxClusterName bounds ClusterName (it rides in every gossip packet).
+const maxClusterName = 64
+
+// checkPeerTLS refuses a custom TLS config that lets an anonymous client in
+// (no client certificate required, or one not verified) or makes the
+// client side trust any server.
+func checkPeerTLS(t *tls.Config) error {
+	if t == nil {
+		return nil
+	}
+	callback := t.VerifyPeerCertificate != nil || t.VerifyConnection != nil
+	switch t.ClientAuth {
+	case tls.RequireAndVerifyClientCert:
+		if t.ClientCAs == nil && !callback {
+			return errors.New("TLS: ClientAuth RequireAndVerifyClientCert needs ClientCAs (without them any publicly trusted certificate is accepted)")
+		}
+	case tls.RequireAnyClientCert:
+		if !callback {
+			return errors.New("TLS: ClientAuth RequireAnyClientCert accepts any certificate without a VerifyPeerCertificate or VerifyConnection callback")
+		}
+	default:
+		return fmt.Errorf("TLS: ClientAuth is %v: peers must be authenticated, use RequireAndVerifyClientCert", t.ClientAuth)
+	}
+	if t.InsecureSkipVerify && !callback {
+		return errors.New("TLS: InsecureSkipVerify without a VerifyPeerCertificate or VerifyConnection callback trusts any server")
 	}
 	return nil
 }

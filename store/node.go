@@ -154,18 +154,17 @@ func (n *Node) start() error {
 	return nil
 }
 
+// peerTLS is the TLS config of peer traffic: Config.TLS or the one derived
+// from the keys, agreeing on the ClusterName; nil with Insecure and no key.
 func (n *Node) peerTLS() (*tls.Config, error) {
-	switch {
-	case n.cfg.TLS != nil:
-		return n.cfg.TLS, nil
-	case len(n.cfg.SecretKey) > 0:
-		c, err := peertls.FromSecret(n.cfg.SecretKey)
-		if err != nil {
+	c := n.cfg.TLS
+	if c == nil && len(n.cfg.SecretKey) > 0 {
+		var err error
+		if c, err = peertls.FromSecret(n.cfg.SecretKey, n.cfg.OldSecretKeys...); err != nil {
 			return nil, fmt.Errorf("store: peer tls: %w", err)
 		}
-		return c, nil
 	}
-	return nil, nil
+	return peertls.WithClusterName(c, n.cfg.ClusterName), nil
 }
 
 func (n *Node) listen(tlsCfg *tls.Config) error {
@@ -211,7 +210,8 @@ func (n *Node) gossipConfig() (gossip.Config, error) {
 	g.BindAddr = n.cfg.BindAddr
 	g.Join = n.cfg.Join
 	g.JoinTimeout = n.cfg.JoinTimeout
-	g.SecretKey = n.cfg.SecretKey
+	g.SecretKey, g.OldSecretKeys = n.cfg.SecretKey, n.cfg.OldSecretKeys
+	g.Label = n.cfg.ClusterName
 	g.Logger = n.log
 	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation}
 	if n.cfg.ProbeInterval != 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 	"github.com/e5b1d45c/sessring/store/metrics"
@@ -29,6 +30,7 @@ func TestLiveNode(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 	cfg := store.DefaultConfig()
 	cfg.Name, cfg.Backup, cfg.BackupDelay, cfg.Logger = "live", mc, 20*time.Millisecond, quiet
+	cfg.SecretKey = storetest.Key()
 	node, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)

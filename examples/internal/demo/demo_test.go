@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,19 +40,21 @@ func TestStateLineRoundTrip(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
+	t.Setenv(KeyEnv, "")
 	for _, tc := range []struct {
 		name    string
 		args    []string
 		want    Options
 		invalid bool
 	}{
-		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946"}, false},
-		{"lists", []string{"-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
+		{"defaults need a key", nil, Options{}, true},
+		{"insecure", []string{"-insecure"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946"}, false},
+		{"lists", []string{"-insecure", "-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
 			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}}, false},
 		{"key", []string{"-key", strings.Repeat("ab", 16)},
 			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16))}, false},
 		{"short key", []string{"-key", "abcd"}, Options{}, true},
-		{"bad bind", []string{"-bind", "7946"}, Options{}, true},
+		{"bad bind", []string{"-insecure", "-bind", "7946"}, Options{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var o Options
@@ -70,6 +73,38 @@ func TestFlags(t *testing.T) {
 			if err != nil || o.Name != tc.want.Name || o.HTTPAddr != tc.want.HTTPAddr || o.BindAddr != tc.want.BindAddr ||
 				!slices.Equal(o.Join, tc.want.Join) || !slices.Equal(o.Memcached, tc.want.Memcached) || string(o.Key) != string(tc.want.Key) {
 				t.Errorf("flags %q gave %+v (Validate %v), want %+v", tc.args, o, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestKeyFromEnv: the key comes from $SESSRING_KEY when -key is not given
+// (a flag is visible to every local user in the process list).
+func TestKeyFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      []byte
+		invalid   bool
+	}{
+		{"env", strings.Repeat("cd", 32), nil, bytes.Repeat([]byte{0xcd}, 32), false},
+		{"flag wins", strings.Repeat("cd", 32), []string{"-key", strings.Repeat("ab", 16)}, bytes.Repeat([]byte{0xab}, 16), false},
+		{"malformed env", "zz", nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(KeyEnv, tc.env)
+			var o Options
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			o.RegisterFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate()
+			if tc.invalid != (err != nil) {
+				t.Fatalf("Validate() = %v, want invalid=%v", err, tc.invalid)
+			}
+			if !tc.invalid && !bytes.Equal(o.Key, tc.want) {
+				t.Errorf("Key = %x, want %x", o.Key, tc.want)
 			}
 		})
 	}
@@ -100,7 +135,7 @@ func TestRunOneNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Out: pw, Logger: slog.New(slog.DiscardHandler)})
+		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Key: bytes.Repeat([]byte{1}, 32), Out: pw, Logger: slog.New(slog.DiscardHandler)})
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

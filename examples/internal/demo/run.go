@@ -132,6 +132,7 @@ func start(o Options, url string) (*app, error) {
 	var mc *backup.Memcached
 	cfg := store.DefaultConfig()
 	cfg.Name, cfg.BindAddr, cfg.Join, cfg.SecretKey, cfg.Logger = o.Name, o.BindAddr, o.Join, o.Key, o.Logger
+	cfg.Insecure = o.Insecure
 	cfg.OpTimeout = failoverWait
 	if len(o.Memcached) > 0 {
 		var err error
