@@ -43,6 +43,10 @@
 // authenticated as additional data, so a value copied to another session's
 // key, or with altered flags, does not decode.
 //
+// The value is the store's encoding of the session. Clusters whose members
+// all speak protocol version 2 leave the token out of it (the first
+// release's values carry it, and are read forever).
+//
 // Get fails with ErrCorrupt, and never returns garbage, for a value that
 // is malformed, truncated or altered, was copied from another key, or was
 // sealed under a different SecretKey. With a SecretKey it also rejects
@@ -87,8 +91,13 @@
 //
 // # Using it with the store
 //
-// Give every node its own Memcached, with the same Servers and the cluster's
-// SecretKey (store.Config.SecretKey does not reach the backup: set both).
+// Give every node its own Memcached, with the same Servers. A Memcached
+// configured without a SecretKey takes its keys from the store's
+// (store.Open calls UseClusterKey), so a keyed cluster never writes plaintext
+// sessions, and a value planted in memcached under the hash of a chosen
+// token does not load. (Before, such a backup stored plain values.) Give
+// the backup a SecretKey of its own only to keep it apart from the cluster
+// key.
 // Close the node first, so its last write-behind flush still has a client,
 // then the backup:
 //

@@ -100,7 +100,7 @@ func (q *backupQueue) put(ctx context.Context, token string, e *entry) error {
 		if d := e.deadline(); d != 0 {
 			exp = time.Unix(0, d)
 		}
-		err = q.b.Put(ctx, token, marshalEntry(token, e), exp)
+		err = q.b.Put(ctx, token, marshalEntry(token, e, backupFormat(q.n.writeVersion())), exp)
 		q.written.Add(1)
 		if err == nil {
 			e.backed.Store(true) // this exact version may now be passivated

@@ -16,6 +16,7 @@ import (
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/peertls"
 	"github.com/e5b1d45c/sessring/internal/rpc"
+	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/e5b1d45c/sessring/placement"
 )
 
@@ -48,6 +49,10 @@ type Node struct {
 	resyncMu    sync.Mutex   // serializes the resync marking (resync.go)
 	lastQuorate atomic.Int64 // unix nanoseconds of the last passing quorum check
 	backup      *backupQueue // nil without a Backup
+	// writeVersion is the cluster version new formats may be written at
+	// (today: the backup value without its token). It reports version.V1
+	// until wired to the members' versions.
+	writeVersion func() int
 
 	// viewMu serializes view changes and guards the fields below.
 	viewMu      sync.Mutex
@@ -102,6 +107,7 @@ func Open(cfg Config) (*Node, error) {
 		lastSync:    make(map[string]time.Time),
 		stop:        make(chan struct{}),
 	}
+	n.writeVersion = func() int { return version.V1 }
 	alone := len(cfg.Join) == 0
 	for i := range n.parts {
 		n.parts[i] = newPartition(i)
@@ -127,6 +133,9 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.cfg.Backup != nil {
+		if err := n.keyBackup(); err != nil {
+			return err
+		}
 		n.backup = newBackupQueue(n)
 	}
 	gcfg, err := n.gossipConfig()
@@ -165,6 +174,26 @@ func (n *Node) peerTLS() (*tls.Config, error) {
 		}
 	}
 	return peertls.WithClusterName(c, n.cfg.ClusterName), nil
+}
+
+// clusterKeyed is implemented by a Backup that can derive its keys from the
+// cluster key when it was given none (package backup's Memcached).
+type clusterKeyed interface {
+	UseClusterKey(clusterKey []byte) error
+}
+
+// keyBackup hands SecretKey to a Backup without a key of its own, so a keyed
+// cluster never writes plaintext sessions, and a value planted in memcached
+// without the key does not load.
+func (n *Node) keyBackup() error {
+	kb, ok := n.cfg.Backup.(clusterKeyed)
+	if !ok || len(n.cfg.SecretKey) == 0 {
+		return nil
+	}
+	if err := kb.UseClusterKey(n.cfg.SecretKey); err != nil {
+		return fmt.Errorf("store: backup key: %w", err)
+	}
+	return nil
 }
 
 func (n *Node) listen(tlsCfg *tls.Config) error {
