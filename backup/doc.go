@@ -135,6 +135,18 @@
 // and the last access plus the idle timeout, so an idle session's touches
 // are written through the queue too, and expired sessions are not restored.
 //
+// # Who can write to memcached
+//
+// memcached has no authentication by default, and anyone who can write to
+// it can roll a session back: put an earlier value back under its key, or
+// after a logout the value the session had before. Sealing stops forged
+// and moved values, not replayed ones. While the cluster runs, a deleted
+// session's tombstone outlives the session's own deadline, so a replayed
+// value does not restore a logout; after a restart of every node the
+// deletions are forgotten (the value's own deadline still applies). Run
+// memcached with SASL authentication, or on a network only the app servers
+// reach.
+//
 // # When memcached is down
 //
 // Every call gives up after about Timeout, and a failed server is skipped

@@ -131,8 +131,12 @@ type Config struct {
 	AntiEntropyInterval time.Duration
 	// SweepInterval is how often owners expire sessions. Default 1s.
 	SweepInterval time.Duration
-	// TombstoneTTL is how long a deleted session's version is remembered so a
-	// stale copy cannot bring it back. Default 10m.
+	// TombstoneTTL is how long at least a deleted session's version is
+	// remembered so a stale copy cannot bring it back. A deletion is also
+	// remembered until the deleted session's own deadline would have
+	// passed (30 days for a session without one), so a replayed backup
+	// value cannot restore a logged-out session while the cluster runs: a
+	// tombstone costs about 200 bytes for that long. Default 10m.
 	TombstoneTTL time.Duration
 	// OrphanGrace is how long data for partitions this node no longer holds
 	// is kept (a source for peers still pulling it). Default 30s.

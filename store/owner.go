@@ -304,7 +304,7 @@ func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*ent
 		if live == nil {
 			return nil, nil
 		}
-		next = &entry{kind: live.kind, deleted: true, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+		next = n.tombstone(live, now)
 	default:
 		return nil, fmt.Errorf("store: unknown write op %d", op.kind)
 	}
@@ -319,12 +319,32 @@ func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*ent
 	return next, nil
 }
 
+// tombstone is the entry that records the deletion of live at now. It is
+// kept at least TombstoneTTL, and at least until live's own deadline: until
+// then a copy of the session (a replayed memcached value, say) would be
+// live again if nothing remembered the deletion. A session without a
+// deadline is remembered for maxTombstoneLife.
+func (n *Node) tombstone(live *entry, now int64) *entry {
+	until := now + int64(n.cfg.TombstoneTTL)
+	switch d := live.deadline(); {
+	case d == 0:
+		until = max(until, now+int64(maxTombstoneLife))
+	case d > until:
+		until = d
+	}
+	return &entry{kind: live.kind, deleted: true, expiry: until, access: now}
+}
+
+// maxTombstoneLife bounds the memory of deleting a session that had no
+// deadline.
+const maxTombstoneLife = 30 * 24 * time.Hour
+
 func (n *Node) buildCommit(live *entry, op *writeOp, now int64) *entry {
 	if op.expiry != 0 && op.expiry <= now {
 		if live == nil {
 			return nil
 		}
-		return &entry{kind: live.kind, deleted: true, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+		return n.tombstone(live, now)
 	}
 	if live != nil && live.kind == KindBytes && live.expiry == op.expiry && bytes.Equal(live.value, op.value) {
 		return nil
