@@ -129,8 +129,12 @@
 //
 // The owner of a session it does not hold (after a full restart, say) reads
 // it from memcached and puts it back on owner and replica; concurrent reads
-// of one token share one Get. Every miss costs a Get, including the first
-// write of a new session and a lookup of an unknown token. Sessions are
+// of one token share one Get. A miss costs a Get, including the first
+// write of a new session and a lookup of an unknown token; a token the
+// backup did not have is not asked for again for a second (at most 8192
+// such tokens are remembered). The Get runs outside the partition's write
+// lock, so a slow or hanging memcached delays only the requests for the
+// tokens being looked up, not the other sessions of their partition. Sessions are
 // stored with their effective deadline, the earlier of the absolute expiry
 // and the last access plus the idle timeout, so an idle session's touches
 // are written through the queue too, and expired sessions are not restored.

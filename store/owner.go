@@ -107,6 +107,15 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		return nil, 0, errNotReady
 	}
 	part := n.parts[p]
+	// A session not in memory may be in the cold tier: fetch it before
+	// taking the partition's write lock, so a slow backup holds up only
+	// this token's writes.
+	var cold *entry
+	var coldErr error
+	fetched := n.backup != nil && part.get(token) == nil
+	if fetched {
+		cold, coldErr = n.backup.load(ctx, token)
+	}
 	part.wmu.Lock()
 	defer part.wmu.Unlock()
 	if !part.isReady() {
@@ -115,7 +124,10 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		}
 	}
 	if n.backup != nil && part.get(token) == nil {
-		if _, err := n.restoreLocked(ctx, v, p, token); err != nil && !blindWrite(op) {
+		if !fetched { // it was in memory a moment ago: rare
+			cold, coldErr = n.backup.load(ctx, token)
+		}
+		if _, err := n.installRestored(ctx, v, p, token, cold, coldErr); err != nil && !blindWrite(op) {
 			// The session may exist only in the cold tier, which cannot be
 			// reached: deleting or changing "nothing" here would bring a
 			// logged-out session back, or overwrite the full one in the
