@@ -17,7 +17,7 @@ import (
 // queue is bounded: past BackupQueue sessions, new ones are dropped and
 // counted, never silently.
 type backupQueue struct {
-	n  *Node
+	n      *Node
 	b      Backup
 	sf     singleflight.Group
 	misses missCache
