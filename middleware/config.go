@@ -90,8 +90,13 @@ type Config struct {
 	Cookie CookieConfig
 
 	// IdleTimeout expires a session this long after its last write or touch,
-	// server-side. Default 0: no idle expiry. It is independent of the cookie
-	// lifetime: the cookie only mirrors the resulting deadline.
+	// server-side. Default 30 minutes (Tomcat's session-timeout): a session
+	// abandoned by a visitor frees its memory within half an hour instead of
+	// holding it for the whole Lifetime, so filling MaxBytes takes a flood
+	// of sustained traffic rather than a burst. (Before, there was no idle
+	// expiry by default.) A negative value turns idle expiry off. It is
+	// independent of the cookie lifetime: the cookie only mirrors the
+	// resulting deadline.
 	IdleTimeout time.Duration
 	// Lifetime is the absolute server-side lifetime from creation (or from
 	// RenewToken). Default 24h.
@@ -169,9 +174,10 @@ type Config struct {
 
 // Defaults not expressed by DefaultConfig's literal values.
 const (
-	defaultTouchCap  = time.Minute
-	maxTokenCookies  = 3 // candidates tried when several cookies carry our name
-	defaultSizeLimit = 256 << 10
+	defaultIdleTimeout = 30 * time.Minute
+	defaultTouchCap    = time.Minute
+	maxTokenCookies    = 3 // candidates tried when several cookies carry our name
+	defaultSizeLimit   = 256 << 10
 )
 
 // DefaultConfig returns a Config with every default filled in.
@@ -185,6 +191,7 @@ func DefaultConfig() Config {
 			SameSite: http.SameSiteLaxMode,
 			Persist:  new(true),
 		},
+		IdleTimeout:     defaultIdleTimeout,
 		Lifetime:        24 * time.Hour,
 		LockAutoAfter:   10,
 		LockWait:        5 * time.Second,
@@ -211,7 +218,7 @@ func (c Config) validateDurations() error {
 		name string
 		d    time.Duration
 	}{
-		{"IdleTimeout", c.IdleTimeout}, {"Lifetime", c.Lifetime}, {"TouchInterval", c.TouchInterval},
+		{"Lifetime", c.Lifetime}, {"TouchInterval", c.TouchInterval},
 		{"LockWait", c.LockWait}, {"LockTTL", c.LockTTL}, {"StoreTimeout", c.StoreTimeout},
 	}
 	for _, n := range named {
@@ -219,11 +226,15 @@ func (c Config) validateDurations() error {
 			return fmt.Errorf("%s is negative (%v)", n.name, n.d)
 		}
 	}
-	if c.TouchInterval > 0 && c.IdleTimeout == 0 {
-		return fmt.Errorf("TouchInterval %v set without IdleTimeout", c.TouchInterval)
+	if c.TouchInterval > 0 && c.IdleTimeout < 0 {
+		return fmt.Errorf("TouchInterval %v set with idle expiry off", c.TouchInterval)
 	}
-	if c.IdleTimeout > 0 && c.TouchInterval >= c.IdleTimeout {
-		return fmt.Errorf("TouchInterval %v must be below IdleTimeout %v", c.TouchInterval, c.IdleTimeout)
+	idle := c.IdleTimeout
+	if idle == 0 {
+		idle = defaultIdleTimeout
+	}
+	if idle > 0 && c.TouchInterval >= idle {
+		return fmt.Errorf("TouchInterval %v must be below IdleTimeout %v", c.TouchInterval, idle)
 	}
 	return nil
 }
@@ -276,6 +287,10 @@ func (c Config) withDefaults() Config {
 	setIfZero(&c.Cookie.Path, d.Cookie.Path)
 	setIfZero(&c.Cookie.SameSite, d.Cookie.SameSite)
 	setIfZero(&c.Lifetime, d.Lifetime)
+	setIfZero(&c.IdleTimeout, d.IdleTimeout)
+	if c.IdleTimeout < 0 {
+		c.IdleTimeout = 0 // off
+	}
 	setIfZero(&c.LockAutoAfter, d.LockAutoAfter)
 	setIfZero(&c.LockWait, d.LockWait)
 	setIfZero(&c.LockTTL, d.LockTTL)

@@ -147,8 +147,9 @@
 //
 // # Expiry and cookies
 //
-// The server decides expiry: Lifetime is absolute from creation (or
-// RenewToken), IdleTimeout counts from the last write or touch, and the
+// The server decides expiry: Lifetime (default 24h) is absolute from
+// creation (or RenewToken), IdleTimeout (default 30 minutes; before, idle
+// expiry was off by default) counts from the last write or touch, and the
 // store deletes the session at the earlier of the two, on every node; both
 // are sent as absolute times, never as relative TTLs. The cookie only
 // mirrors the result: with Cookie.Persist (default) its Expires and Max-Age
