@@ -453,3 +453,19 @@ func TestCookieFollowsManySmallDeadlineMoves(t *testing.T) {
 		t.Errorf("browser expiry - server deadline = %v, want within [0, 1s)", got)
 	}
 }
+
+// TestIdleExpiryByDefault: a zero Config expires a session idle for 30
+// minutes, and its cookie says so, so abandoned sessions do not hold
+// memory for the whole Lifetime.
+func TestIdleExpiryByDefault(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	put := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e2m(r).Put("n", 1) })
+	rec := e.serve(put, httptest.NewRequest("GET", "/", nil))
+	c := sessionCookie(rec.Result())
+	if c == nil || c.MaxAge != int((30*time.Minute).Seconds()) {
+		t.Fatalf("Set-Cookie %v, want Max-Age 1800 (the idle deadline)", c)
+	}
+	if got := e.m.cfg.IdleTimeout; got != 30*time.Minute {
+		t.Errorf("effective IdleTimeout = %v, want 30m", got)
+	}
+}
