@@ -36,6 +36,12 @@ import (
 // not changed since it was read (the session may have been tied back
 // meanwhile). Each Manager cookie name has its own indexes.
 
+// UserField is the stored field that ties a session to its user (SetUser).
+// Give it to store.Config.ProtectField with store.EvictUnprotected, so that
+// under memory pressure a node ends anonymous sessions, never those of
+// logged-in users.
+const UserField = userKey
+
 const (
 	userKey = reservedPrefix + "user" // the stored user id of a session
 

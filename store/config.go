@@ -39,6 +39,25 @@ const (
 	MinorityServe
 )
 
+// PressurePolicy chooses what a node does when its sessions fill MaxBytes.
+type PressurePolicy uint8
+
+const (
+	// RefuseWhenFull (default): the bodies of sessions that are safe in the
+	// backup are dropped from memory (passivated, loaded back on use); past
+	// that, writes that need memory fail with ErrFull. No session is lost.
+	RefuseWhenFull PressurePolicy = iota
+	// EvictUnprotected keeps logged-in users working under a flood of
+	// anonymous sessions: once the node holds more than 90% of MaxBytes, it
+	// ends the least recently used sessions it owns that do not carry
+	// ProtectField, down to 80%, on every sweep. Ending is a deletion on
+	// owner, replica and backup: those sessions are lost, each counted in
+	// Stats.Evicted, and every sweep that evicts logs a warning with the
+	// count. Passivation still comes first, and protected sessions are
+	// never evicted: with only those left, writes fail with ErrFull.
+	EvictUnprotected
+)
+
 // Config configures a Node. Zero fields take the default shown.
 type Config struct {
 	// Name is the node's unique name; default: hostname plus a random
@@ -115,6 +134,14 @@ type Config struct {
 	MaxBytes int64
 	// MaxValueBytes bounds one session. Default 1 MiB.
 	MaxValueBytes int
+	// Pressure is what a node does when its sessions fill MaxBytes; see
+	// PressurePolicy. Default RefuseWhenFull.
+	Pressure PressurePolicy
+	// ProtectField names the field that marks a session EvictUnprotected
+	// never ends: with package middleware, middleware.UserField (a session
+	// tied to a logged-in user). Sessions of kind bytes carry no fields and
+	// are never protected.
+	ProtectField string
 
 	// OpTimeout bounds one Find, Commit or Delete including retries while
 	// membership settles after a failure. Used when the ctx has no earlier
@@ -269,8 +296,11 @@ func (c Config) Validate() error {
 	if c.MaxBytes < 0 || c.MaxValueBytes < 0 || c.BackupQueue < 0 {
 		return bad("MaxBytes, MaxValueBytes and BackupQueue must not be negative")
 	}
-	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe {
-		return bad("unknown Replication, BackupMode or Minority")
+	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe || c.Pressure > EvictUnprotected {
+		return bad("unknown Replication, BackupMode, Minority or Pressure")
+	}
+	if c.Pressure == EvictUnprotected && c.ProtectField == "" {
+		return bad("Pressure EvictUnprotected needs ProtectField (middleware.UserField with package middleware), or every session may be evicted")
 	}
 	if c.SuspicionMult == 1 {
 		return bad("SuspicionMult must be at least 2: the majority rule relies on a death verdict taking longer than one probe interval")

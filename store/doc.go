@@ -45,8 +45,14 @@
 // Sessions carry an absolute expiry and an optional idle timeout. Only the
 // owner expires a session (a replicated tombstone, then OnExpire once);
 // expired data is never returned. Each node holds about 2/N of all sessions
-// and at most MaxBytes; past it writes fail with ErrFull rather than evict a
-// copy that is not safe elsewhere.
+// and at most MaxBytes. Under memory pressure (PressurePolicy) the node
+// first drops the bodies of sessions that are safe in the backup; by
+// default, past that, writes fail with ErrFull rather than lose a session
+// that is not safe elsewhere. With EvictUnprotected it instead ends the
+// least recently used sessions it owns that lack ProtectField (anonymous
+// visitors' sessions, with the middleware), so logged-in users keep
+// working under a flood; every such loss is counted in Stats.Evicted and
+// logged.
 //
 // # Security
 //

@@ -315,6 +315,8 @@ func TestValidate(t *testing.T) {
 		{"old keys", Config{SecretKey: key, OldSecretKeys: [][]byte{bytes.Repeat([]byte{2}, 16)}}, true},
 		{"old keys without key", Config{Insecure: true, OldSecretKeys: [][]byte{key}}, false},
 		{"cluster name", Config{SecretKey: key, ClusterName: "prod-eu"}, true},
+		{"evict without a protected field", Config{SecretKey: key, Pressure: EvictUnprotected}, false},
+		{"evict unprotected", Config{SecretKey: key, Pressure: EvictUnprotected, ProtectField: "user"}, true},
 		{"cluster name with space", Config{SecretKey: key, ClusterName: "prod eu"}, false},
 		{"public bind without key", Config{BindAddr: "0.0.0.0:7946"}, false},
 		{"public bind with key", Config{BindAddr: "0.0.0.0:7946", SecretKey: key}, true},
