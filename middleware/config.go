@@ -153,6 +153,12 @@ type Config struct {
 	// and each value's uncompressed encoding. A request that would exceed it
 	// fails with ErrSessionTooLarge and stores nothing. Default 256 KiB.
 	MaxSessionBytes int
+	// MaxSessionsPerUser caps the live sessions tied to one user
+	// (SetUser): past it, the oldest are ended (as by DestroyUser), in the
+	// background, so an account that logs in over and over keeps a bounded
+	// index and its logins never fail. Default 100; a negative value
+	// removes the cap (dead entries are still pruned).
+	MaxSessionsPerUser int
 
 	// ErrorFunc answers requests that fail in the middleware. Default: log,
 	// then 503 with Retry-After for store unavailability and lock timeouts,
@@ -191,15 +197,16 @@ func DefaultConfig() Config {
 			SameSite: http.SameSiteLaxMode,
 			Persist:  new(true),
 		},
-		IdleTimeout:     defaultIdleTimeout,
-		Lifetime:        24 * time.Hour,
-		LockAutoAfter:   10,
-		LockWait:        5 * time.Second,
-		LockTTL:         30 * time.Second,
-		StoreTimeout:    6 * time.Second,
-		Codec:           DefaultCodec{},
-		CompressAbove:   1024,
-		MaxSessionBytes: defaultSizeLimit,
+		IdleTimeout:        defaultIdleTimeout,
+		Lifetime:           24 * time.Hour,
+		LockAutoAfter:      10,
+		LockWait:           5 * time.Second,
+		LockTTL:            30 * time.Second,
+		StoreTimeout:       6 * time.Second,
+		Codec:              DefaultCodec{},
+		CompressAbove:      1024,
+		MaxSessionBytes:    defaultSizeLimit,
+		MaxSessionsPerUser: 100,
 	}
 }
 
@@ -297,6 +304,7 @@ func (c Config) withDefaults() Config {
 	setIfZero(&c.StoreTimeout, d.StoreTimeout)
 	setIfZero(&c.CompressAbove, d.CompressAbove)
 	setIfZero(&c.MaxSessionBytes, d.MaxSessionBytes)
+	setIfZero(&c.MaxSessionsPerUser, d.MaxSessionsPerUser)
 	if c.Codec == nil {
 		c.Codec = d.Codec
 	}
