@@ -29,6 +29,7 @@ func Sessions(m SessionStats) Source {
 			{"sessring_sessions_in_place_changes_total", "Values changed in place without Put, detected and saved.", s.InPlaceChanges},
 			{"sessring_sessions_decode_failures_total", "Stored values dropped because they did not decode.", s.DecodeFailures},
 			{"sessring_sessions_destroyed_total", "Sessions deleted by Destroy.", s.Destroyed},
+			{"sessring_sessions_capped_total", "Oldest sessions of a user ended past MaxSessionsPerUser.", s.Capped},
 			{"sessring_sessions_renewed_total", "RenewToken calls that moved a stored session.", s.Renewed},
 			{"sessring_sessions_lock_acquired_total", "Session locks taken.", s.LockAcquired},
 			{"sessring_sessions_lock_timeouts_total", "Requests failed because the session lock was not free within LockWait.", s.LockTimeouts},

@@ -68,6 +68,7 @@ func storeCounters(e *exposition, s *store.Stats, node label) {
 		{"sessring_store_view_mismatches_total", "Requests whose sender used another placement.", s.ViewMismatches},
 		{"sessring_store_expired_total", "Sessions expired by this node as owner.", s.Expired},
 		{"sessring_store_full_total", "Writes refused because MaxBytes was reached.", s.Full},
+		{"sessring_store_evicted_total", "Sessions ended under memory pressure (EvictUnprotected); they are lost.", s.Evicted},
 	} {
 		e.counter(c.name, c.help, c.v, node)
 	}
