@@ -111,7 +111,7 @@ func benchBackup(b *testing.B, addr string, cfg Config, data []byte, put bool) f
 		}
 	}
 	ns := float64(time.Since(start).Nanoseconds()) / float64(b.N)
-	if raw, _ := rawGet(b, addr, m.codec.storageKey("bench-token")); len(raw) > 0 {
+	if raw, _ := rawGet(b, addr, m.codec.Load().storageKey("bench-token")); len(raw) > 0 {
 		b.ReportMetric(float64(len(raw)), "stored-B")
 	}
 	return ns

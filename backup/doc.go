@@ -43,6 +43,10 @@
 // authenticated as additional data, so a value copied to another session's
 // key, or with altered flags, does not decode.
 //
+// The value is the store's encoding of the session. Clusters whose members
+// all speak protocol version 2 leave the token out of it (the first
+// release's values carry it, and are read forever).
+//
 // Get fails with ErrCorrupt, and never returns garbage, for a value that
 // is malformed, truncated or altered, was copied from another key, or was
 // sealed under a different SecretKey. With a SecretKey it also rejects
@@ -87,8 +91,13 @@
 //
 // # Using it with the store
 //
-// Give every node its own Memcached, with the same Servers and the cluster's
-// SecretKey (store.Config.SecretKey does not reach the backup: set both).
+// Give every node its own Memcached, with the same Servers. A Memcached
+// configured without a SecretKey takes its keys from the store's
+// (store.Open calls UseClusterKey), so a keyed cluster never writes plaintext
+// sessions, and a value planted in memcached under the hash of a chosen
+// token does not load. (Before, such a backup stored plain values.) Give
+// the backup a SecretKey of its own only to keep it apart from the cluster
+// key.
 // Close the node first, so its last write-behind flush still has a client,
 // then the backup:
 //
@@ -120,11 +129,27 @@
 //
 // The owner of a session it does not hold (after a full restart, say) reads
 // it from memcached and puts it back on owner and replica; concurrent reads
-// of one token share one Get. Every miss costs a Get, including the first
-// write of a new session and a lookup of an unknown token. Sessions are
+// of one token share one Get. A miss costs a Get, including the first
+// write of a new session and a lookup of an unknown token; a token the
+// backup did not have is not asked for again for a second (at most 8192
+// such tokens are remembered). The Get runs outside the partition's write
+// lock, so a slow or hanging memcached delays only the requests for the
+// tokens being looked up, not the other sessions of their partition. Sessions are
 // stored with their effective deadline, the earlier of the absolute expiry
 // and the last access plus the idle timeout, so an idle session's touches
 // are written through the queue too, and expired sessions are not restored.
+//
+// # Who can write to memcached
+//
+// memcached has no authentication by default, and anyone who can write to
+// it can roll a session back: put an earlier value back under its key, or
+// after a logout the value the session had before. Sealing stops forged
+// and moved values, not replayed ones. While the cluster runs, a deleted
+// session's tombstone outlives the session's own deadline, so a replayed
+// value does not restore a logout; after a restart of every node the
+// deletions are forgotten (the value's own deadline still applies). Run
+// memcached with SASL authentication, or on a network only the app servers
+// reach.
 //
 // # When memcached is down
 //

@@ -6,7 +6,7 @@ import "testing"
 // need to look at what memcached really holds.
 
 // StorageKey is the memcached key m uses for token.
-func StorageKey(m *Memcached, token string) string { return m.codec.storageKey(token) }
+func StorageKey(m *Memcached, token string) string { return m.codec.Load().storageKey(token) }
 
 // RawKeys lists every key memcached at addr holds.
 func RawKeys(t testing.TB, addr string) []string { return rawKeys(t, addr) }

@@ -34,7 +34,7 @@ func tokensOn(t *testing.T, m *Memcached, idx, n int) []string {
 	var toks []string
 	for i := 0; len(toks) < n; i++ {
 		tok := fmt.Sprintf("token-%d", i)
-		if got, first, _ := m.ring.pick(m.codec.storageKey(tok)); got == idx && first {
+		if got, first, _ := m.ring.pick(m.codec.Load().storageKey(tok)); got == idx && first {
 			toks = append(toks, tok)
 		}
 	}
@@ -46,7 +46,7 @@ func holder(t *testing.T, m *Memcached, srvs []*memcachedtest.Server, token stri
 	t.Helper()
 	var on []int
 	for i, s := range srvs {
-		if _, ok := rawGet(t, s.Addr, m.codec.storageKey(token)); ok {
+		if _, ok := rawGet(t, s.Addr, m.codec.Load().storageKey(token)); ok {
 			on = append(on, i)
 		}
 	}
@@ -63,7 +63,7 @@ func TestDownServerKeysGoToNext(t *testing.T) {
 		if err := m.Put(ctx, tok, []byte(tok), time.Time{}); err != nil {
 			t.Fatalf("Put(%s) with its first choice stopped = %v", tok, err)
 		}
-		next, _, _ := m.ring.pick(m.codec.storageKey(tok)) // server 0 is marked down now
+		next, _, _ := m.ring.pick(m.codec.Load().storageKey(tok)) // server 0 is marked down now
 		if on := holder(t, m, srvs[1:], tok); len(on) != 1 || on[0]+1 != next {
 			t.Fatalf("%s stored on servers %v (of 1..2), want only on its next choice %d", tok, on, next)
 		}

@@ -153,24 +153,29 @@ func TestDestroyAndRenewSurviveRestart(t *testing.T) {
 	}
 }
 
-// TestEncryptedInMemcached: with SecretKey set on the store and the
-// backup, nothing memcached holds (every key, listed with lru_crawler
-// metadump) contains a token or a session's plaintext. Without a
-// SecretKey the same check finds the plaintext, so it would notice.
+// TestEncryptedInMemcached: with a keyed store, whether or not the backup
+// was given the key itself, nothing memcached holds (every key, listed with
+// lru_crawler metadump) contains a token or a session's plaintext. With an
+// insecure store and no backup key the same check finds the plaintext, so
+// it would notice.
 func TestEncryptedInMemcached(t *testing.T) {
 	sessions := map[string][]byte{
 		"token-alpha-7f3c": []byte("user=alice;role=admin"),
 		"token-bravo-91ad": bytes.Repeat([]byte("user=bob;cart=sku-1234;"), 200), // compressed, then sealed
 	}
-	for _, keyed := range []bool{true, false} {
-		name := map[bool]string{true: "with SecretKey", false: "without SecretKey"}[keyed]
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		backupKey []byte
+		tweak     func(*store.Config)
+		sealed    bool
+	}{
+		{"backup keyed", clusterKey, nil, true},
+		{"backup key derived from the store's", nil, nil, true},
+		{"insecure store, no backup key", nil, insecureStore, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			srv := memcachedtest.Start(t)
-			bcfg := backup.Config{}
-			if keyed {
-				bcfg.SecretKey = clusterKey
-			}
-			c := newCluster(t, []string{srv.Addr}, bcfg, nil)
+			c := newCluster(t, []string{srv.Addr}, backup.Config{SecretKey: tc.backupKey}, tc.tweak)
 			c.start(names("a", 2)...)
 			n := c.nodes()[0]
 			for tok, v := range sessions {
@@ -188,6 +193,9 @@ func TestEncryptedInMemcached(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mc.Close()
+			if tc.tweak == nil {
+				mc.UseClusterKey(clusterKey) // as the store did with its own
+			}
 			keys := backup.RawKeys(t, srv.Addr)
 			for tok := range sessions {
 				if k := backup.StorageKey(mc, tok); !contains(keys, k) {
@@ -204,10 +212,10 @@ func TestEncryptedInMemcached(t *testing.T) {
 					}
 				}
 			}
-			if keyed && leaks > 0 {
+			if tc.sealed && leaks > 0 {
 				t.Fatalf("%d plaintext or token matches in memcached's %d items, want none", leaks, len(keys))
 			}
-			if !keyed && leaks == 0 {
+			if !tc.sealed && leaks == 0 {
 				t.Fatalf("no plaintext found in memcached's %d unencrypted items: the check is blind", len(keys))
 			}
 		})
@@ -224,7 +232,7 @@ func contains(list []string, s string) bool {
 }
 
 // TestWrongKeyCannotRead: a cluster whose backup has another SecretKey, or
-// none, restores nothing another key wrote, and never garbage, not even
+// none (and no store key to derive one from), restores nothing another key wrote, and never garbage, not even
 // when someone with write access to memcached copies the sealed value
 // under the key that cluster looks up.
 func TestWrongKeyCannotRead(t *testing.T) {
@@ -249,7 +257,11 @@ func TestWrongKeyCannotRead(t *testing.T) {
 		t.Fatal("the session is not in memcached")
 	}
 	for _, key := range [][]byte{wrongKey, nil} {
-		wrong := newCluster(t, []string{srv.Addr}, backup.Config{SecretKey: key}, nil)
+		var tweak func(*store.Config)
+		if key == nil {
+			tweak = insecureStore // a keyed store would key its backup with clusterKey
+		}
+		wrong := newCluster(t, []string{srv.Addr}, backup.Config{SecretKey: key}, tweak)
 		wrong.start("w")
 		if v, ok, err := wrong.nodes()[0].Find("tok"); ok || err != nil {
 			t.Errorf("Find with backup key %q = (%q, %v, %v), want not found", key, v, ok, err)

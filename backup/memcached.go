@@ -58,7 +58,10 @@ func (tooLarge) Is(target error) bool { return target == store.ErrTooLarge }
 // returns as soon as ctx is done; its attempt finishes in the background
 // within Timeout, and Close waits for it.
 type Memcached struct {
-	codec   *codec
+	// codec is replaced once by UseClusterKey when Config.SecretKey is
+	// unset; every call loads it once.
+	codec   atomic.Pointer[codec]
+	cfg     Config // with defaults, for UseClusterKey
 	ring    *ring
 	client  *memcache.Client   // routes through ring; used by Put and Get
 	direct  []*memcache.Client // one per ring node; used by Delete's sweep
@@ -87,7 +90,8 @@ func New(cfg Config) (*Memcached, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Memcached{codec: c, timeout: cfg.Timeout}
+	m := &Memcached{cfg: cfg, timeout: cfg.Timeout}
+	m.codec.Store(c)
 	m.ring = newRing(nodes, cfg.DownFor, cfg.Logger)
 	m.client = newClient(m.ring, cfg.Timeout, cfg.MaxIdleConns)
 	for _, a := range m.ring.addrs {
@@ -113,12 +117,13 @@ func (m *Memcached) Put(ctx context.Context, token string, data []byte, expiry t
 	}
 	defer m.inflight.Done()
 	m.stats.puts.Add(1)
-	key := m.codec.storageKey(token)
+	c := m.codec.Load()
+	key := c.storageKey(token)
 	exp, keep := expiration(expiry, time.Now())
 	if !keep {
 		return m.fail("put expired", m.sweep(ctx, key))
 	}
-	value, err := m.codec.encode(key, data)
+	value, err := c.encode(key, data)
 	if err != nil {
 		return m.fail("put", err)
 	}
@@ -138,10 +143,11 @@ func (m *Memcached) Get(ctx context.Context, token string) ([]byte, bool, error)
 		return nil, false, fmt.Errorf("backup: get: %w", err)
 	}
 	m.stats.gets.Add(1)
-	key := m.codec.storageKey(token)
+	c := m.codec.Load()
+	key := c.storageKey(token)
 	if ctx.Done() == nil { // cannot be cancelled: no need for a goroutine
 		defer m.inflight.Done()
-		return m.finishGet(key, m.fetch(ctx, key))
+		return m.finishGet(c, key, m.fetch(ctx, key))
 	}
 	ch := make(chan fetched, 1) // buffered: an abandoned attempt never blocks
 	go func() {
@@ -150,7 +156,7 @@ func (m *Memcached) Get(ctx context.Context, token string) ([]byte, bool, error)
 	}()
 	select {
 	case r := <-ch:
-		return m.finishGet(key, r)
+		return m.finishGet(c, key, r)
 	case <-ctx.Done():
 		return nil, false, m.fail("get", ctx.Err())
 	}
@@ -172,7 +178,7 @@ func (m *Memcached) fetch(ctx context.Context, key string) fetched {
 	return r
 }
 
-func (m *Memcached) finishGet(key string, r fetched) ([]byte, bool, error) {
+func (m *Memcached) finishGet(c *codec, key string, r fetched) ([]byte, bool, error) {
 	if errors.Is(r.err, memcache.ErrCacheMiss) {
 		m.stats.misses.Add(1)
 		return nil, false, nil
@@ -180,7 +186,7 @@ func (m *Memcached) finishGet(key string, r fetched) ([]byte, bool, error) {
 	if r.err != nil {
 		return nil, false, m.fail("get", r.err)
 	}
-	data, err := m.codec.decode(key, r.item.Value)
+	data, err := c.decode(key, r.item.Value)
 	if err != nil {
 		return nil, false, m.fail("get", err)
 	}
@@ -199,7 +205,30 @@ func (m *Memcached) Delete(ctx context.Context, token string) error {
 	}
 	defer m.inflight.Done()
 	m.stats.deletes.Add(1)
-	return m.fail("delete", m.sweep(ctx, m.codec.storageKey(token)))
+	return m.fail("delete", m.sweep(ctx, m.codec.Load().storageKey(token)))
+}
+
+// UseClusterKey makes a Memcached configured without a SecretKey derive its
+// keys from the cluster key, as if SecretKey were clusterKey: values are
+// then sealed and keys are HMACs, and unsealed values no longer load. With
+// a SecretKey of its own it changes nothing. store.Open calls it with
+// store.Config.SecretKey, so a keyed cluster never writes plaintext
+// sessions to memcached; call it only before the first Put or Get.
+func (m *Memcached) UseClusterKey(clusterKey []byte) error {
+	if len(m.cfg.SecretKey) > 0 {
+		return nil
+	}
+	cfg := m.cfg
+	cfg.SecretKey = clusterKey
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	c, err := newCodec(cfg)
+	if err != nil {
+		return err
+	}
+	m.codec.Store(c)
+	return nil
 }
 
 // Close waits for calls in progress (including abandoned Get attempts, at

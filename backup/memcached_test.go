@@ -168,13 +168,13 @@ func TestWrongSecretKey(t *testing.T) {
 	}
 	// Copied under b's key, a's value fails authentication instead of
 	// decrypting to garbage.
-	raw, _ := rawGet(t, srv.Addr, a.codec.storageKey("tok"))
-	rawSet(t, srv.Addr, b.codec.storageKey("tok"), raw)
+	raw, _ := rawGet(t, srv.Addr, a.codec.Load().storageKey("tok"))
+	rawSet(t, srv.Addr, b.codec.Load().storageKey("tok"), raw)
 	if got, _, err := b.Get(ctx, "tok"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("other-key Get of a copied value = (%q, %v), want ErrCorrupt", got, err)
 	}
 	// Nor can one session's value be moved to another's key.
-	rawSet(t, srv.Addr, a.codec.storageKey("victim"), raw)
+	rawSet(t, srv.Addr, a.codec.Load().storageKey("victim"), raw)
 	if got, _, err := a.Get(ctx, "victim"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Get of a value moved between sessions = (%q, %v), want ErrCorrupt", got, err)
 	}
@@ -199,7 +199,7 @@ func TestCompressionShrinksStoredItem(t *testing.T) {
 	if err := m.Put(context.Background(), "cart", data, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := rawGet(t, srv.Addr, m.codec.storageKey("cart"))
+	raw, _ := rawGet(t, srv.Addr, m.codec.Load().storageKey("cart"))
 	if len(raw) >= len(data)/4 {
 		t.Fatalf("stored %d bytes for %d compressible bytes, want under a quarter", len(raw), len(data))
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/placement"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -77,6 +78,8 @@ type proxy struct {
 	target string
 	ln     net.Listener
 	cut    atomic.Bool
+	hold   atomic.Bool  // accept, but forward nothing: a memcached that hangs
+	held   atomic.Int32 // connections accepted while holding
 	wg     sync.WaitGroup
 
 	// mu guards conns.
@@ -109,6 +112,13 @@ func (p *proxy) accept() {
 			c.Close()
 			continue
 		}
+		if p.hold.Load() {
+			p.mu.Lock()
+			p.conns[c] = true
+			p.mu.Unlock()
+			p.held.Add(1)
+			continue
+		}
 		up, err := net.DialTimeout("tcp", p.target, time.Second)
 		if err != nil {
 			c.Close()
@@ -129,6 +139,14 @@ func (p *proxy) setCut(cut bool) {
 	if cut {
 		p.closeAll()
 	}
+}
+
+// setHold makes the proxy accept connections and forward nothing (true),
+// closing the connections it has so clients reconnect into the hold; false
+// forwards new connections again and closes the held ones.
+func (p *proxy) setHold(hold bool) {
+	p.hold.Store(hold)
+	p.closeAll()
 }
 
 func (p *proxy) closeAll() {
@@ -183,4 +201,45 @@ func TestColdWriteWhileMemcachedUnreachable(t *testing.T) {
 	for _, p := range problems {
 		t.Error(p)
 	}
+}
+
+// TestHangingBackupBlocksOnlyItsToken: while memcached hangs (a real one
+// behind a proxy that stops forwarding), the lookup of an unknown token
+// waits for it, but writes to other sessions of the same partition go
+// ahead: the restore fetch runs outside the partition's write lock.
+func TestHangingBackupBlocksOnlyItsToken(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	px := startProxy(t, srv.Addr)
+	c := newCluster(t, []string{px.addr}, backup.Config{SecretKey: clusterKey, Timeout: 5 * time.Second}, nil)
+	c.start("a")
+	n := c.nodes()[0]
+	const known = "known-session"
+	if err := n.Commit(known, []byte("v1"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.waitDrained(10 * time.Second)
+	unknown := ""
+	for i := 0; unknown == ""; i++ {
+		if tok := fmt.Sprintf("unknown-%d", i); placement.PartitionOf(tok, 2048) == placement.PartitionOf(known, 2048) {
+			unknown = tok
+		}
+	}
+
+	px.setHold(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Find(unknown)
+	}()
+	waitFor(t, 5*time.Second, "the lookup reached memcached", func() bool { return px.held.Load() > 0 })
+	if err := n.Commit(known, []byte("v2"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("Commit(%s) while memcached hangs = %v", known, err)
+	}
+	select {
+	case <-done:
+		t.Fatal("the write to another session of the partition waited for the hanging lookup")
+	default:
+	}
+	px.setHold(false)
+	<-done
 }

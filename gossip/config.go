@@ -55,6 +55,18 @@ type Config struct {
 	// under another key are rejected, in both directions. Default: none.
 	SecretKey []byte
 
+	// OldSecretKeys are earlier keys still accepted for incoming gossip
+	// (memberlist's keyring): rotate a key by adding the new one here on
+	// every node, then making it SecretKey everywhere (the old one moves
+	// here), then dropping the old one. Each must be 16, 24 or 32 bytes.
+	OldSecretKeys [][]byte
+
+	// Label, when set, is memberlist's label: it is sent with every packet
+	// and stream (and authenticated with the key), and gossip carrying
+	// another label or none is refused, so two clusters that share a key do
+	// not merge. At most 255 bytes. Default: none.
+	Label string
+
 	// Meta is this node's initial metadata (see SetMeta to change it).
 	Meta Meta
 
@@ -217,6 +229,23 @@ func (c Config) checkKeyAndMeta() error {
 	default:
 		return fmt.Errorf("SecretKey is %d bytes, want 16, 24 or 32", len(c.SecretKey))
 	}
+	if len(c.SecretKey) > 0 && allZero(c.SecretKey) {
+		return fmt.Errorf("SecretKey is all zero bytes; use random bytes")
+	}
+	if len(c.OldSecretKeys) > 0 && len(c.SecretKey) == 0 {
+		return fmt.Errorf("OldSecretKeys need a SecretKey")
+	}
+	for i, k := range c.OldSecretKeys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			return fmt.Errorf("OldSecretKeys[%d]: %w", i, err)
+		}
+		if allZero(k) {
+			return fmt.Errorf("OldSecretKeys[%d] is all zero bytes", i)
+		}
+	}
+	if len(c.Label) > memberlist.LabelMaxSize {
+		return fmt.Errorf("Label is %d bytes, limit %d", len(c.Label), memberlist.LabelMaxSize)
+	}
 	if _, err := c.Meta.MarshalBinary(); err != nil {
 		return fmt.Errorf("Meta: %w", err)
 	}
@@ -242,4 +271,15 @@ func splitAddr(s string, hostOnly bool) (string, int, error) {
 		return "", 0, fmt.Errorf("host in %q is not an IP address", s)
 	}
 	return host, port, nil
+}
+
+// allZero reports whether b holds only zero bytes: a key buffer that was
+// never filled, identical on every cluster that made the same mistake.
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }

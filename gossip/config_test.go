@@ -1,6 +1,7 @@
 package gossip_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -41,7 +42,13 @@ func TestValidate(t *testing.T) {
 		{"probe timeout too long", func(c *gossip.Config) { c.ProbeTimeout = time.Second }, "must be below ProbeInterval"},
 		{"negative suspicion", func(c *gossip.Config) { c.SuspicionMult = -1 }, "SuspicionMult"},
 		{"bad key size", func(c *gossip.Config) { c.SecretKey = make([]byte, 10) }, "SecretKey is 10 bytes"},
-		{"32-byte key ok", func(c *gossip.Config) { c.SecretKey = make([]byte, 32) }, ""},
+		{"32-byte key ok", func(c *gossip.Config) { c.SecretKey = bytes.Repeat([]byte{1}, 32) }, ""},
+		{"all-zero key", func(c *gossip.Config) { c.SecretKey = make([]byte, 32) }, "all zero"},
+		{"old key without key", func(c *gossip.Config) { c.OldSecretKeys = [][]byte{bytes.Repeat([]byte{1}, 32)} }, "need a SecretKey"},
+		{"bad old key", func(c *gossip.Config) {
+			c.SecretKey, c.OldSecretKeys = bytes.Repeat([]byte{1}, 32), [][]byte{make([]byte, 7)}
+		}, "OldSecretKeys[0]"},
+		{"long label", func(c *gossip.Config) { c.Label = strings.Repeat("l", 256) }, "Label is 256 bytes"},
 		{"bad meta", func(c *gossip.Config) { c.Meta.RPCAddr = "no-port" }, "Meta"},
 	}
 	for _, tt := range tests {

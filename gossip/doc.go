@@ -43,7 +43,11 @@
 //
 // With Config.SecretKey all gossip is encrypted and authenticated with
 // AES-GCM, and unencrypted or foreign-key traffic is dropped in both
-// directions: keyed and unkeyed nodes cannot join each other.
+// directions: keyed and unkeyed nodes cannot join each other. A key of only
+// zero bytes is refused. Config.OldSecretKeys are still accepted on input
+// (memberlist's keyring), so a key is rotated without downtime; see the
+// field. Config.Label separates clusters that share a key: gossip with
+// another label, or none, is refused.
 //
 // # Testing
 //

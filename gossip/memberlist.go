@@ -73,6 +73,15 @@ func (c *Cluster) memberlistConfig(t memberlist.NodeAwareTransport, logger *log.
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
 	mc.SecretKey = slices.Clone(cfg.SecretKey)
+	if len(cfg.OldSecretKeys) > 0 {
+		keys := append([][]byte{mc.SecretKey}, cfg.OldSecretKeys...)
+		ring, err := memberlist.NewKeyring(keys, mc.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("gossip: keyring: %w", err)
+		}
+		mc.Keyring = ring
+	}
+	mc.Label = cfg.Label
 	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive = c.meta, c.roster, c.admit, c.admit
 	return mc, nil

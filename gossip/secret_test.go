@@ -112,3 +112,45 @@ func TestWrongKeyLoggedOnce(t *testing.T) {
 		t.Errorf("20 joins with the wrong key logged %q on the victim, want one line starting %q", got, want)
 	}
 }
+
+// TestKeyRotation runs nodes at the successive steps of a key rotation
+// (memberlist's keyring) side by side: a node that accepts the new key
+// takes in both a node still on the old key alone and one that already
+// sends with the new key, while the old key alone still refuses the new.
+func TestKeyRotation(t *testing.T) {
+	c := newCluster(t)
+	oldKey, newKey := key1, bytes.Repeat([]byte{3}, 32)
+	rotating := func(name string, key []byte, accepted [][]byte, seeds ...string) gossip.Config {
+		cfg := keyed(t, key, name, seeds...)
+		cfg.OldSecretKeys = accepted
+		return cfg
+	}
+	a := c.mustStart("127.0.0.11", 7946, rotating("a", oldKey, [][]byte{newKey}))
+	before := c.mustStart("127.0.0.12", 0, keyed(t, oldKey, "before", seedAddr))
+	after := c.mustStart("127.0.0.13", 0, rotating("after", newKey, [][]byte{oldKey}, seedAddr))
+	waitMembers(t, 3*time.Second, "a,after,before", a, before, after)
+	// A node with only the new key, joining through the node with only
+	// the old one, is refused.
+	if _, err := c.start("127.0.0.29", 0, keyed(t, newKey, "late", before.Self().Addr)); !errors.Is(err, gossip.ErrJoin) {
+		t.Fatalf("New with only the new key joining through a node with only the old key: error = %v, want ErrJoin", err)
+	}
+}
+
+// TestLabelSeparatesClusters: two clusters with the same key but different
+// labels do not merge, and a node with the right label joins.
+func TestLabelSeparatesClusters(t *testing.T) {
+	c := newCluster(t)
+	labelled := func(label, name string, seeds ...string) gossip.Config {
+		cfg := keyed(t, key1, name, seeds...)
+		cfg.Label = label
+		return cfg
+	}
+	a := c.mustStart("127.0.0.11", 7946, labelled("blue", "a"))
+	for _, tc := range []struct{ name, label string }{{"other label", "green"}, {"no label", ""}} {
+		if _, err := c.start("127.0.0.21", 0, labelled(tc.label, "x", seedAddr)); !errors.Is(err, gossip.ErrJoin) {
+			t.Errorf("New with %s joining a labelled cluster: error = %v, want ErrJoin", tc.name, err)
+		}
+	}
+	b := c.mustStart("127.0.0.12", 0, labelled("blue", "b", seedAddr))
+	waitMembers(t, 3*time.Second, "a,b", a, b)
+}

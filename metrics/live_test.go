@@ -13,6 +13,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
@@ -31,6 +32,7 @@ func TestLiveNode(t *testing.T) {
 	rec := metrics.NewRecorder()
 	cfg := store.DefaultConfig()
 	cfg.Name, cfg.Backup, cfg.BackupDelay, cfg.Logger, cfg.Observer = "live", mc, 20*time.Millisecond, quiet, rec
+	cfg.SecretKey = storetest.Key()
 	node, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ func (e emitter) sessions(s middleware.Stats) {
 		{"sessring_sessions_detached_total", "Manager.Session calls outside LoadAndSave.", s.Detached},
 		{"sessring_sessions_too_large_total", "Writes refused because the session would exceed MaxSessionBytes.", s.TooLarge},
 		{"sessring_sessions_errors_total", "Requests answered by ErrorFunc, and failed late writes and touches.", s.Errors},
+		{"sessring_sessions_capped_total", "Oldest sessions of a user ended past MaxSessionsPerUser.", s.Capped},
 	} {
 		e.counter(c.name, c.help, c.v)
 	}

@@ -57,6 +57,7 @@ func storeCounters(e emitter, s *store.Stats, node label) {
 		{"sessring_store_expired_total", "Sessions expired by this node as owner.", s.Expired},
 		{"sessring_store_full_total", "Writes refused because MaxBytes was reached.", s.Full},
 		{"sessring_store_lock_abandons_dropped_total", "Lock abandon calls dropped because the queue was full (such a lease lasts until its ttl).", s.LockAbandonsDropped},
+		{"sessring_store_evicted_total", "Sessions ended under memory pressure (EvictUnprotected); they are lost.", s.Evicted},
 	} {
 		e.counter(c.name, c.help, c.v, node)
 	}

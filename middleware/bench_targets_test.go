@@ -90,6 +90,7 @@ func openLoopbackCluster(b *testing.B, key []byte) []*store.Node {
 		cfg.Name = fmt.Sprintf("bench-%d", i)
 		cfg.Join = seeds
 		cfg.SecretKey = key
+		cfg.Insecure = key == nil // the plaintext comparison
 		cfg.Logger = discardLogger()
 		var n *store.Node
 		var err error

@@ -66,9 +66,10 @@ func newTestCluster(t *testing.T, opt clusterOptions) *testCluster {
 	}
 	t.Cleanup(c.close)
 	var seeds []string
+	key := storetest.Key()
 	for i := range 3 {
 		r := &replica{name: fmt.Sprintf("node-%d", i+1), ip: fmt.Sprintf("127.0.0.%d", 11+i)}
-		sc := memnetStoreConfig(c.net, r.name, r.ip, seeds)
+		sc := memnetStoreConfig(c.net, key, r.name, r.ip, seeds)
 		n, err := store.Open(sc)
 		if err != nil {
 			t.Fatalf("store.Open(%s) = %v", r.name, err)
@@ -87,9 +88,10 @@ func newTestCluster(t *testing.T, opt clusterOptions) *testCluster {
 // memnetStoreConfig is tuned like the store's own tests: failure detection
 // fast enough for short tests, slow enough that a 2-core machine running the
 // race detector does not declare live nodes dead.
-func memnetStoreConfig(net *memnet.Network, name, ip string, join []string) store.Config {
+func memnetStoreConfig(net *memnet.Network, key []byte, name, ip string, join []string) store.Config {
 	cfg := store.DefaultConfig()
 	cfg.Name = name
+	cfg.SecretKey = key
 	cfg.BindAddr = ip + ":7946"
 	cfg.RPCAddr = ip + ":7947"
 	cfg.Join = join

@@ -92,8 +92,13 @@ type Config struct {
 	Cookie CookieConfig
 
 	// IdleTimeout expires a session this long after its last write or touch,
-	// server-side. Default 0: no idle expiry. It is independent of the cookie
-	// lifetime: the cookie only mirrors the resulting deadline.
+	// server-side. Default 30 minutes (Tomcat's session-timeout): a session
+	// abandoned by a visitor frees its memory within half an hour instead of
+	// holding it for the whole Lifetime, so filling MaxBytes takes a flood
+	// of sustained traffic rather than a burst. (Before, there was no idle
+	// expiry by default.) A negative value turns idle expiry off. It is
+	// independent of the cookie lifetime: the cookie only mirrors the
+	// resulting deadline.
 	IdleTimeout time.Duration
 	// Lifetime is the absolute server-side lifetime from creation (or from
 	// RenewToken). Default 24h.
@@ -152,6 +157,12 @@ type Config struct {
 	// and each value's uncompressed encoding. A request that would exceed it
 	// fails with ErrSessionTooLarge and stores nothing. Default 256 KiB.
 	MaxSessionBytes int
+	// MaxSessionsPerUser caps the live sessions tied to one user
+	// (SetUser): past it, the oldest are ended (as by DestroyUser), in the
+	// background, so an account that logs in over and over keeps a bounded
+	// index and its logins never fail. Default 100; a negative value
+	// removes the cap (dead entries are still pruned).
+	MaxSessionsPerUser int
 
 	// ErrorFunc answers requests that fail in the middleware. Default: log,
 	// then 503 with Retry-After for store unavailability and lock timeouts,
@@ -176,9 +187,10 @@ type Config struct {
 
 // Defaults not expressed by DefaultConfig's literal values.
 const (
-	defaultTouchCap  = time.Minute
-	maxTokenCookies  = 3 // candidates tried when several cookies carry our name
-	defaultSizeLimit = 256 << 10
+	defaultIdleTimeout = 30 * time.Minute
+	defaultTouchCap    = time.Minute
+	maxTokenCookies    = 3 // candidates tried when several cookies carry our name
+	defaultSizeLimit   = 256 << 10
 )
 
 // DefaultConfig returns a Config with every default filled in.
@@ -192,14 +204,16 @@ func DefaultConfig() Config {
 			SameSite: http.SameSiteLaxMode,
 			Persist:  new(true),
 		},
-		Lifetime:        24 * time.Hour,
-		LockAutoAfter:   10,
-		LockWait:        store.DefaultOpTimeout,
-		LockTTL:         30 * time.Second,
-		StoreTimeout:    store.DefaultOpTimeout,
-		Codec:           DefaultCodec{},
-		CompressAbove:   1024,
-		MaxSessionBytes: defaultSizeLimit,
+		IdleTimeout:        defaultIdleTimeout,
+		Lifetime:           24 * time.Hour,
+		LockAutoAfter:      10,
+		LockWait:           store.DefaultOpTimeout,
+		LockTTL:            30 * time.Second,
+		StoreTimeout:       store.DefaultOpTimeout,
+		Codec:              DefaultCodec{},
+		CompressAbove:      1024,
+		MaxSessionBytes:    defaultSizeLimit,
+		MaxSessionsPerUser: 100,
 	}
 }
 
@@ -218,7 +232,7 @@ func (c Config) validateDurations() error {
 		name string
 		d    time.Duration
 	}{
-		{"IdleTimeout", c.IdleTimeout}, {"Lifetime", c.Lifetime}, {"TouchInterval", c.TouchInterval},
+		{"Lifetime", c.Lifetime}, {"TouchInterval", c.TouchInterval},
 		{"LockWait", c.LockWait}, {"LockTTL", c.LockTTL}, {"StoreTimeout", c.StoreTimeout},
 	}
 	for _, n := range named {
@@ -226,11 +240,15 @@ func (c Config) validateDurations() error {
 			return fmt.Errorf("%s is negative (%v)", n.name, n.d)
 		}
 	}
-	if c.TouchInterval > 0 && c.IdleTimeout == 0 {
-		return fmt.Errorf("TouchInterval %v set without IdleTimeout", c.TouchInterval)
+	if c.TouchInterval > 0 && c.IdleTimeout < 0 {
+		return fmt.Errorf("TouchInterval %v set with idle expiry off", c.TouchInterval)
 	}
-	if c.IdleTimeout > 0 && c.TouchInterval >= c.IdleTimeout {
-		return fmt.Errorf("TouchInterval %v must be below IdleTimeout %v", c.TouchInterval, c.IdleTimeout)
+	idle := c.IdleTimeout
+	if idle == 0 {
+		idle = defaultIdleTimeout
+	}
+	if idle > 0 && c.TouchInterval >= idle {
+		return fmt.Errorf("TouchInterval %v must be below IdleTimeout %v", c.TouchInterval, idle)
 	}
 	return nil
 }
@@ -283,12 +301,17 @@ func (c Config) withDefaults() Config {
 	setIfZero(&c.Cookie.Path, d.Cookie.Path)
 	setIfZero(&c.Cookie.SameSite, d.Cookie.SameSite)
 	setIfZero(&c.Lifetime, d.Lifetime)
+	setIfZero(&c.IdleTimeout, d.IdleTimeout)
+	if c.IdleTimeout < 0 {
+		c.IdleTimeout = 0 // off
+	}
 	setIfZero(&c.LockAutoAfter, d.LockAutoAfter)
 	setIfZero(&c.LockWait, d.LockWait)
 	setIfZero(&c.LockTTL, d.LockTTL)
 	setIfZero(&c.StoreTimeout, d.StoreTimeout)
 	setIfZero(&c.CompressAbove, d.CompressAbove)
 	setIfZero(&c.MaxSessionBytes, d.MaxSessionBytes)
+	setIfZero(&c.MaxSessionsPerUser, d.MaxSessionsPerUser)
 	if c.Codec == nil {
 		c.Codec = d.Codec
 	}

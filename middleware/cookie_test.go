@@ -121,6 +121,7 @@ func TestCookieAttributes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
+			cfg.IdleTimeout = -1 // Max-Age mirrors Lifetime alone (idle: TestIdleTouchThrottledAndCookieFollowsDeadline)
 			if tc.mutate != nil {
 				tc.mutate(&cfg)
 			}
@@ -239,7 +240,9 @@ func TestCookieConfigMerges(t *testing.T) {
 }
 
 func TestSetCookieOnlyWhenNeeded(t *testing.T) {
-	e := newEnv(t, Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Without idle expiry: with it, a write moves the deadline the cookie
+	// mirrors (TestIdleTouchThrottledAndCookieFollowsDeadline).
+	e := newEnv(t, Config{IdleTimeout: -1}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := e2m(r)
 		if r.URL.Path == "/write" {
 			s.Put("n", s.GetInt("n")+1)
@@ -302,6 +305,7 @@ func TestIdleTouchThrottledAndCookieFollowsDeadline(t *testing.T) {
 
 func TestTokenHeaderForAPIClients(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.IdleTimeout = -1 // the header is re-sent when the idle deadline moves
 	cfg.TokenHeader = "X-Session"
 	e := newEnv(t, cfg, nil)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -447,5 +451,21 @@ func TestCookieFollowsManySmallDeadlineMoves(t *testing.T) {
 	rec, _ := e.st.Peek(tok)
 	if got := browserExpiry.Sub(rec.Deadline()); got < 0 || got >= time.Second {
 		t.Errorf("browser expiry - server deadline = %v, want within [0, 1s)", got)
+	}
+}
+
+// TestIdleExpiryByDefault: a zero Config expires a session idle for 30
+// minutes, and its cookie says so, so abandoned sessions do not hold
+// memory for the whole Lifetime.
+func TestIdleExpiryByDefault(t *testing.T) {
+	e := newEnv(t, Config{}, nil)
+	put := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e2m(r).Put("n", 1) })
+	rec := e.serve(put, httptest.NewRequest("GET", "/", nil))
+	c := sessionCookie(rec.Result())
+	if c == nil || c.MaxAge != int((30*time.Minute).Seconds()) {
+		t.Fatalf("Set-Cookie %v, want Max-Age 1800 (the idle deadline)", c)
+	}
+	if got := e.m.cfg.IdleTimeout; got != 30*time.Minute {
+		t.Errorf("effective IdleTimeout = %v, want 30m", got)
 	}
 }

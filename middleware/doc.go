@@ -148,8 +148,9 @@
 //
 // # Expiry and cookies
 //
-// The server decides expiry: Lifetime is absolute from creation (or
-// RenewToken), IdleTimeout counts from the last write or touch, and the
+// The server decides expiry: Lifetime (default 24h) is absolute from
+// creation (or RenewToken), IdleTimeout (default 30 minutes; before, idle
+// expiry was off by default) counts from the last write or touch, and the
 // store deletes the session at the earlier of the two, on every node; both
 // are sent as absolute times, never as relative TTLs. The cookie only
 // mirrors the result: with Cookie.Persist (default) its Expires and Max-Age
@@ -198,9 +199,13 @@
 // cannot be written, the session write fails and the request gets an error,
 // so a stored session of the user is never missing from the list. Entries of
 // sessions that ended (logout, renewal, expiry, another user) are dropped
-// when the list is read, and when an index grows past 64 entries, once they
-// are older than StoreTimeout plus a minute and only if no entry was added
-// since the read. The index lives as long as the longest session it lists,
+// when the list is read, and, in the background after the login that grew
+// it, when an index passes 64 entries, once they are older than
+// StoreTimeout plus a minute and only if no entry was added since the read.
+// A user keeps at most MaxSessionsPerUser live sessions (default 100): the
+// background check ends the oldest beyond it (Stats.Capped), so an account
+// that logs in over and over never fails a login on a full index.
+// Manager.Close waits for that background work. The index lives as long as the longest session it lists,
 // also across deploys that change Lifetime. A login that completes while
 // DestroyUser runs may survive it, as one a moment later would. Managers
 // with different cookie names keep separate indexes.

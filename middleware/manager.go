@@ -26,6 +26,7 @@ type Manager struct {
 
 	stats          counters
 	warnedDetached atomic.Bool
+	janitor        janitor // background user-index maintenance (userprune.go)
 }
 
 // New returns a Manager storing sessions in st. cfg is validated, and its

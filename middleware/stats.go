@@ -20,6 +20,7 @@ type Stats struct {
 	InPlaceChanges   uint64 // values changed in place without Put, detected and saved
 	DecodeFailures   uint64 // stored values dropped because they did not decode
 	Destroyed        uint64 // sessions deleted by Destroy
+	Capped           uint64 // oldest sessions of a user ended past MaxSessionsPerUser
 	Renewed          uint64 // RenewToken calls that moved a stored session
 	LockAcquired     uint64 // locks taken
 	LockTimeouts     uint64 // requests failed with ErrLockTimeout
@@ -47,7 +48,7 @@ type counters struct {
 	destroyed, renewed, lockAcquired, lockTimeouts        atomic.Uint64
 	relocks                                               atomic.Uint64
 	autoSkipped, autoMisses, lateWrites, detached         atomic.Uint64
-	tooLarge, errors, vanished                            atomic.Uint64
+	tooLarge, errors, vanished, capped                    atomic.Uint64
 	loadNanos, saveNanos, lockNanos                       atomic.Int64
 }
 
@@ -59,7 +60,7 @@ func (m *Manager) Stats() Stats {
 		Loads: c.loads.Load(), LoadMisses: c.loadMisses.Load(), BadTokens: c.badTokens.Load(),
 		Created: c.created.Load(), Saves: c.saves.Load(), SkippedUnchanged: c.skipped.Load(),
 		Touches: c.touches.Load(), InPlaceChanges: c.inPlace.Load(), DecodeFailures: c.decodeFail.Load(),
-		Destroyed: c.destroyed.Load(), Renewed: c.renewed.Load(),
+		Destroyed: c.destroyed.Load(), Capped: c.capped.Load(), Renewed: c.renewed.Load(),
 		LockAcquired: c.lockAcquired.Load(), LockTimeouts: c.lockTimeouts.Load(), Relocks: c.relocks.Load(),
 		LockAutoSkipped: c.autoSkipped.Load(), LockAutoMisses: c.autoMisses.Load(),
 		LateWrites: c.lateWrites.Load(), Vanished: c.vanished.Load(), Detached: c.detached.Load(),

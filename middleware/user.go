@@ -30,11 +30,18 @@ import (
 // The reverse may happen (a listed token whose session was never stored, was
 // destroyed, expired, renewed or tied to another user). Such entries are
 // checked against the session itself and dropped by UserSessions and
-// DestroyUser, and by a pass over the whole index when it grows past
-// pruneAbove entries; but only once older than indexGrace (the session write
+// DestroyUser, and by a pass over the whole index, in the background, when
+// it grows past pruneAbove entries or MaxSessionsPerUser (which also ends
+// the oldest sessions beyond that cap); but only once older than indexGrace (the session write
 // that follows an entry may not have landed yet), and only if the index has
 // not changed since it was read (the session may have been tied back
 // meanwhile). Each Manager cookie name has its own indexes.
+
+// UserField is the stored field that ties a session to its user (SetUser).
+// Give it to store.Config.ProtectField with store.EvictUnprotected, so that
+// under memory pressure a node ends anonymous sessions, never those of
+// logged-in users.
+const UserField = userKey
 
 const (
 	userKey = reservedPrefix + "user" // the stored user id of a session
@@ -344,23 +351,19 @@ func (m *Manager) indexAdd(ctx context.Context, user, token string) error {
 		if (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound)) && attempt < 4 {
 			continue // the index changed between the read and the write
 		}
+		if errors.Is(err, store.ErrTooLarge) && attempt < 4 {
+			// The index outgrew the store's limit faster than the background
+			// could prune it (a burst of logins): prune now, then retry.
+			m.pruneUser(ctx, user)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("middleware: list session in its user's index: %w", err)
 		}
-		m.pruneIndex(ctx, user, idx)
+		if n := len(idx.Fields); (n > pruneAbove && n%pruneEvery == 0) || (m.cfg.MaxSessionsPerUser > 0 && n > m.cfg.MaxSessionsPerUser) {
+			m.schedulePrune(user)
+		}
 		return nil
-	}
-}
-
-// pruneIndex drops dead entries once an index has grown past pruneAbove,
-// once every pruneEvery additions. It costs a load per entry, within the
-// request that added the entry.
-func (m *Manager) pruneIndex(ctx context.Context, user string, idx store.Record) {
-	if n := len(idx.Fields); n <= pruneAbove || n%pruneEvery != 0 {
-		return
-	}
-	if _, dead, err := m.checkIndex(ctx, user, idx); err == nil {
-		m.indexRemove(ctx, user, idx.Version, dead...)
 	}
 }
 

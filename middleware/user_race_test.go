@@ -206,6 +206,7 @@ func TestUserIndexOutlivesItsSessions(t *testing.T) {
 	mem := memstore.New()
 	long := DefaultConfig()
 	long.Lifetime = 30 * 24 * time.Hour
+	long.IdleTimeout = -1 // the clock jumps hours: only Lifetime may end sessions here
 	e := newUserEnv(t, mem, mem, long)
 	clock := e.useClock()
 	c := e.client()
@@ -213,6 +214,7 @@ func TestUserIndexOutlivesItsSessions(t *testing.T) {
 
 	short := DefaultConfig()
 	short.Lifetime = time.Hour
+	short.IdleTimeout = -1
 	after := newUserEnv(t, mem, mem, short)
 	after.m.now = clock.now
 	after.login(after.client(), "ann")
@@ -226,6 +228,7 @@ func TestUserIndexOutlivesItsSessions(t *testing.T) {
 
 	other := DefaultConfig()
 	other.Cookie.Name = "admin"
+	other.IdleTimeout = -1
 	admin := newUserEnv(t, mem, mem, other)
 	admin.m.now = clock.now
 	admin.login(admin.client(), "ann")

@@ -400,7 +400,9 @@ func TestUserIndexIsNotASession(t *testing.T) {
 // stays about as large as the user's live sessions.
 func TestUserIndexPrunes(t *testing.T) {
 	mem := memstore.New()
-	e := newUserEnv(t, mem, mem, DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.IdleTimeout = -1 // the clock runs for hours: the live sessions must stay live
+	e := newUserEnv(t, mem, mem, cfg)
 	clock := e.useClock()
 	ctx := context.Background()
 	live := 0
@@ -417,6 +419,7 @@ func TestUserIndexPrunes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	e.waitPruned() // pruning runs after the login requests
 	if n := len(e.listed("bot")); n > pruneAbove+pruneEvery {
 		t.Errorf("index holds %d entries for %d live sessions, want at most %d", n, live, pruneAbove+pruneEvery)
 	}
@@ -562,4 +565,60 @@ func TestSetUserRenewsTokenRace(t *testing.T) {
 	}
 	e.checkListed(t, "ann")
 	e.checkListed(t, "bob")
+}
+
+// waitPruned waits until the background index maintenance is idle.
+func (e *env) waitPruned() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j := &e.m.janitor
+		j.mu.Lock()
+		idle := !j.running && len(j.pending) == 0
+		j.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("user index maintenance still running after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSessionsPerUserCapped: an account that logs in far more often than
+// MaxSessionsPerUser keeps at most that many live sessions, the newest;
+// its logins never fail, even with a store limit the uncapped index would
+// pass; and the capping happens after the login requests, not in them.
+func TestSessionsPerUserCapped(t *testing.T) {
+	mem := memstore.New()
+	mem.SetMaxBytes(8 << 10) // an index of ~100 entries: fewer logins than the test makes
+	cfg := DefaultConfig()
+	cfg.MaxSessionsPerUser = 5
+	e := newUserEnv(t, mem, mem, cfg)
+	clock := e.useClock()
+	var clients []*http.Client
+	for range 300 {
+		clock.advance(e.m.indexGrace() / 4)
+		c := e.client()
+		e.login(c, "bot") // fails the test on any error
+		clients = append(clients, c)
+	}
+	e.waitPruned()
+	us, err := e.m.UserSessions(context.Background(), "bot")
+	if err != nil || len(us) != 5 {
+		t.Fatalf("UserSessions = %d sessions, %v; want the cap, 5", len(us), err)
+	}
+	newest := map[string]bool{}
+	for _, c := range clients[len(clients)-5:] {
+		newest[sessionID(e.tokenOf(c))] = true
+	}
+	for _, u := range us {
+		if !newest[u.ID] {
+			t.Errorf("session %s kept, want only the 5 newest", u.ID)
+		}
+	}
+	if s := e.m.Stats(); s.Capped < 290 {
+		t.Errorf("Stats.Capped = %d, want the 295 sessions over the cap", s.Capped)
+	}
 }

@@ -17,9 +17,10 @@ import (
 // queue is bounded: past BackupQueue sessions, new ones are dropped and
 // counted, never silently.
 type backupQueue struct {
-	n  *Node
-	b  Backup
-	sf singleflight.Group
+	n      *Node
+	b      Backup
+	sf     singleflight.Group
+	misses missCache
 
 	// mu guards pending and flushing.
 	mu      sync.Mutex
@@ -91,6 +92,7 @@ func (q *backupQueue) writeThrough(ctx context.Context, token string, e *entry) 
 }
 
 func (q *backupQueue) put(ctx context.Context, token string, e *entry) error {
+	q.misses.forget(token)
 	var err error
 	if e.deleted {
 		err = q.b.Delete(ctx, token)
@@ -100,7 +102,7 @@ func (q *backupQueue) put(ctx context.Context, token string, e *entry) error {
 		if d := e.deadline(); d != 0 {
 			exp = time.Unix(0, d)
 		}
-		err = q.b.Put(ctx, token, marshalEntry(token, e), exp)
+		err = q.b.Put(ctx, token, marshalEntry(token, e, backupFormat(q.n.writeVersion())), exp)
 		q.written.Add(1)
 		if err == nil {
 			e.backed.Store(true) // this exact version may now be passivated
@@ -218,11 +220,20 @@ func (q *backupQueue) requeueRest(batch map[string]*entry, rest []string) {
 	q.flushing = 0
 }
 
-// load fetches token from the backup, collapsing concurrent loads.
+// load fetches token from the backup, collapsing concurrent loads. A token
+// the backup did not have a moment ago is not asked for again (misses), so
+// a flood of requests for unknown tokens costs one Get per token, not one
+// per request.
 func (q *backupQueue) load(ctx context.Context, token string) (*entry, error) {
+	if q.misses.has(token, time.Now()) {
+		return nil, nil
+	}
 	v, err := q.sf.Do(token, func() (any, error) {
 		data, ok, err := q.b.Get(ctx, token)
 		if err != nil || !ok {
+			if err == nil {
+				q.misses.add(token, time.Now())
+			}
 			return (*entry)(nil), err
 		}
 		return unmarshalEntry(token, data)
@@ -243,20 +254,26 @@ func (q *backupQueue) stats() BackupStats {
 }
 
 // restore serves an owner miss from the backup (after a full restart, say)
-// and puts the session back on owner and replica.
+// and puts the session back on owner and replica. The fetch runs outside
+// the partition's write lock: a slow or hanging backup delays the requests
+// for this token, not every write to the partition.
 func (n *Node) restore(ctx context.Context, v *view, p int, token string) (*entry, error) {
+	e, err := n.backup.load(ctx, token)
 	part := n.parts[p]
 	part.wmu.Lock()
 	defer part.wmu.Unlock()
-	return n.restoreLocked(ctx, v, p, token)
+	return n.installRestored(ctx, v, p, token, e, err)
 }
 
-func (n *Node) restoreLocked(ctx context.Context, v *view, p int, token string) (*entry, error) {
+// installRestored puts e, fetched from the backup with error err, back on
+// owner and replica, unless the partition holds the token by now (a write,
+// a delete or another restore came first). The partition's write lock is
+// held.
+func (n *Node) installRestored(ctx context.Context, v *view, p int, token string, e *entry, err error) (*entry, error) {
 	part := n.parts[p]
 	if cur := part.get(token); cur != nil {
 		return liveOrNil(cur), nil // someone restored or wrote it meanwhile
 	}
-	e, err := n.backup.load(ctx, token)
 	if err != nil {
 		// The live copies are authoritative; a cold tier that is down only
 		// means a session not in the cluster cannot be restored now. Reads

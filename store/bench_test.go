@@ -152,6 +152,7 @@ func openBenchCluster(b *testing.B, key []byte) []*Node {
 		cfg.BindAddr = "127.0.0.1:0"
 		cfg.Join = seeds
 		cfg.SecretKey = key
+		cfg.Insecure = key == nil // the plaintext comparison
 		cfg.Logger = quietLogger()
 		n, err := Open(cfg)
 		if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,13 +30,21 @@ type testCluster struct {
 
 func newTestCluster(t testing.TB, size int) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, net: memnet.New(1), nodes: map[string]*Node{}, ips: map[string]string{}}
+	c := &testCluster{t: t, net: memnet.New(1), key: randomKey(), nodes: map[string]*Node{}, ips: map[string]string{}}
 	t.Cleanup(c.closeAll)
 	for range size {
 		c.add()
 	}
 	c.waitConverged()
 	return c
+}
+
+// randomKey returns a fresh cluster key: test clusters run keyed, as
+// Validate requires, and no two tests share a key.
+func randomKey() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
 }
 
 // quietLogger discards node logs unless SESSRING_TEST_LOG is set (to a level

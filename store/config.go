@@ -4,12 +4,15 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/peertls"
 	"github.com/e5b1d45c/sessring/internal/version"
 )
 
@@ -35,6 +38,25 @@ const (
 	MinorityRefuse MinorityMode = iota
 	// MinorityServe makes every node serve what it can see.
 	MinorityServe
+)
+
+// PressurePolicy chooses what a node does when its sessions fill MaxBytes.
+type PressurePolicy uint8
+
+const (
+	// RefuseWhenFull (default): the bodies of sessions that are safe in the
+	// backup are dropped from memory (passivated, loaded back on use); past
+	// that, writes that need memory fail with ErrFull. No session is lost.
+	RefuseWhenFull PressurePolicy = iota
+	// EvictUnprotected keeps logged-in users working under a flood of
+	// anonymous sessions: once the node holds more than 90% of MaxBytes, it
+	// ends the least recently used sessions it owns that do not carry
+	// ProtectField, down to 80%, on every sweep. Ending is a deletion on
+	// owner, replica and backup: those sessions are lost, each counted in
+	// Stats.Evicted, and every sweep that evicts logs a warning with the
+	// count. Passivation still comes first, and protected sessions are
+	// never evicted: with only those left, writes fail with ErrFull.
+	EvictUnprotected
 )
 
 // Config configures a Node. Zero fields take the default shown.
@@ -63,17 +85,43 @@ type Config struct {
 	// JoinTimeout bounds how long Open retries the seeds. Default 30s.
 	JoinTimeout time.Duration
 
-	// SecretKey (16, 24 or 32 bytes) encrypts and authenticates gossip
-	// (memberlist keyring) and peer traffic (mutual TLS with a key derived
-	// from it), and the backup values. Required on non-loopback addresses
-	// unless Insecure is set.
+	// SecretKey (16, 24 or 32 random bytes) encrypts and authenticates
+	// gossip (memberlist keyring) and peer traffic (mutual TLS with a key
+	// derived from it). Open refuses to start without SecretKey or TLS
+	// unless Insecure is set, on loopback too: any local process (every
+	// container of a Kubernetes pod shares loopback) could otherwise read
+	// every session with one hand-built request. A key of only zero bytes
+	// is refused. When the Backup has no key of its own, the backup key is
+	// derived from this one (see package backup), so a keyed cluster never
+	// writes plaintext sessions to memcached.
 	SecretKey []byte
+	// OldSecretKeys are earlier keys still accepted from peers (gossip and
+	// peer TLS), never used to send: rotate SecretKey without downtime in
+	// three rolling restarts, as with memberlist's keyring. 1: add the new
+	// key here on every node; 2: make it SecretKey on every node, moving the
+	// old one here; 3: drop the old one. Backups written under the old key
+	// are not read after step 2 (they expire; the cluster's copies are
+	// unaffected).
+	OldSecretKeys [][]byte
+	// ClusterName, when set, separates this cluster from others that share
+	// its key: it is memberlist's Label on all gossip, and peer TLS agrees
+	// on it (ALPN "sessring/<name>") before any request, so nodes of
+	// differently named clusters refuse each other. Every node of a cluster
+	// must use the same name; changing it means restarting the whole
+	// cluster. At most 64 printable ASCII bytes. Default: none.
+	ClusterName string
 	// TLS, when set, is used for peer traffic instead of the SecretKey's
-	// derived certificate (your own PKI). It must require and verify client
-	// certificates. Gossip still needs SecretKey.
+	// derived certificate (your own PKI). Validate refuses a config that
+	// does not authenticate both ends: as a server it must require and
+	// verify client certificates (ClientAuth RequireAndVerifyClientCert
+	// with ClientCAs, or RequireAnyClientCert with a VerifyPeerCertificate
+	// or VerifyConnection callback), and as a client it must verify the
+	// server (InsecureSkipVerify only with such a callback). Gossip still
+	// needs SecretKey off loopback.
 	TLS *tls.Config
-	// Insecure allows non-loopback addresses without SecretKey. Default false:
-	// an unauthenticated cluster on a real network is refused.
+	// Insecure allows running without SecretKey and TLS (plaintext,
+	// unauthenticated peer traffic and gossip), and non-loopback addresses
+	// without SecretKey. Default false.
 	Insecure bool
 
 	// Partitions is the number of placement partitions; every node of a
@@ -87,6 +135,14 @@ type Config struct {
 	MaxBytes int64
 	// MaxValueBytes bounds one session. Default 1 MiB.
 	MaxValueBytes int
+	// Pressure is what a node does when its sessions fill MaxBytes; see
+	// PressurePolicy. Default RefuseWhenFull.
+	Pressure PressurePolicy
+	// ProtectField names the field that marks a session EvictUnprotected
+	// never ends: with package middleware, middleware.UserField (a session
+	// tied to a logged-in user). Sessions of kind bytes carry no fields and
+	// are never protected.
+	ProtectField string
 
 	// OpTimeout bounds one Find, Commit or Delete including retries while
 	// membership settles after a failure. Used when the ctx has no earlier
@@ -103,8 +159,12 @@ type Config struct {
 	AntiEntropyInterval time.Duration
 	// SweepInterval is how often owners expire sessions. Default 1s.
 	SweepInterval time.Duration
-	// TombstoneTTL is how long a deleted session's version is remembered so a
-	// stale copy cannot bring it back. Default 10m.
+	// TombstoneTTL is how long at least a deleted session's version is
+	// remembered so a stale copy cannot bring it back. A deletion is also
+	// remembered until the deleted session's own deadline would have
+	// passed (30 days for a session without one), so a replayed backup
+	// value cannot restore a logged-out session while the cluster runs: a
+	// tombstone costs about 200 bytes for that long. Default 10m.
 	TombstoneTTL time.Duration
 	// OrphanGrace is how long data for partitions this node no longer holds
 	// is kept (a source for peers still pulling it). Default 30s.
@@ -238,10 +298,8 @@ func (c Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadConfig, fmt.Sprintf(format, a...))
 	}
-	switch len(c.SecretKey) {
-	case 0, 16, 24, 32:
-	default:
-		return bad("SecretKey must be 16, 24 or 32 bytes, got %d", len(c.SecretKey))
+	if err := c.validateKeys(); err != nil {
+		return bad("%v", err)
 	}
 	for _, a := range []struct{ name, v string }{{"BindAddr", c.BindAddr}, {"RPCAddr", c.RPCAddr}} {
 		if a.v == "" {
@@ -257,8 +315,11 @@ func (c Config) Validate() error {
 	if c.MaxBytes < 0 || c.MaxValueBytes < 0 || c.BackupQueue < 0 {
 		return bad("MaxBytes, MaxValueBytes and BackupQueue must not be negative")
 	}
-	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe {
-		return bad("unknown Replication, BackupMode or Minority")
+	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe || c.Pressure > EvictUnprotected {
+		return bad("unknown Replication, BackupMode, Minority or Pressure")
+	}
+	if c.Pressure == EvictUnprotected && c.ProtectField == "" {
+		return bad("Pressure EvictUnprotected needs ProtectField (middleware.UserField with package middleware), or every session may be evicted")
 	}
 	if c.SuspicionMult == 1 {
 		return bad("SuspicionMult must be at least 2: the majority rule relies on a death verdict taking longer than one probe interval")
@@ -267,11 +328,67 @@ func (c Config) Validate() error {
 		return bad("BackupMode WriteThrough needs a Backup")
 	}
 	if len(c.SecretKey) == 0 && !c.Insecure {
+		if c.TLS == nil {
+			return bad("no SecretKey: set one (16, 24 or 32 random bytes), or TLS, or Insecure to accept an unauthenticated cluster (loopback included: other local processes could read every session)")
+		}
 		for _, a := range []string{c.BindAddr, c.RPCAddr, c.AdvertiseAddr} {
 			if a != "" && !isLoopback(a) {
-				return bad("address %q is not loopback: set SecretKey (or Insecure to accept an unauthenticated cluster)", a)
+				return bad("address %q is not loopback: set SecretKey, gossip is unauthenticated without it (or Insecure to accept that)", a)
 			}
 		}
+	}
+	return nil
+}
+
+// validateKeys checks SecretKey, OldSecretKeys, ClusterName and TLS.
+func (c Config) validateKeys() error {
+	keys := append([][]byte{c.SecretKey}, c.OldSecretKeys...)
+	for i, k := range keys {
+		name := "SecretKey"
+		if i > 0 {
+			name = fmt.Sprintf("OldSecretKeys[%d]", i-1)
+		}
+		if i == 0 && len(k) == 0 {
+			continue
+		}
+		if err := peertls.CheckSecret(k); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(c.OldSecretKeys) > 0 && len(c.SecretKey) == 0 {
+		return errors.New("OldSecretKeys need a SecretKey")
+	}
+	if len(c.ClusterName) > maxClusterName || strings.IndexFunc(c.ClusterName, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return fmt.Errorf("ClusterName %q: want at most %d printable ASCII bytes without spaces", c.ClusterName, maxClusterName)
+	}
+	return checkPeerTLS(c.TLS)
+}
+
+// maxClusterName bounds ClusterName (it rides in every gossip packet).
+const maxClusterName = 64
+
+// checkPeerTLS refuses a custom TLS config that lets an anonymous client in
+// (no client certificate required, or one not verified) or makes the
+// client side trust any server.
+func checkPeerTLS(t *tls.Config) error {
+	if t == nil {
+		return nil
+	}
+	callback := t.VerifyPeerCertificate != nil || t.VerifyConnection != nil
+	switch t.ClientAuth {
+	case tls.RequireAndVerifyClientCert:
+		if t.ClientCAs == nil && !callback {
+			return errors.New("TLS: ClientAuth RequireAndVerifyClientCert needs ClientCAs (without them any publicly trusted certificate is accepted)")
+		}
+	case tls.RequireAnyClientCert:
+		if !callback {
+			return errors.New("TLS: ClientAuth RequireAnyClientCert accepts any certificate without a VerifyPeerCertificate or VerifyConnection callback")
+		}
+	default:
+		return fmt.Errorf("TLS: ClientAuth is %v: peers must be authenticated, use RequireAndVerifyClientCert", t.ClientAuth)
+	}
+	if t.InsecureSkipVerify && !callback {
+		return errors.New("TLS: InsecureSkipVerify without a VerifyPeerCertificate or VerifyConnection callback trusts any server")
 	}
 	return nil
 }

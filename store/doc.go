@@ -51,16 +51,37 @@
 // Sessions carry an absolute expiry and an optional idle timeout. Only the
 // owner expires a session (a replicated tombstone, then OnExpire once);
 // expired data is never returned. Each node holds about 2/N of all sessions
-// and at most MaxBytes; past it writes fail with ErrFull rather than evict a
-// copy that is not safe elsewhere.
+// and at most MaxBytes. Under memory pressure (PressurePolicy) the node
+// first drops the bodies of sessions that are safe in the backup; by
+// default, past that, writes fail with ErrFull rather than lose a session
+// that is not safe elsewhere. With EvictUnprotected it instead ends the
+// least recently used sessions it owns that lack ProtectField (anonymous
+// visitors' sessions, with the middleware), so logged-in users keep
+// working under a flood; every such loss is counted in Stats.Evicted and
+// logged.
 //
 // # Security
 //
 // With SecretKey, gossip is encrypted by memberlist's keyring and peer
 // traffic uses mutual TLS 1.3 with a certificate derived from the key
 // (package internal/peertls); a process without the key can neither join nor
-// read nor write. A node refuses non-loopback addresses without a key unless
-// Insecure is set.
+// read nor write. Open refuses to run without SecretKey (or TLS) unless
+// Insecure is set, on loopback too: other processes on the host, or in the
+// same Kubernetes pod, share loopback. (Before, loopback ran without a key
+// by default; tests and the examples now generate one.) A key of only zero
+// bytes is refused, and a custom TLS config must authenticate both ends.
+//
+// OldSecretKeys rotates the key without downtime, as memberlist's keyring
+// does; ClusterName keeps apart clusters that share a key (memberlist Label
+// on gossip, an ALPN name agreed in every peer TLS handshake). The peer port
+// bounds unauthenticated connections: a handshake must finish within a
+// second, and at most 1024 connections are open per listener. A handover
+// from a leaving member is merged only for sessions this node holds without
+// that member, and only within MaxBytes.
+//
+// What the key does not protect: a node's memory and its process (anyone
+// who can read /proc/<pid>/mem or attach a debugger sees every session), and
+// the backup tier against rollback (see package backup).
 //
 // # Cold tier
 //

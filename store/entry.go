@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
@@ -252,26 +253,54 @@ func decodeEntryFormat(d *wire.Decoder, token string, format byte, alias bool) (
 	return e, nil
 }
 
-// marshalEntry encodes one entry with its token, the unit of backup values.
-func marshalEntry(token string, e *entry) []byte {
+// Backup value formats (the store's part of a value; package backup adds its
+// own header and, with a key, seals it):
+//
+//	1  format, token, entry without write ids       (first release)
+//	2  format, token, entry                         (V1 clusters write it)
+//	3  format, entry                                (V2: no token)
+//
+// Every build reads all three forever. Format 3 leaves the token out: the
+// backup key is derived from the token already (an HMAC of it with a key),
+// and a value that carried the token handed it to anyone who can read
+// memcached when the backup is unkeyed.
+const (
+	entryFormat        = 2 // with write ids; the newest format that holds the token
+	entryFormatNoToken = 3
+)
+
+// backupFormat is the value format to write at cluster version v: format 3
+// only once every member reads it.
+func backupFormat(v int) byte {
+	if v >= version.V2 {
+		return entryFormatNoToken
+	}
+	return entryFormat
+}
+
+// marshalEntry encodes one entry, the unit of backup values, in format f.
+func marshalEntry(token string, e *entry, f byte) []byte {
 	var enc wire.Encoder
-	enc.Byte(entryFormat)
-	enc.String(token)
+	enc.Byte(f)
+	if f < entryFormatNoToken {
+		enc.String(token)
+	}
 	e.encode(&enc)
 	return enc.B
 }
 
-const entryFormat = 2 // 2: with write ids
-
-// unmarshalEntry decodes a backup value and checks it belongs to token.
+// unmarshalEntry decodes a backup value of any format and checks that one
+// naming a token names this one.
 func unmarshalEntry(token string, b []byte) (*entry, error) {
 	d := wire.NewDecoder(b)
 	f := d.Byte()
-	if d.Err() == nil && (f < 1 || f > entryFormat) {
+	if d.Err() == nil && (f < 1 || f > entryFormatNoToken) {
 		return nil, fmt.Errorf("%w: unknown entry format %d", wire.ErrMalformed, f)
 	}
-	if got := d.String(); d.Err() == nil && got != token {
-		return nil, fmt.Errorf("%w: entry is for another token", wire.ErrMalformed)
+	if f < entryFormatNoToken {
+		if got := d.String(); d.Err() == nil && got != token {
+			return nil, fmt.Errorf("%w: entry is for another token", wire.ErrMalformed)
+		}
 	}
 	e, err := decodeEntryFormat(d, token, f, false)
 	if err != nil {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +15,13 @@ import (
 // joins through the first one's GossipAddr, and a session committed on one
 // is found on the other.
 func Example() {
+	key := make([]byte, 32)
+	rand.Read(key)
 	open := func(name string, join ...string) *store.Node {
 		cfg := store.DefaultConfig()
 		cfg.Name = name
-		cfg.BindAddr = "127.0.0.1:0" // loopback: no key needed for a demo
+		cfg.BindAddr = "127.0.0.1:0"
+		cfg.SecretKey = key // the same random key on every node
 		cfg.Join = join
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		n, err := store.Open(cfg)

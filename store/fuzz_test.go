@@ -13,19 +13,22 @@ import (
 // backup values: it must reject or decode, never panic, and what it decodes
 // must re-encode to the same bytes.
 func FuzzUnmarshalEntry(f *testing.F) {
-	f.Add(marshalEntry("tok", &entry{kind: KindBytes, version: 3, value: []byte("hello"), expiry: 99}))
-	f.Add(marshalEntry("tok", &entry{kind: KindFields, version: 1, fields: map[string][]byte{"a": []byte("1"), "b": nil}}))
-	f.Add(marshalEntry("tok", &entry{kind: KindBytes, deleted: true, version: 9}))
+	f.Add(marshalEntry("tok", &entry{kind: KindBytes, version: 3, value: []byte("hello"), expiry: 99}, entryFormat))
+	f.Add(marshalEntry("tok", &entry{kind: KindFields, version: 1, fields: map[string][]byte{"a": []byte("1"), "b": nil}}, entryFormat))
+	f.Add(marshalEntry("tok", &entry{kind: KindBytes, deleted: true, version: 9}, entryFormat))
+	f.Add(marshalEntry("tok", &entry{kind: KindBytes, version: 4, value: []byte("no token")}, entryFormatNoToken))
 	f.Add([]byte{1, 3, 't', 'o', 'k', 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := unmarshalEntry("tok", b)
 		if err != nil {
 			return
 		}
-		again := marshalEntry("tok", e)
-		e2, err := unmarshalEntry("tok", again)
-		if err != nil || !bytes.Equal(marshalEntry("tok", e2), again) {
-			t.Fatalf("round trip of a decoded entry failed: %v", err)
+		for _, format := range []byte{entryFormat, entryFormatNoToken} {
+			again := marshalEntry("tok", e, format)
+			e2, err := unmarshalEntry("tok", again)
+			if err != nil || !bytes.Equal(marshalEntry("tok", e2, format), again) {
+				t.Fatalf("round trip in format %d of a decoded entry failed: %v", format, err)
+			}
 		}
 	})
 }

@@ -52,6 +52,10 @@ type Node struct {
 	resyncMu    sync.Mutex   // serializes the resync marking (resync.go)
 	lastQuorate atomic.Int64 // unix nanoseconds of the last passing quorum check
 	backup      *backupQueue // nil without a Backup
+	// writeVersion is the cluster version new formats may be written at
+	// (today: the backup value without its token). It reports version.V1
+	// until wired to the members' versions.
+	writeVersion func() int
 
 	// viewMu serializes view changes and guards the fields below.
 	viewMu      sync.Mutex
@@ -134,6 +138,7 @@ func Open(cfg Config) (*Node, error) {
 		stop:        make(chan struct{}),
 	}
 	n.clusterVersion.Store(version.V1)
+	n.writeVersion = n.ClusterVersion
 	alone := len(cfg.Join) == 0
 	for i := range n.parts {
 		n.parts[i] = newPartition(i)
@@ -159,6 +164,9 @@ func (n *Node) start() error {
 		return err
 	}
 	if n.cfg.Backup != nil {
+		if err := n.keyBackup(); err != nil {
+			return err
+		}
 		n.backup = newBackupQueue(n)
 	}
 	gcfg, err := n.gossipConfig()
@@ -187,18 +195,37 @@ func (n *Node) start() error {
 	return nil
 }
 
+// peerTLS is the TLS config of peer traffic: Config.TLS or the one derived
+// from the keys, agreeing on the ClusterName; nil with Insecure and no key.
 func (n *Node) peerTLS() (*tls.Config, error) {
-	switch {
-	case n.cfg.TLS != nil:
-		return n.cfg.TLS, nil
-	case len(n.cfg.SecretKey) > 0:
-		c, err := peertls.FromSecret(n.cfg.SecretKey)
-		if err != nil {
+	c := n.cfg.TLS
+	if c == nil && len(n.cfg.SecretKey) > 0 {
+		var err error
+		if c, err = peertls.FromSecret(n.cfg.SecretKey, n.cfg.OldSecretKeys...); err != nil {
 			return nil, fmt.Errorf("store: peer tls: %w", err)
 		}
-		return c, nil
 	}
-	return nil, nil
+	return peertls.WithClusterName(c, n.cfg.ClusterName), nil
+}
+
+// clusterKeyed is implemented by a Backup that can derive its keys from the
+// cluster key when it was given none (package backup's Memcached).
+type clusterKeyed interface {
+	UseClusterKey(clusterKey []byte) error
+}
+
+// keyBackup hands SecretKey to a Backup without a key of its own, so a keyed
+// cluster never writes plaintext sessions, and a value planted in memcached
+// without the key does not load.
+func (n *Node) keyBackup() error {
+	kb, ok := n.cfg.Backup.(clusterKeyed)
+	if !ok || len(n.cfg.SecretKey) == 0 {
+		return nil
+	}
+	if err := kb.UseClusterKey(n.cfg.SecretKey); err != nil {
+		return fmt.Errorf("store: backup key: %w", err)
+	}
+	return nil
 }
 
 func (n *Node) listen(tlsCfg *tls.Config) error {
@@ -244,7 +271,8 @@ func (n *Node) gossipConfig() (gossip.Config, error) {
 	g.BindAddr = n.cfg.BindAddr
 	g.Join = n.cfg.Join
 	g.JoinTimeout = n.cfg.JoinTimeout
-	g.SecretKey = n.cfg.SecretKey
+	g.SecretKey, g.OldSecretKeys = n.cfg.SecretKey, n.cfg.OldSecretKeys
+	g.Label = n.cfg.ClusterName
 	g.Logger = n.cfg.Logger // gossip adds node= itself
 	r := n.versions()
 	g.Meta = gossip.Meta{RPCAddr: n.advertisedRPC(), Incarnation: n.incarnation, MinVersion: r.Min, MaxVersion: r.Max}

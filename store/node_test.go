@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -291,18 +293,42 @@ func TestNewTokenLocal(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	key := bytes.Repeat([]byte{1}, 32)
+	derived, err := peerTLSFor(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		cfg  Config
 		ok   bool
 	}{
-		{"defaults", DefaultConfig(), true},
+		{"defaults need a key", DefaultConfig(), false},
+		{"loopback without key", Config{BindAddr: "127.0.0.1:0"}, false},
+		{"loopback insecure", Config{BindAddr: "127.0.0.1:0", Insecure: true}, true},
+		{"loopback with key", Config{BindAddr: "127.0.0.1:0", SecretKey: key}, true},
+		{"loopback with TLS", Config{BindAddr: "127.0.0.1:0", TLS: derived}, true},
+		{"public bind with TLS only", Config{BindAddr: "0.0.0.0:7946", TLS: derived}, false},
 		{"bad key", Config{SecretKey: []byte("short")}, false},
+		{"all-zero key", Config{SecretKey: make([]byte, 32)}, false},
+		{"all-zero old key", Config{SecretKey: key, OldSecretKeys: [][]byte{make([]byte, 16)}}, false},
+		{"old keys", Config{SecretKey: key, OldSecretKeys: [][]byte{bytes.Repeat([]byte{2}, 16)}}, true},
+		{"old keys without key", Config{Insecure: true, OldSecretKeys: [][]byte{key}}, false},
+		{"cluster name", Config{SecretKey: key, ClusterName: "prod-eu"}, true},
+		{"evict without a protected field", Config{SecretKey: key, Pressure: EvictUnprotected}, false},
+		{"evict unprotected", Config{SecretKey: key, Pressure: EvictUnprotected, ProtectField: "user"}, true},
+		{"cluster name with space", Config{SecretKey: key, ClusterName: "prod eu"}, false},
 		{"public bind without key", Config{BindAddr: "0.0.0.0:7946"}, false},
-		{"public bind with key", Config{BindAddr: "0.0.0.0:7946", SecretKey: make([]byte, 32)}, true},
+		{"public bind with key", Config{BindAddr: "0.0.0.0:7946", SecretKey: key}, true},
 		{"public bind insecure", Config{BindAddr: "10.1.2.3:7946", Insecure: true}, true},
-		{"bad addr", Config{BindAddr: "nope"}, false},
-		{"write-through without backup", Config{BackupMode: WriteThrough}, false},
+		{"bad addr", Config{BindAddr: "nope", SecretKey: key}, false},
+		{"write-through without backup", Config{BackupMode: WriteThrough, SecretKey: key}, false},
+		{"TLS without client auth", Config{SecretKey: key, TLS: &tls.Config{Certificates: derived.Certificates}}, false},
+		{"TLS verifying client certs only if given", Config{SecretKey: key, TLS: &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: x509.NewCertPool()}}, false},
+		{"TLS requiring any client cert unchecked", Config{SecretKey: key, TLS: &tls.Config{ClientAuth: tls.RequireAnyClientCert}}, false},
+		{"TLS verifying against system roots", Config{SecretKey: key, TLS: &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert}}, false},
+		{"TLS with own CA", Config{SecretKey: key, TLS: &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: x509.NewCertPool(), RootCAs: x509.NewCertPool()}}, true},
+		{"TLS skipping server verification", Config{SecretKey: key, TLS: &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: x509.NewCertPool(), InsecureSkipVerify: true}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,6 +377,7 @@ func TestPortZeroAddresses(t *testing.T) {
 	open := func(name string, join []string) *Node {
 		cfg := DefaultConfig()
 		cfg.Name, cfg.BindAddr, cfg.Join = name, "127.0.0.1:0", join
+		cfg.SecretKey = processKey
 		cfg.Logger = quietLogger()
 		n, err := Open(cfg)
 		if err != nil {

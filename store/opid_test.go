@@ -133,7 +133,7 @@ func TestRecordOpHistory(t *testing.T) {
 
 	// The history survives the wire (replication, handoff, backup).
 	cur.kind, cur.version = KindBytes, 9
-	got, err := unmarshalEntry("tok", marshalEntry("tok", cur))
+	got, err := unmarshalEntry("tok", marshalEntry("tok", cur, entryFormat))
 	if err != nil {
 		t.Fatal(err)
 	}

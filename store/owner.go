@@ -108,6 +108,15 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		return nil, 0, errNotReady
 	}
 	part := n.parts[p]
+	// A session not in memory may be in the cold tier: fetch it before
+	// taking the partition's write lock, so a slow backup holds up only
+	// this token's writes.
+	var cold *entry
+	var coldErr error
+	fetched := n.backup != nil && part.get(token) == nil
+	if fetched {
+		cold, coldErr = n.backup.load(ctx, token)
+	}
 	part.wmu.Lock()
 	defer part.wmu.Unlock()
 	if !part.isReady() {
@@ -116,7 +125,10 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		}
 	}
 	if n.backup != nil && part.get(token) == nil {
-		if _, err := n.restoreLocked(ctx, v, p, token); err != nil && !blindWrite(op) {
+		if !fetched { // it was in memory a moment ago: rare
+			cold, coldErr = n.backup.load(ctx, token)
+		}
+		if _, err := n.installRestored(ctx, v, p, token, cold, coldErr); err != nil && !blindWrite(op) {
 			// The session may exist only in the cold tier, which cannot be
 			// reached: deleting or changing "nothing" here would bring a
 			// logged-out session back, or overwrite the full one in the
@@ -308,7 +320,7 @@ func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*ent
 		if live == nil {
 			return nil, nil
 		}
-		next = &entry{kind: live.kind, deleted: true, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+		next = n.tombstone(live, now)
 	default:
 		return nil, fmt.Errorf("store: unknown write op %d", op.kind)
 	}
@@ -323,12 +335,32 @@ func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*ent
 	return next, nil
 }
 
+// tombstone is the entry that records the deletion of live at now. It is
+// kept at least TombstoneTTL, and at least until live's own deadline: until
+// then a copy of the session (a replayed memcached value, say) would be
+// live again if nothing remembered the deletion. A session without a
+// deadline is remembered for maxTombstoneLife.
+func (n *Node) tombstone(live *entry, now int64) *entry {
+	until := now + int64(n.cfg.TombstoneTTL)
+	switch d := live.deadline(); {
+	case d == 0:
+		until = max(until, now+int64(maxTombstoneLife))
+	case d > until:
+		until = d
+	}
+	return &entry{kind: live.kind, deleted: true, expiry: until, access: now}
+}
+
+// maxTombstoneLife bounds the memory of deleting a session that had no
+// deadline.
+const maxTombstoneLife = 30 * 24 * time.Hour
+
 func (n *Node) buildCommit(live *entry, op *writeOp, now int64) *entry {
 	if op.expiry != 0 && op.expiry <= now {
 		if live == nil {
 			return nil
 		}
-		return &entry{kind: live.kind, deleted: true, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+		return n.tombstone(live, now)
 	}
 	if live != nil && live.kind == KindBytes && live.expiry == op.expiry && bytes.Equal(live.value, op.value) {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/e5b1d45c/sessring/internal/rpc"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
+	"github.com/e5b1d45c/sessring/placement"
 )
 
 // peerHandler is the node's rpc.Handler, with a fast path for owner-local
@@ -115,7 +116,7 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 	case mPullKey:
 		resp, err = n.servePullKey(v, h, d)
 	case mHandover:
-		resp, err = n.serveHandover(d)
+		resp, err = n.serveHandover(v, h, d)
 	case mDigest:
 		resp, err = n.serveDigest(v, h, d)
 	case mSync:
@@ -252,7 +253,12 @@ func (n *Node) serveReplicate(v *view, h header, d *wire.Decoder) ([]byte, error
 	return enc.B, nil
 }
 
-func (n *Node) serveHandover(d *wire.Decoder) ([]byte, error) {
+// serveHandover merges the sessions a leaving member pushes (leave.go).
+// Only a member may hand over, and only sessions this node holds once that
+// member is gone; each merge first reserves its memory, so a handover
+// cannot push the node past MaxBytes (the sender's error then says so, and
+// the replica still holds what did not fit).
+func (n *Node) serveHandover(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	list, err := decodeEntries(d)
 	if err != nil {
 		return nil, err
@@ -260,10 +266,52 @@ func (n *Node) serveHandover(d *wire.Decoder) ([]byte, error) {
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
-	v := n.view.Load()
-	for _, te := range list {
-		n.parts[v.table.Partition(te.token)].merge(te.token, te.e, &n.used)
+	after, err := handoverTable(v, h.from)
+	if err != nil {
+		return nil, err
 	}
-	n.stats.handoffEntries.Add(uint64(len(list)))
+	merged, refused := 0, 0
+	defer func() {
+		n.stats.handoffEntries.Add(uint64(merged))
+		if refused > 0 {
+			n.log.Warn("handover: refused sessions this node does not hold", "from", h.from, "refused", refused)
+		}
+	}()
+	for _, te := range list {
+		p := after.Partition(te.token)
+		if o, r := after.Holders(p); o != n.name && r != n.name {
+			refused++
+			continue
+		}
+		part := n.parts[p]
+		cur := part.get(te.token)
+		if grow := int64(te.e.size) - int64(sizeOf(cur)); newer(te.e, cur) {
+			if err := n.reserve(grow); err != nil {
+				return nil, err
+			}
+		}
+		part.merge(te.token, te.e, &n.used)
+		merged++
+	}
 	return nil, nil
+}
+
+// handoverTable is the placement once the member from has left: where the
+// sessions it hands over belong. A sender that is neither a member nor the
+// member that just left is refused.
+func handoverTable(v *view, from string) (*placement.Table, error) {
+	switch {
+	case v.table.Has(from):
+		return v.table.Without(from), nil
+	case v.before.Has(from):
+		return v.table, nil // its departure is already in this view
+	}
+	return nil, fmt.Errorf("%w: handover from %q, which is not a member", errNotHolder, from)
+}
+
+func sizeOf(e *entry) int {
+	if e == nil {
+		return 0
+	}
+	return e.size
 }

@@ -14,7 +14,7 @@ type counters struct {
 	handoffEntries             atomic.Uint64
 	partitionsPulled           atomic.Uint64
 	viewMismatches             atomic.Uint64
-	expired, full              atomic.Uint64
+	expired, full, evicted     atomic.Uint64
 }
 
 // Stats is a snapshot of a node's state and counters.
@@ -57,8 +57,9 @@ type Stats struct {
 	// ViewMismatches counts requests whose sender used another placement.
 	ViewMismatches uint64
 	// Expired sessions (by this node as owner); Full writes refused by
-	// MaxBytes.
-	Expired, Full uint64
+	// MaxBytes; Evicted sessions ended under memory pressure
+	// (EvictUnprotected), which are lost.
+	Expired, Full, Evicted uint64
 	// LockAbandonsPending counts calls still to deliver that free leases
 	// granted to failed Lock requests; LockAbandonsDropped those dropped
 	// when the queue was full (such a lease lasts until its ttl).
@@ -84,7 +85,7 @@ func (n *Node) Stats() Stats {
 	s.ReplicationErrors, s.Repairs = c.replicationErrors.Load(), c.repairs.Load()
 	s.AntiEntropyRepairs, s.HandoffEntries = c.antiEntropyRepairs.Load(), c.handoffEntries.Load()
 	s.PartitionsPulled, s.ViewMismatches = c.partitionsPulled.Load(), c.viewMismatches.Load()
-	s.Expired, s.Full = c.expired.Load(), c.full.Load()
+	s.Expired, s.Full, s.Evicted = c.expired.Load(), c.full.Load(), c.evicted.Load()
 	s.LockAbandonsPending, s.LockAbandonsDropped = n.abandons.stats()
 	if n.backup != nil {
 		s.Backup = n.backup.stats()

@@ -44,6 +44,9 @@ func (n *Node) sweep() {
 			n.sweepEntry(v, p, te, owner, now.UnixNano())
 		}
 	}
+	if n.cfg.Pressure == EvictUnprotected {
+		n.relieve(v, now)
+	}
 }
 
 func (n *Node) sweepEntry(v *view, p int, te tokenEntry, owner bool, now int64) {
@@ -64,25 +67,34 @@ func (n *Node) sweepEntry(v *view, p int, te tokenEntry, owner bool, now int64) 
 // expire replaces an expired session by a tombstone on owner and replica and
 // fires the expiry callbacks.
 func (n *Node) expire(v *view, p int, token string) {
+	if n.end(v, p, token, func(cur *entry, now int64) bool { return !cur.live(now) }) {
+		n.stats.expired.Add(1)
+	}
+}
+
+// end replaces token's session by a tombstone on owner and replica, if
+// should agrees with its current version, then has the backup delete it and
+// fires the expiry callbacks. It reports whether the session was ended.
+func (n *Node) end(v *view, p int, token string, should func(cur *entry, now int64) bool) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CallTimeout)
 	defer cancel()
 	part := n.parts[p]
 	part.wmu.Lock()
 	cur := part.get(token)
 	now := time.Now().UnixNano()
-	if cur == nil || cur.deleted || cur.live(now) {
+	if cur == nil || cur.deleted || !should(cur, now) {
 		part.wmu.Unlock()
-		return
+		return false
 	}
-	tomb := &entry{kind: cur.kind, deleted: true, version: cur.version + 1, expiry: now + int64(n.cfg.TombstoneTTL), access: now}
+	tomb := n.tombstone(cur, now)
+	tomb.version = cur.version + 1
 	recordOp(tomb, cur, opID{}, now) // keeps the write history: a late retry must not revive it
 	tomb.computeSize(token)
 	ok, err := n.replicateAndInstall(ctx, v, p, token, cur, tomb)
 	part.wmu.Unlock()
 	if err != nil || !ok {
-		return // next sweep tries again
+		return false // next sweep tries again
 	}
-	n.stats.expired.Add(1)
 	if n.backup != nil {
 		n.backup.enqueue(token, tomb) // memcached expires it too; this just tidies early
 	}
@@ -93,6 +105,7 @@ func (n *Node) expire(v *view, p int, token string) {
 	for _, fn := range fns {
 		fn(token, r)
 	}
+	return true
 }
 
 func (n *Node) dropOrphans(v *view, now time.Time) {

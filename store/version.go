@@ -49,6 +49,7 @@ func (n *Node) noteClusterVersion(members []gossip.Member, lost []string) {
 		n.log.Info("cluster version changed", "from", old, "to", v, "members", len(members), "lost", len(lost))
 	}
 }
+
 // versions is the range of protocol versions this node speaks.
 func (n *Node) versions() version.Range {
 	if n.cfg.versions != (version.Range{}) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,13 +72,49 @@ func startCluster(o options) (*cluster, error) {
 		backends = append(backends, backend{name: n.Name, host: strings.TrimPrefix(n.URL, "http://")})
 	}
 	c.lb = newBalancer(backends, o.sticky, c.allDown)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+demo.CrashPath, c.crash)
-	mux.HandleFunc("POST "+demo.StartPath, c.start)
-	mux.Handle("/", c.lb)
-	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	c.srv = &http.Server{Handler: c.routes(ln.Addr().String()), ReadHeaderTimeout: 5 * time.Second}
 	go func() { c.served <- c.srv.Serve(ln) }()
 	return c, nil
+}
+
+// routes serves the crash and start controls and hands everything else to
+// the balancer. The controls kill and start processes, so a web page on
+// another site must not be able to trigger them from the developer's
+// browser: cross-origin POSTs are refused (Sec-Fetch-Site and Origin, Go's
+// CrossOriginProtection), and so are requests naming another host than the
+// loopback address listened on, which is how a DNS-rebinding page would
+// make itself same-origin.
+func (c *cluster) routes(listenAddr string) http.Handler {
+	controls := http.NewServeMux()
+	controls.HandleFunc("POST "+demo.CrashPath, c.crash)
+	controls.HandleFunc("POST "+demo.StartPath, c.start)
+	guarded := onlyHosts(loopbackHosts(listenAddr), http.NewCrossOriginProtection().Handler(controls))
+	mux := http.NewServeMux()
+	mux.Handle(demo.CrashPath, guarded)
+	mux.Handle(demo.StartPath, guarded)
+	mux.Handle("/", c.lb)
+	return mux
+}
+
+// loopbackHosts lists the Host headers that name a loopback listener at
+// addr; nil (any host) when the listener is not on loopback.
+func loopbackHosts(addr string) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return nil
+	}
+	return []string{net.JoinHostPort(host, port), net.JoinHostPort("localhost", port)}
+}
+
+// onlyHosts refuses requests whose Host is not in hosts (nil: any).
+func onlyHosts(hosts []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hosts != nil && !slices.Contains(hosts, r.Host) {
+			http.Error(w, "forbidden: unexpected Host", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // childFlags are the flags every node gets besides its name and addresses.

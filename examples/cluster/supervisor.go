@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,7 @@ var (
 type supervisor struct {
 	exe    string   // this executable, re-run in child mode
 	common []string // flags every node gets
+	key    string   // the cluster key in hex, passed in the environment
 	stdout io.Writer
 	stderr io.Writer // the nodes' logs
 
@@ -54,8 +57,13 @@ type child struct {
 	p *proc.Child // the last process started; nil before the first
 }
 
+// newSupervisor returns a supervisor for the named nodes, which share a
+// fresh random cluster key: the demo's nodes authenticate each other, so no
+// other local process can read their sessions through the peer port.
 func newSupervisor(exe string, names, common []string, stdout, stderr io.Writer) *supervisor {
-	s := &supervisor{exe: exe, common: common, stdout: stdout, stderr: stderr}
+	key := make([]byte, 32)
+	rand.Read(key)
+	s := &supervisor{exe: exe, common: common, key: hex.EncodeToString(key), stdout: stdout, stderr: stderr}
 	for _, n := range names {
 		s.nodes = append(s.nodes, &child{name: n})
 	}
@@ -106,7 +114,9 @@ func (s *supervisor) launchLocked(c *child, join []string) error {
 	}
 	args := append([]string{"-name", c.name, "-http", httpAddr, "-bind", bind, "-join", strings.Join(join, ",")}, s.common...)
 	cmd := exec.Command(s.exe, args...)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	// The key goes in the environment, not on the command line, which
+	// every local user can read.
+	cmd.Env = append(os.Environ(), childEnv+"=1", demo.KeyEnv+"="+s.key)
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	proc.OwnGroup(cmd)
 	var st demo.State

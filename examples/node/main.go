@@ -36,7 +36,7 @@ import (
 )
 
 // keyEnv holds the cluster key in hex when -key is not given.
-const keyEnv = "SESSRING_KEY"
+const keyEnv = demo.KeyEnv
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -50,10 +50,6 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	o.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := o.KeyFromEnv(keyEnv); err != nil {
-		fmt.Fprintln(stderr, "node:", err)
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -38,13 +38,16 @@ type proc struct {
 	done   chan struct{} // closed when the process exited
 }
 
+// testKeyHex is the cluster key of the nodes these tests start.
+const testKeyHex = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+
 // startNode starts a node process and waits for its state line (joining
 // or ready, as want says). Its log goes to a file shown if the test fails.
 func startNode(t *testing.T, want, name string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"-name", name, "-http", "127.0.0.1:0", "-bind", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), nodeEnv+"=1")
+	cmd.Env = append(os.Environ(), nodeEnv+"=1", demo.KeyEnv+"="+testKeyHex)
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {

@@ -26,9 +26,28 @@
 // with a different secret, with some other certificate, with no certificate,
 // or speaking plaintext fails the handshake. TLS 1.3 is the minimum version.
 //
+// # Key rotation
+//
+// FromSecret takes the current secret and any older ones. A node presents
+// the certificate of the current secret and accepts peers presenting the
+// certificate of any of them, so a key is rotated in three rolling steps
+// without a moment in which two running nodes refuse each other: add the
+// new secret as an older one everywhere; make it the current one everywhere
+// (the old one becomes older); drop the old one.
+//
+// # Cluster name
+//
+// Two clusters configured with the same secret (a copied configuration, a
+// staging and a production cluster) would accept each other's nodes.
+// WithClusterName makes both ends of every connection offer the ALPN
+// protocol "sessring/<name>" and require that it was agreed, so nodes of
+// differently named clusters fail the handshake. It applies on top of a
+// FromSecret configuration or of your own.
+//
 // # Using your own PKI instead
 //
 // Operators who have a PKI pass their own *tls.Config to the cluster and do
 // not use this package. The secret, when used, must be 16, 24 or 32 random
-// bytes; anything else fails with ErrBadKey.
+// bytes; anything else, and a secret of only zero bytes, fails with
+// ErrBadKey.
 package peertls

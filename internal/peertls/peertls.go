@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 )
 
@@ -24,6 +25,10 @@ var (
 	// different secret, or it is not a cluster member. The verify callback
 	// returns it, so it aborts the handshake on the side that detected it.
 	ErrPeerUnauthenticated = errors.New("peertls: peer not authenticated by cluster key")
+
+	// ErrOtherCluster means the peer did not agree on this node's cluster
+	// name (see WithClusterName).
+	ErrOtherCluster = errors.New("peertls: peer belongs to another cluster")
 )
 
 // hkdfInfo separates this derivation from any other use of the secret (for
@@ -32,18 +37,13 @@ const hkdfInfo = "sessring peer tls v1"
 
 // FromSecret returns a TLS configuration for peer traffic authenticated by
 // the shared cluster secret. The same value works for tls.Server and
-// tls.Client: it presents the derived certificate, requires one from the
-// peer, and accepts the peer only if its certificate carries the derived
-// public key. secret must be 16, 24 or 32 bytes (else ErrBadKey) and is not
-// retained.
-func FromSecret(secret []byte) (*tls.Config, error) {
-	switch len(secret) {
-	case 16, 24, 32:
-	default:
-		return nil, fmt.Errorf("peertls: secret is %d bytes, want 16, 24 or 32: %w",
-			len(secret), ErrBadKey)
-	}
-	priv, err := deriveKey(secret)
+// tls.Client: it presents the certificate derived from secret, requires one
+// from the peer, and accepts the peer only if its certificate carries the
+// public key derived from secret or from one of the older secrets (key
+// rotation, see the package doc). Every secret must be 16, 24 or 32 bytes
+// and not all zero (else ErrBadKey); none is retained.
+func FromSecret(secret []byte, older ...[]byte) (*tls.Config, error) {
+	priv, err := deriveChecked(secret)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,14 @@ func FromSecret(secret []byte) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub := priv.Public().(ed25519.PublicKey)
+	accepted := []ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}
+	for _, o := range older {
+		p, err := deriveChecked(o)
+		if err != nil {
+			return nil, err
+		}
+		accepted = append(accepted, p.Public().(ed25519.PublicKey))
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
@@ -66,8 +73,30 @@ func FromSecret(secret []byte) (*tls.Config, error) {
 		// the peer holds the matching private key. Never set this flag
 		// without such a check.
 		InsecureSkipVerify: true,
-		VerifyConnection:   pinned(pub),
+		VerifyConnection:   pinned(accepted),
 	}, nil
+}
+
+// CheckSecret reports whether secret can be a cluster secret: 16, 24 or 32
+// bytes, and not all zero (the value of a key that was never filled in).
+func CheckSecret(secret []byte) error {
+	switch len(secret) {
+	case 16, 24, 32:
+	default:
+		return fmt.Errorf("peertls: secret is %d bytes, want 16, 24 or 32: %w",
+			len(secret), ErrBadKey)
+	}
+	if !slices.ContainsFunc(secret, func(b byte) bool { return b != 0 }) {
+		return fmt.Errorf("peertls: secret is all zero bytes: %w", ErrBadKey)
+	}
+	return nil
+}
+
+func deriveChecked(secret []byte) (ed25519.PrivateKey, error) {
+	if err := CheckSecret(secret); err != nil {
+		return nil, err
+	}
+	return deriveKey(secret)
 }
 
 // deriveKey turns the shared secret into the cluster's Ed25519 key pair.
@@ -80,14 +109,14 @@ func deriveKey(secret []byte) (ed25519.PrivateKey, error) {
 }
 
 // pinned returns a VerifyConnection callback accepting only peers whose leaf
-// certificate carries pub.
-func pinned(pub ed25519.PublicKey) func(tls.ConnectionState) error {
+// certificate carries one of the keys in accepted.
+func pinned(accepted []ed25519.PublicKey) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return fmt.Errorf("peertls: peer sent no certificate: %w", ErrPeerUnauthenticated)
 		}
 		got, ok := cs.PeerCertificates[0].PublicKey.(ed25519.PublicKey)
-		if !ok || !pub.Equal(got) {
+		if !ok || !slices.ContainsFunc(accepted, func(k ed25519.PublicKey) bool { return k.Equal(got) }) {
 			return fmt.Errorf("peertls: peer certificate key does not match: %w",
 				ErrPeerUnauthenticated)
 		}
@@ -136,4 +165,33 @@ func selfSigned(priv ed25519.PrivateKey) (tls.Certificate, error) {
 		PrivateKey:  priv,
 		Leaf:        leaf,
 	}, nil
+}
+
+// alpnPrefix starts the ALPN protocol name that carries the cluster name.
+const alpnPrefix = "sessring/"
+
+// WithClusterName returns a copy of cfg that also refuses peers of another
+// cluster: both ends offer the ALPN protocol "sessring/<name>", and each
+// checks that exactly it was agreed, so two clusters that share a key (or a
+// certificate authority) still cannot talk to each other. It works on top
+// of any configuration, FromSecret's or your own PKI's; an empty name
+// returns cfg unchanged, which is what nodes without a name speak.
+func WithClusterName(cfg *tls.Config, name string) *tls.Config {
+	if name == "" || cfg == nil {
+		return cfg
+	}
+	proto := alpnPrefix + name
+	c := cfg.Clone()
+	c.NextProtos = []string{proto}
+	verify := cfg.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if cs.NegotiatedProtocol != proto {
+			return fmt.Errorf("peertls: peer is not in cluster %q: %w", name, ErrOtherCluster)
+		}
+		if verify != nil {
+			return verify(cs)
+		}
+		return nil
+	}
+	return c
 }

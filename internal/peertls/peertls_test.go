@@ -174,7 +174,7 @@ func TestIntrudersRejected(t *testing.T) {
 
 func TestKeyLengths(t *testing.T) {
 	for _, n := range []int{0, 1, 8, 15, 16, 17, 23, 24, 25, 31, 32, 33, 64} {
-		_, err := FromSecret(make([]byte, n))
+		_, err := FromSecret(secret(3, n))
 		wantOK := n == 16 || n == 24 || n == 32
 		if gotOK := err == nil; gotOK != wantOK {
 			t.Errorf("FromSecret(%d bytes) error = %v, want ok=%v", n, err, wantOK)
@@ -218,5 +218,81 @@ func TestPinRejectsMissingCertificate(t *testing.T) {
 	verify := mustConfig(t, secret(7, 32)).VerifyConnection
 	if err := verify(tls.ConnectionState{}); !errors.Is(err, ErrPeerUnauthenticated) {
 		t.Errorf("VerifyConnection(no certificates) = %v, want ErrPeerUnauthenticated", err)
+	}
+}
+
+// TestAllZeroSecretRefused: a key that was never filled in (make([]byte,
+// 32)) is the same on every misconfigured cluster; it must not be a key.
+func TestAllZeroSecretRefused(t *testing.T) {
+	for _, n := range []int{16, 24, 32} {
+		if _, err := FromSecret(make([]byte, n)); !errors.Is(err, ErrBadKey) {
+			t.Errorf("FromSecret(%d zero bytes) error = %v, want ErrBadKey", n, err)
+		}
+		if _, err := FromSecret(secret(1, n), make([]byte, n)); !errors.Is(err, ErrBadKey) {
+			t.Errorf("FromSecret(key, %d zero bytes as an older key) error = %v, want ErrBadKey", n, err)
+		}
+	}
+}
+
+// TestRotation walks the three steps of a key rotation: at every step each
+// pair of nodes that can coexist in the cluster handshakes, and a node that
+// only knows the old key is refused once the old key is retired.
+func TestRotation(t *testing.T) {
+	oldKey, newKey := secret(1, 32), secret(2, 32)
+	cfg := func(primary []byte, older ...[]byte) *tls.Config {
+		t.Helper()
+		c, err := FromSecret(primary, older...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	before := cfg(oldKey)
+	step1 := cfg(oldKey, newKey) // sends old, accepts new
+	step2 := cfg(newKey, oldKey) // sends new, accepts old
+	step3 := cfg(newKey)
+	for _, tc := range []struct {
+		name     string
+		srv, cli *tls.Config
+		ok       bool
+	}{
+		{"before and step 1", before, step1, true},
+		{"step 1 and step 2", step1, step2, true},
+		{"step 2 and step 1", step2, step1, true},
+		{"step 2 and step 3", step2, step3, true},
+		{"step 3 and before", step3, before, false},
+		{"before and step 2", before, step2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srvErr, cliErr := handshake(t, tc.srv, tc.cli)
+			if ok := srvErr == nil && cliErr == nil; ok != tc.ok {
+				t.Errorf("handshake server=%v client=%v, want success=%v", srvErr, cliErr, tc.ok)
+			}
+		})
+	}
+}
+
+// TestClusterName: two clusters that share a key stay apart once named; a
+// name never changes what an unnamed node accepts from an unnamed node.
+func TestClusterName(t *testing.T) {
+	base := mustConfig(t, secret(8, 32))
+	blue, green := WithClusterName(base, "blue"), WithClusterName(base, "green")
+	for _, tc := range []struct {
+		name     string
+		srv, cli *tls.Config
+		ok       bool
+	}{
+		{"same name", blue, WithClusterName(base, "blue"), true},
+		{"different names", blue, green, false},
+		{"named server, unnamed client", blue, base, false},
+		{"unnamed server, named client", base, blue, false},
+		{"both unnamed", base, WithClusterName(base, ""), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srvErr, cliErr := handshake(t, tc.srv, tc.cli)
+			if ok := srvErr == nil && cliErr == nil; ok != tc.ok {
+				t.Errorf("handshake server=%v client=%v, want success=%v", srvErr, cliErr, tc.ok)
+			}
+		})
 	}
 }

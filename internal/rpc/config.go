@@ -78,6 +78,16 @@ type Config struct {
 	// connection (back-pressure through TCP) until a handler finishes.
 	MaxInFlight int
 
+	// MaxConns caps the connections one listener of a Server holds open at
+	// once, authenticated or not; a connection accepted beyond it is closed
+	// at once and counted in Stats.ConnsRefused. With TLS, a connection
+	// that has not finished its handshake within DialTimeout is closed, so
+	// an unauthenticated client holds a slot at most that long. Default
+	// 1024: a node keeps ConnsPerPeer connections from each peer, so this
+	// serves clusters of hundreds of nodes while a local process opening
+	// connections in a loop cannot exhaust the node's file descriptors.
+	MaxConns int
+
 	// Logger receives connection-level warnings (malformed frames, failed
 	// handshakes). Default: discard.
 	Logger *slog.Logger
@@ -93,6 +103,7 @@ const (
 	defaultWriteTimeout = 5 * time.Second
 	defaultIdleTimeout  = 60 * time.Second
 	defaultMaxInFlight  = 256
+	defaultMaxConns     = 1024
 
 	// maxFrameLimit caps MaxFrame at 1 GiB: far above any session, below the
 	// 32-bit length field, and valid for int on 32-bit platforms.
@@ -110,6 +121,7 @@ func DefaultConfig() Config {
 		WriteTimeout:   defaultWriteTimeout,
 		IdleTimeout:    defaultIdleTimeout,
 		MaxInFlight:    defaultMaxInFlight,
+		MaxConns:       defaultMaxConns,
 	}
 }
 
@@ -138,6 +150,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rpc: MaxFrame is %d, want 0..%d: %w", c.MaxFrame, maxFrameLimit, ErrBadConfig)
 	case c.MaxInFlight < 0:
 		return fmt.Errorf("rpc: MaxInFlight is %d, want >= 0: %w", c.MaxInFlight, ErrBadConfig)
+	case c.MaxConns < 0:
+		return fmt.Errorf("rpc: MaxConns is %d, want >= 0: %w", c.MaxConns, ErrBadConfig)
 	}
 	return nil
 }
@@ -156,6 +170,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.MaxInFlight, d.MaxInFlight)
+	setDefault(&c.MaxConns, d.MaxConns)
 	if c.Dial == nil {
 		var nd net.Dialer
 		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) {

@@ -64,6 +64,13 @@
 // ErrUnreachable. Without TLS, anyone who can reach the port can call the
 // Handler.
 //
+// Connections that have not authenticated are bounded too: a connection
+// whose handshake has not completed within DialTimeout is closed, and each
+// listener holds at most Config.MaxConns connections at once (further ones
+// are closed as soon as they are accepted, counted in Stats.ConnsRefused),
+// so a process that opens connections and sends nothing cannot exhaust the
+// node's goroutines or file descriptors.
+//
 // # Flow control and lifecycle
 //
 // Each server connection runs at most Config.MaxInFlight handlers; when

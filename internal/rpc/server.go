@@ -69,7 +69,7 @@ type Server struct {
 
 	mu        sync.Mutex // guards closed, listeners and conns
 	closed    bool
-	listeners map[net.Listener]struct{}
+	listeners map[net.Listener]*int // listener -> connections open from it
 	conns     map[*serverConn]struct{}
 }
 
@@ -89,7 +89,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		h:         h,
 		ctx:       ctx,
 		cancel:    cancel,
-		listeners: make(map[net.Listener]struct{}),
+		listeners: make(map[net.Listener]*int),
 		conns:     make(map[*serverConn]struct{}),
 	}, nil
 }
@@ -99,7 +99,8 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 // the listener's error if it fails for another reason. Serve may be called
 // for several listeners; Close closes them all.
 func (s *Server) Serve(l net.Listener) error {
-	if !s.trackListener(l) {
+	open := s.trackListener(l)
+	if open == nil {
 		l.Close()
 		return ErrServerClosed
 	}
@@ -109,7 +110,7 @@ func (s *Server) Serve(l net.Listener) error {
 		nc, err := l.Accept()
 		if err == nil {
 			backoff = 0
-			s.startConn(nc)
+			s.startConn(nc, open)
 			continue
 		}
 		if s.isClosed() {
@@ -185,15 +186,17 @@ func (s *Server) isClosed() bool {
 }
 
 // trackListener registers l and counts its Serve loop in wg, unless closed.
-func (s *Server) trackListener(l net.Listener) bool {
+// It returns l's count of open connections, nil when closed.
+func (s *Server) trackListener(l net.Listener) *int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return nil
 	}
-	s.listeners[l] = struct{}{}
+	open := new(int)
+	s.listeners[l] = open
 	s.wg.Add(1)
-	return true
+	return open
 }
 
 func (s *Server) untrackListener(l net.Listener) {
@@ -202,16 +205,27 @@ func (s *Server) untrackListener(l net.Listener) {
 	delete(s.listeners, l)
 }
 
-// startConn starts serving an accepted connection, unless closed.
-func (s *Server) startConn(nc net.Conn) {
+// startConn starts serving an accepted connection, unless closed or its
+// listener's open count is at MaxConns.
+func (s *Server) startConn(nc net.Conn, open *int) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
+	if *open >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		nc.Close()
+		if s.stats.connsRefused.Add(1) == 1 {
+			s.cfg.Logger.Warn("rpc: connection limit reached, refusing connections", "max", s.cfg.MaxConns)
+		}
+		return
+	}
+	*open++
 	setUnackedTimeout(nc, s.cfg.UnackedTimeout)
 	sc := newServerConn(s, nc)
+	sc.open = open
 	s.conns[sc] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -223,6 +237,7 @@ func (s *Server) startConn(nc net.Conn) {
 func (s *Server) dropConn(sc *serverConn) {
 	s.mu.Lock()
 	delete(s.conns, sc)
+	*sc.open--
 	s.mu.Unlock()
 	s.stats.connClosed()
 }

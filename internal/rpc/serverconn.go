@@ -24,6 +24,7 @@ import (
 type serverConn struct {
 	s      *Server
 	nc     net.Conn // the accepted connection; closing it stops everything
+	open   *int     // its listener's count of open connections; guarded by s.mu
 	remote string
 	ctx    context.Context // cancelled when the connection ends or the Server closes
 	cancel context.CancelFunc

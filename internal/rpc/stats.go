@@ -23,6 +23,9 @@ type Stats struct {
 	FramesRejected uint64
 	// HandshakesFailed counts failed TLS handshakes.
 	HandshakesFailed uint64
+	// ConnsRefused counts connections a Server closed on accepting them
+	// because their listener held MaxConns already.
+	ConnsRefused uint64
 }
 
 // counters is the live, concurrently updated form of Stats.
@@ -35,6 +38,7 @@ type counters struct {
 	connsTotal       atomic.Uint64
 	framesRejected   atomic.Uint64
 	handshakesFailed atomic.Uint64
+	connsRefused     atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -47,6 +51,7 @@ func (c *counters) snapshot() Stats {
 		ConnsTotal:       c.connsTotal.Load(),
 		FramesRejected:   c.framesRejected.Load(),
 		HandshakesFailed: c.handshakesFailed.Load(),
+		ConnsRefused:     c.connsRefused.Load(),
 	}
 }
 

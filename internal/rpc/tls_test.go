@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/e5b1d45c/sessring/internal/peertls"
 )
@@ -105,4 +107,58 @@ func TestTLSFramesGoOutWhole(t *testing.T) {
 	if n := writes.Load() - before; n != 1 {
 		t.Errorf("an 8 KiB request took %d writes on a fresh TLS connection, want 1", n)
 	}
+}
+
+// TestUnauthenticatedConnectionsBounded: connections that never complete
+// the TLS handshake hold a listener slot at most DialTimeout, and beyond
+// MaxConns a new connection is closed at once; a member can connect again
+// once a slot is free.
+func TestUnauthenticatedConnectionsBounded(t *testing.T) {
+	checkLeaks(t)
+	cfg := Config{TLS: tlsConfig(t, 1), MaxConns: 2, DialTimeout: time.Minute}
+	srv, addr := startServer(t, tcpNet{}, "", cfg, &testHandler{})
+	idle := make([]net.Conn, 2)
+	for i := range idle {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle[i] = c
+	}
+	waitFor(t, "two idle connections accepted", func() bool { return srv.Stats().ConnsOpen == 2 })
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read on a connection beyond MaxConns = %v, want it closed by the server", err)
+	}
+	if got := srv.Stats().ConnsRefused; got != 1 {
+		t.Errorf("ConnsRefused = %d, want 1", got)
+	}
+	idle[0].Close()
+	waitFor(t, "slot freed", func() bool { return srv.Stats().ConnsOpen == 1 })
+	c := newClient(t, tcpNet{}, Config{TLS: tlsConfig(t, 1), ConnsPerPeer: 1})
+	mustEcho(t, c, addr, []byte("member"))
+}
+
+// TestHandshakeDeadline: a connection that sends nothing is closed once
+// DialTimeout passes without a completed handshake.
+func TestHandshakeDeadline(t *testing.T) {
+	checkLeaks(t)
+	cfg := Config{TLS: tlsConfig(t, 1), DialTimeout: 100 * time.Millisecond}
+	srv, addr := startServer(t, tcpNet{}, "", cfg, &testHandler{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read on a silent connection = %v, want it closed by the server", err)
+	}
+	waitFor(t, "handshake failure counted", func() bool { return srv.Stats().HandshakesFailed == 1 })
 }

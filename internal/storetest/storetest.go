@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"crypto/rand"
 	"time"
 
 	"github.com/e5b1d45c/sessring/store"
@@ -23,4 +24,13 @@ func Fast(cfg *store.Config) {
 	cfg.OpTimeout = 5 * time.Second
 	cfg.JoinTimeout = 5 * time.Second
 	cfg.OrphanGrace = 2 * time.Second
+}
+
+// Key returns a fresh random cluster key (32 bytes). A store refuses to run
+// without a key unless told it may run insecure, so test clusters run keyed
+// like production ones; give every node of one cluster the same key.
+func Key() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -45,22 +46,24 @@ func TestStateLineRoundTrip(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
+	t.Setenv(KeyEnv, "")
 	for _, tc := range []struct {
 		name    string
 		args    []string
 		want    Options
 		invalid bool
 	}{
-		{"defaults", nil, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockAuto}, false},
-		{"lists", []string{"-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
-			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}, Locking: middleware.LockAuto}, false},
+		{"defaults need a key", nil, Options{}, true},
+		{"insecure", []string{"-insecure"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockAuto, Insecure: true}, false},
+		{"lists", []string{"-insecure", "-join", " 127.0.0.1:1, ,127.0.0.1:2", "-memcached", "m:11211"},
+			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}, Locking: middleware.LockAuto, Insecure: true}, false},
 		{"key", []string{"-key", strings.Repeat("ab", 16)},
 			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16)), Locking: middleware.LockAuto}, false},
 		{"locking exclusive", []string{"-locking", "exclusive"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockExclusive}, false},
 		{"locking none", []string{"-locking", "none"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockNone}, false},
 		{"short key", []string{"-key", "abcd"}, Options{}, true},
-		{"bad bind", []string{"-bind", "7946"}, Options{}, true},
-		{"advertise not an IP", []string{"-advertise", "pod-0"}, Options{}, true},
+		{"bad bind", []string{"-insecure", "-bind", "7946"}, Options{}, true},
+		{"advertise not an IP", []string{"-insecure", "-advertise", "pod-0"}, Options{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var o Options
@@ -84,20 +87,35 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// TestKeyFromEnv: the key comes from $SESSRING_KEY when -key is not given
+// (a flag is visible to every local user in the process list).
 func TestKeyFromEnv(t *testing.T) {
-	t.Setenv("TEST_SESSRING_KEY", strings.Repeat("cd", 32))
-	var o Options
-	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err != nil || string(o.Key) != strings.Repeat("\xcd", 32) {
-		t.Errorf("KeyFromEnv = %v, key %x; want the 32 bytes of the variable", err, o.Key)
-	}
-	o.Key = []byte("from the flag, kept")
-	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err != nil || string(o.Key) != "from the flag, kept" {
-		t.Errorf("KeyFromEnv with -key given: %v, key %q; want -key kept", err, o.Key)
-	}
-	t.Setenv("TEST_SESSRING_KEY", "not hex")
-	o.Key = nil
-	if err := o.KeyFromEnv("TEST_SESSRING_KEY"); err == nil {
-		t.Errorf("KeyFromEnv of a non-hex value = nil, want an error")
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      []byte
+		invalid   bool
+	}{
+		{"env", strings.Repeat("cd", 32), nil, bytes.Repeat([]byte{0xcd}, 32), false},
+		{"flag wins", strings.Repeat("cd", 32), []string{"-key", strings.Repeat("ab", 16)}, bytes.Repeat([]byte{0xab}, 16), false},
+		{"malformed env", "zz", nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(KeyEnv, tc.env)
+			var o Options
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			o.RegisterFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate()
+			if tc.invalid != (err != nil) {
+				t.Fatalf("Validate() = %v, want invalid=%v", err, tc.invalid)
+			}
+			if !tc.invalid && !bytes.Equal(o.Key, tc.want) {
+				t.Errorf("Key = %x, want %x", o.Key, tc.want)
+			}
+		})
 	}
 }
 
@@ -136,7 +154,7 @@ func TestRunOneNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Locking: middleware.LockAuto, Out: pw, Logger: slog.New(slog.DiscardHandler)})
+		done <- Run(ctx, Options{Name: "solo", HTTPAddr: "127.0.0.1:0", BindAddr: "127.0.0.1:0", Key: bytes.Repeat([]byte{1}, 32), Locking: middleware.LockAuto, Out: pw, Logger: slog.New(slog.DiscardHandler)})
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

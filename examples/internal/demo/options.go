@@ -36,9 +36,12 @@ type Options struct {
 	Join []string
 	// Memcached lists optional cold-tier servers (backup.Config.Servers).
 	Memcached []string
-	// Key is the optional cluster key (16, 24 or 32 bytes): encrypted
-	// gossip, mutual TLS between nodes, encrypted memcached values.
+	// Key is the cluster key (16, 24 or 32 bytes): encrypted gossip,
+	// mutual TLS between nodes, encrypted memcached values. Required unless
+	// Insecure: without it any local process could read every session.
 	Key []byte
+	// Insecure runs without a key: plaintext, unauthenticated peer traffic.
+	Insecure bool
 	// Sticky mints session tokens owned by the node that creates them, for
 	// a load balancer that pins clients to nodes.
 	Sticky bool
@@ -50,6 +53,8 @@ type Options struct {
 	// page then shows buttons to crash the serving node and start stopped
 	// ones, which that command's load balancer carries out.
 	Controls []string
+
+	keyEnvErr error // a malformed $SESSRING_KEY, reported by Validate
 
 	// Out receives the node's state lines (see StateLine). Default os.Stdout.
 	Out io.Writer
@@ -65,7 +70,11 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Advertise, "advertise", "", "IP other nodes reach this one at (default: with a wildcard -bind, the default route's address)")
 	fs.Var((*listFlag)(&o.Join), "join", "comma-separated gossip addresses of nodes to join (empty: start a new cluster)")
 	fs.Var((*listFlag)(&o.Memcached), "memcached", "comma-separated memcached servers host:port for the optional cold tier")
-	fs.Var((*keyFlag)(&o.Key), "key", "cluster key in hex, 16, 24 or 32 bytes (required off loopback)")
+	if v := os.Getenv(KeyEnv); v != "" {
+		o.keyEnvErr = (*keyFlag)(&o.Key).Set(v)
+	}
+	fs.Var((*keyFlag)(&o.Key), "key", "cluster key in hex, 16, 24 or 32 bytes; default $"+KeyEnv+", which, unlike a flag, other users cannot read in the process list")
+	fs.BoolVar(&o.Insecure, "insecure", false, "run without a key: unauthenticated, plaintext peer traffic that any local process can use")
 	fs.BoolVar(&o.Sticky, "sticky", false, "mint session tokens owned by this node (for a sticky load balancer)")
 	o.Locking = middleware.LockAuto
 	fs.Var((*lockFlag)(&o.Locking), "locking", "which requests lock their session: auto (writes, and reads not yet seen read-only), exclusive (all) or none")
@@ -81,28 +90,24 @@ func (o *Options) Validate() error {
 	if o.Advertise != "" && net.ParseIP(o.Advertise) == nil {
 		return fmt.Errorf("-advertise %q: want an IP address", o.Advertise)
 	}
+	if o.keyEnvErr != nil {
+		return fmt.Errorf("$%s: %w", KeyEnv, o.keyEnvErr)
+	}
 	switch len(o.Key) {
-	case 0, 16, 24, 32:
+	case 16, 24, 32:
+	case 0:
+		if !o.Insecure {
+			return fmt.Errorf("a cluster key is required: -key or $%s, hex of 32 random bytes (openssl rand -hex 32), the same on every node; or -insecure", KeyEnv)
+		}
 	default:
 		return fmt.Errorf("-key: %d bytes, want 16, 24 or 32", len(o.Key))
 	}
 	return nil
 }
 
-// KeyFromEnv sets Key from the hex in the environment variable name when
-// no -key was given. A key in a flag can be read by every user of the
-// machine (ps); one in the environment only by the process's owner, and
-// Kubernetes can fill it from a Secret.
-func (o *Options) KeyFromEnv(name string) error {
-	v, ok := os.LookupEnv(name)
-	if len(o.Key) > 0 || !ok {
-		return nil
-	}
-	if err := (*keyFlag)(&o.Key).Set(v); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
+// KeyEnv is the environment variable a node reads its cluster key from when
+// -key is not given.
+const KeyEnv = "SESSRING_KEY"
 
 func (o *Options) withDefaults() {
 	if o.Out == nil {

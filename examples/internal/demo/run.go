@@ -150,6 +150,7 @@ func start(o Options, url string) (*app, error) {
 	cfg.Observer = rec
 	cfg.Name, cfg.BindAddr, cfg.Join, cfg.SecretKey, cfg.Logger = o.Name, o.BindAddr, o.Join, o.Key, o.Logger
 	cfg.AdvertiseAddr = o.Advertise
+	cfg.Insecure = o.Insecure
 	cfg.OpTimeout = failoverWait
 	if len(o.Memcached) > 0 {
 		var err error
