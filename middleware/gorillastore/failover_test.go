@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -23,6 +24,7 @@ func TestDefaultTimeoutWaitsOutFailover(t *testing.T) {
 	net := memnet.New(1)
 	var nodes []*store.Node
 	var ips []string
+	key := storetest.Key()
 	for i := range 3 {
 		ip := fmt.Sprintf("127.0.0.%d", 21+i)
 		cfg := store.DefaultConfig() // default gossip timing and OpTimeout
@@ -30,6 +32,7 @@ func TestDefaultTimeoutWaitsOutFailover(t *testing.T) {
 		cfg.Partitions = 2048             // cheaper; failover timing does not depend on it
 		cfg.HandoverTimeout = time.Second // only the crashed node's Close at the end
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.SecretKey = key
 		if i > 0 {
 			cfg.Join = []string{ips[0] + ":7946"}
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
@@ -59,8 +60,8 @@ func TestFlags(t *testing.T) {
 			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Join: []string{"127.0.0.1:1", "127.0.0.1:2"}, Memcached: []string{"m:11211"}, Locking: middleware.LockAuto, Insecure: true}, false},
 		{"key", []string{"-key", strings.Repeat("ab", 16)},
 			Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Key: []byte(strings.Repeat("\xab", 16)), Locking: middleware.LockAuto}, false},
-		{"locking exclusive", []string{"-locking", "exclusive"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockExclusive}, false},
-		{"locking none", []string{"-locking", "none"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockNone}, false},
+		{"locking exclusive", []string{"-insecure", "-locking", "exclusive"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockExclusive, Insecure: true}, false},
+		{"locking none", []string{"-insecure", "-locking", "none"}, Options{HTTPAddr: "127.0.0.1:8081", BindAddr: "127.0.0.1:7946", Locking: middleware.LockNone, Insecure: true}, false},
 		{"short key", []string{"-key", "abcd"}, Options{}, true},
 		{"bad bind", []string{"-insecure", "-bind", "7946"}, Options{}, true},
 		{"advertise not an IP", []string{"-insecure", "-advertise", "pod-0"}, Options{}, true},
@@ -284,6 +285,7 @@ func TestStatusStates(t *testing.T) {
 func TestLookupURLsKeepsLastCopy(t *testing.T) {
 	cfg := store.DefaultConfig()
 	cfg.Name, cfg.Logger = "solo", slog.New(slog.DiscardHandler)
+	cfg.SecretKey = storetest.Key()
 	node, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -308,6 +310,7 @@ func TestLookupURLsKeepsLastCopy(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	cfg := store.DefaultConfig()
 	cfg.Name, cfg.BindAddr, cfg.Logger = "solo", "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	cfg.SecretKey = storetest.Key()
 	node, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
