@@ -14,6 +14,7 @@ import (
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memnet"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -88,6 +89,7 @@ type cluster struct {
 // still runs at the end of the test are crashed.
 func newCluster(t testing.TB, servers []string, bcfg backup.Config, tweak func(*store.Config)) *cluster {
 	t.Helper()
+	testkit.SkipShort(t, "starts an in-memory store cluster")
 	bcfg.Servers = servers
 	c := &cluster{t: t, net: memnet.New(1), backupCfg: bcfg, tweak: tweak, ips: map[string]string{}}
 	t.Cleanup(c.crashAll)

@@ -14,6 +14,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // newBackup returns a Memcached closed at the end of the test.
@@ -263,9 +264,7 @@ func TestExpiryShortAndPast(t *testing.T) {
 	if _, found, err := m.Get(ctx, "gone"); found || err != nil {
 		t.Fatalf("Get after a past-expiry Put = (%v, %v), want the value deleted", found, err)
 	}
-	if testing.Short() {
-		t.Skip("skipping the 1-second expiry in -short mode")
-	}
+	testkit.SkipShort(t, "skipping the 1-second expiry in -short mode")
 	if err := m.Put(ctx, "short", []byte("v"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -251,9 +252,7 @@ func (p *procCluster) crashAll() {
 // acknowledged session with its last value; after more writes and a second
 // crash, so do three with the original names and addresses.
 func TestFullRestartWriteThroughProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	srv := memcachedtest.Start(t)
 	c := newProcCluster(t, srv.Addr)
 	c.start("a", 3)
@@ -285,9 +284,7 @@ func TestFullRestartWriteThroughProcesses(t *testing.T) {
 // last acknowledged value, or as the value of the write that was in flight
 // at the crash: that one may or may not have landed.
 func TestFullRestartWriteThroughProcessesUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	srv := memcachedtest.Start(t)
 	c := newProcCluster(t, srv.Addr)
 	c.start("a", 3)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // waitFor polls cond until it holds or timeout passes.
@@ -90,6 +91,7 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T) *cluster {
+	testkit.SkipShort(t, "starts an in-memory gossip cluster")
 	return &cluster{t: t, net: memnet.New(1)}
 }
 

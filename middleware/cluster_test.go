@@ -10,6 +10,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -54,6 +55,7 @@ type clusterOptions struct {
 // newTestCluster starts the cluster and waits until every node agrees on
 // the membership and holds its partitions.
 func newTestCluster(t *testing.T, opt clusterOptions) *testCluster {
+	testkit.SkipShort(t, "starts an in-memory store cluster")
 	t.Helper()
 	c := &testCluster{t: t, net: memnet.New(1), down: map[int]bool{}}
 	c.cfg = middleware.DefaultConfig()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // testCluster runs nodes of one cluster on an in-memory network.
@@ -29,6 +30,9 @@ type testCluster struct {
 
 func newTestCluster(t testing.TB, size int) *testCluster {
 	t.Helper()
+	if size != 1 { // one node starts in milliseconds: golden and API tests keep running under -short
+		testkit.SkipShort(t, "starts an in-memory store cluster")
+	}
 	c := &testCluster{t: t, net: memnet.New(1), nodes: map[string]*Node{}, ips: map[string]string{}}
 	t.Cleanup(c.closeAll)
 	for range size {

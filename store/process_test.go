@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // The multi-process test re-executes the test binary as node processes: with
@@ -173,9 +175,7 @@ func startChild(t *testing.T, name string, join []string) *childNode {
 // SIGKILLs one process and checks every acknowledged write is still
 // readable.
 func TestProcessesSurviveSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	for _, tc := range []struct {
 		name    string
 		members int // including this process's node
@@ -237,9 +237,7 @@ func surviveOneSIGKILL(t *testing.T, members int) {
 // re-replicated (no traffic drives it), kills a second and checks that every
 // acknowledged write is still readable.
 func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	a := startChild(t, "five-a", nil)
 	kids := []*childNode{a}
 	for _, name := range []string{"five-b", "five-c", "five-d"} {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/e5b1d45c/sessring/internal/netlab"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // The nodes of a run are this test binary, re-executed (proc.Self).
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) {
 // namespace, under load with every fault. It must pass the history check,
 // lose nothing and leave no namespace behind.
 func TestNetnsRun(t *testing.T) {
+	testkit.SkipShort(t, "runs a chaos scenario in network namespaces")
 	if err := netlab.Available(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true needs network namespaces: %v", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func hosts(n *memnet.Network) (a, b *memnet.Host) {
@@ -404,6 +405,7 @@ func TestBlockHoldsOnlyWhatHadNotArrived(t *testing.T) {
 // in one of the two states, never a mix (a stream held up with no block in
 // force, or a block whose streams flow).
 func TestBlockAndHealRacing(t *testing.T) {
+	testkit.SkipShort(t, "races faults against traffic for seconds")
 	n := memnet.New(1)
 	a, b := hosts(n)
 	ab, ba := pair(t, a, b)
