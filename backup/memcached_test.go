@@ -78,18 +78,6 @@ func rawKeys(t testing.TB, addr string) []string {
 	return nil
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestRoundTrip(t *testing.T) {
 	srv := memcachedtest.Start(t)
 	ctx := context.Background()
@@ -268,7 +256,7 @@ func TestExpiryShortAndPast(t *testing.T) {
 	if err := m.Put(ctx, "short", []byte("v"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a 1-second item to expire", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a 1-second item to expire", func() bool {
 		_, found, err := m.Get(ctx, "short")
 		return err == nil && !found
 	})

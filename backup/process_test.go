@@ -57,7 +57,7 @@ func processConfig(name, bind string, join []string, b store.Backup) store.Confi
 	cfg.Backup = b
 	cfg.BackupMode = store.WriteThrough
 	cfg.BackupDelay = time.Hour // only expiry tombstones use the queue
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	return cfg
 }
 
@@ -204,7 +204,7 @@ func (p *procCluster) start(prefix string, count int) {
 		p.t.Fatalf("store.Open(%s) = %v", name, err)
 	}
 	p.local = m
-	waitFor(p.t, 30*time.Second, fmt.Sprintf("%d members with handoff done", count+1), func() bool {
+	testkit.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d members with handoff done", count+1), func() bool {
 		s := m.node.Stats()
 		return len(s.Members) == count+1 && s.PartitionsPending == 0
 	})
@@ -289,7 +289,7 @@ func TestFullRestartWriteThroughProcessesUnderLoad(t *testing.T) {
 	c := newProcCluster(t, srv.Addr)
 	c.start("a", 3)
 	w := startWriters(t, c.local.node, 16, 25)
-	waitFor(t, 30*time.Second, "3000 acknowledged writes", func() bool { return w.acks.Load() >= 3000 })
+	testkit.Eventually(t, 30*time.Second, "3000 acknowledged writes", func() bool { return w.acks.Load() >= 3000 })
 	w.crashing.Store(true)
 	c.crashAll()
 	acked, inflight := w.wait()

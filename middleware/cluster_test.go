@@ -142,7 +142,7 @@ func (c *testCluster) replicas() []*replica {
 // every partition it should.
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
-	waitUntil(c.t, 20*time.Second, "cluster converged", func() bool {
+	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
 		live := c.replicas()
 		var table uint64
 		for i, r := range live {
@@ -251,16 +251,4 @@ func (c *testCluster) loadEverywhere(token string) map[string]bool {
 		found[r.name] = ok
 	}
 	return found
-}
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -42,16 +39,6 @@ func newTestCluster(t testing.TB, size int) *testCluster {
 	return c
 }
 
-// quietLogger discards node logs unless SESSRING_TEST_LOG is set (to a level
-// such as debug or info), which helps when a fault scenario fails.
-func quietLogger() *slog.Logger {
-	var level slog.Level
-	if lv := os.Getenv("SESSRING_TEST_LOG"); lv != "" && level.UnmarshalText([]byte(lv)) == nil {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // config returns a node config tuned for fast failure detection in memory.
 func (c *testCluster) config(name, ip string, join []string) Config {
 	cfg := DefaultConfig()
@@ -79,7 +66,7 @@ func (c *testCluster) config(name, ip string, join []string) Config {
 	// A short memory of lost members: after two crashes in a small cluster
 	// the survivors are a minority and wait this long before serving.
 	cfg.LostMemberTTL = time.Second
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	if c.tweak != nil {
 		c.tweak(&cfg)
 	}
@@ -171,7 +158,7 @@ func (c *testCluster) closeAll() {
 // every partition it should (handoff done).
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "cluster converged", func() bool {
+	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
 		nodes := c.live()
 		var id uint64
 		for i, n := range nodes {
@@ -187,18 +174,6 @@ func (c *testCluster) waitConverged() {
 		}
 		return true
 	})
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // writeMany commits count sessions through random nodes with parallel

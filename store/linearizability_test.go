@@ -21,6 +21,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/e5b1d45c/sessring/internal/lincheck"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 var (
@@ -476,11 +477,11 @@ func TestCheckerCatchesSplitBrain(t *testing.T) {
 	record(other, linInput{key: key, write: true, value: "v1"})
 	record(cut, linInput{key: key})
 	c.net.Isolate(c.ipsSnapshot()["node-01"])
-	waitFor(t, 20*time.Second, "both sides see the split", func() bool {
+	testkit.Eventually(t, 20*time.Second, "both sides see the split", func() bool {
 		return len(cut.Members()) == 1 && len(other.Members()) == 2
 	})
 	record(other, linInput{key: key, write: true, value: "v2"})
-	waitFor(t, 10*time.Second, "the cut-off node serves on its own", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the cut-off node serves on its own", func() bool {
 		_, err := linDo(cut, linInput{key: key})
 		return err == nil
 	})

@@ -45,7 +45,7 @@ func processConfig(name string, join []string) Config {
 	cfg.SuspicionMult = 3
 	cfg.CallTimeout = 500 * time.Millisecond
 	cfg.OpTimeout = 10 * time.Second
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	return cfg
 }
 
@@ -202,7 +202,7 @@ func surviveOneSIGKILL(t *testing.T, members int) {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d members with handoff done", members), func() bool {
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d members with handoff done", members), func() bool {
 		return settledAll(local, kids, members)
 	})
 	acked := map[string]string{}
@@ -251,7 +251,7 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 	settled := func(members int, live []*childNode) func() bool {
 		return func() bool { return settledAll(local, live, members) }
 	}
-	waitFor(t, 30*time.Second, "5 members with handoff done", settled(5, kids))
+	testkit.Eventually(t, 30*time.Second, "5 members with handoff done", settled(5, kids))
 	acked := map[string]string{}
 	for i := range 2000 {
 		tok, val := fmt.Sprintf("p5-%05d", i), fmt.Sprintf("v%d", i)
@@ -270,7 +270,7 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 		// All must be done before the second kill: a node that has not yet
 		// noticed the first still lacks the sessions whose only other copy
 		// the second kill takes.
-		waitFor(t, 30*time.Second, fmt.Sprintf("re-replication after kill %d", i+1), settled(4-i, survivors))
+		testkit.Eventually(t, 30*time.Second, fmt.Sprintf("re-replication after kill %d", i+1), settled(4-i, survivors))
 	}
 	lost := 0
 	for tok, val := range acked {

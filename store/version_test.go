@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/internal/version"
 )
 
@@ -46,7 +47,7 @@ func TestClusterVersion(t *testing.T) {
 // waitVersion waits until every live node's ClusterVersion is want.
 func waitVersion(t *testing.T, c *testCluster, want int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "cluster version "+version.Range{Min: want, Max: want}.String(), func() bool {
+	testkit.Eventually(t, 10*time.Second, "cluster version "+version.Range{Min: want, Max: want}.String(), func() bool {
 		for _, n := range c.live() {
 			if n.ClusterVersion() != want || n.Stats().ClusterVersion != want {
 				return false

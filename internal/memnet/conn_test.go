@@ -143,7 +143,7 @@ func TestBackpressure(t *testing.T) {
 	client, server := streamOn(t, n)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 2*memnet.StreamBuffer/16)
 	w := async(func() (int, error) { return client.Write(data) })
-	waitFor(t, 2*time.Second, "the buffer to fill", func() bool {
+	testkit.Eventually(t, 2*time.Second, "the buffer to fill", func() bool {
 		return n.Stats().StreamBytes == memnet.StreamBuffer
 	})
 	select {
@@ -321,7 +321,7 @@ func TestCrash(t *testing.T) {
 }
 
 func TestStreamsLeaveNoGoroutines(t *testing.T) {
-	checkGoroutines(t)
+	testkit.CheckGoroutines(t, 5*time.Second)
 	n := memnet.New(1)
 	n.SetDelay(time.Millisecond, time.Millisecond)
 	client, server := streamOn(t, n)
