@@ -56,3 +56,34 @@ func waitVersion(t *testing.T, c *testCluster, want int) {
 		return true
 	})
 }
+
+// TestNoteClusterVersion is the version rule without a cluster: the node
+// speaks the highest version every live member supports, counting itself,
+// and a member that advertises no versions (the first release) holds it at
+// V1.
+func TestNoteClusterVersion(t *testing.T) {
+	member := func(lo, hi int) gossip.Member {
+		return gossip.Member{Meta: gossip.Meta{MinVersion: lo, MaxVersion: hi}}
+	}
+	for _, tc := range []struct {
+		name    string
+		self    version.Range
+		members []gossip.Member
+		want    int
+	}{
+		{"alone", version.Supported(), nil, version.Max},
+		{"all current", version.Supported(), []gossip.Member{member(version.Min, version.Max), member(version.Min, version.Max)}, version.Max},
+		{"a first-release member", version.Supported(), []gossip.Member{member(version.Min, version.Max), {}}, version.V1},
+		{"this node is older", version.Range{Min: 1, Max: 1}, []gossip.Member{member(version.Min, version.Max)}, version.V1},
+		{"a newer member", version.Supported(), []gossip.Member{member(version.Min, version.Max+1)}, version.Max},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &Node{log: testkit.QuietLogger()}
+			n.cfg.versions = tc.self
+			n.noteClusterVersion(tc.members)
+			if got := n.ClusterVersion(); got != tc.want {
+				t.Errorf("ClusterVersion() = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
