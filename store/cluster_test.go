@@ -48,13 +48,7 @@ func (c *testCluster) config(name, ip string, join []string) Config {
 	cfg.Join = join
 	cfg.SecretKey = c.key
 	cfg.Network = c.net.Host(ip)
-	// Fast enough to keep tests short, slow enough that a 2-core machine
-	// running the race detector does not declare live nodes dead.
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 80 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
+	setTiming(&cfg, testkit.InMemory())
 	// Fewer partitions than the default keep five nodes in one race-enabled
 	// process cheap; placement's own tests cover the default count.
 	cfg.Partitions = 2048
@@ -71,6 +65,17 @@ func (c *testCluster) config(name, ip string, join []string) Config {
 		c.tweak(&cfg)
 	}
 	return cfg
+}
+
+// setTiming copies a test cluster's failure-detection tuning into cfg
+// (internal/storetest does the same for the packages built on store, which
+// package store's own tests cannot import).
+func setTiming(cfg *Config, tm testkit.Timing) {
+	cfg.ProbeInterval = tm.ProbeInterval
+	cfg.ProbeTimeout = tm.ProbeTimeout
+	cfg.GossipInterval = tm.GossipInterval
+	cfg.PushPullInterval = tm.PushPullInterval
+	cfg.SuspicionMult = tm.SuspicionMult
 }
 
 // add starts a new node joining the cluster (the first starts it).

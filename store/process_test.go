@@ -35,14 +35,8 @@ func processConfig(name string, join []string) Config {
 	cfg.Join = join
 	cfg.SecretKey = processKey
 	// Failure detection tolerates a starved process (race-enabled binaries,
-	// several test packages on two cores): with a 50ms probe timeout and
-	// SuspicionMult 2, busy members were declared dead and rejoined over and
-	// over, and five members did not settle within 30s.
-	cfg.ProbeInterval = 200 * time.Millisecond
-	cfg.ProbeTimeout = 150 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
+	// several test packages on two cores).
+	setTiming(&cfg, testkit.Processes())
 	cfg.CallTimeout = 500 * time.Millisecond
 	cfg.OpTimeout = 10 * time.Second
 	cfg.Logger = testkit.QuietLogger()
