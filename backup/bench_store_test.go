@@ -19,6 +19,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -136,7 +137,7 @@ func loopbackCluster(tb testing.TB, prefix string, count int, mcAddr string, mod
 		cfg.Name = fmt.Sprintf("%s-%d", prefix, i+1)
 		cfg.BindAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(tb)))
 		cfg.SecretKey = clusterKey
-		cfg.Logger = quietLogger()
+		cfg.Logger = testkit.QuietLogger()
 		cfg.HandoverTimeout = 2 * time.Second
 		if seed != "" {
 			cfg.Join = []string{seed}
@@ -157,7 +158,7 @@ func loopbackCluster(tb testing.TB, prefix string, count int, mcAddr string, mod
 		nodes = append(nodes, n)
 		seed = cfg.BindAddr
 	}
-	waitFor(tb, 30*time.Second, "loopback cluster converged", func() bool {
+	testkit.Eventually(tb, 30*time.Second, "loopback cluster converged", func() bool {
 		for _, n := range nodes {
 			s := n.Stats()
 			if len(s.Members) != count || s.PartitionsPending != 0 || s.TableID != nodes[0].Stats().TableID {
@@ -254,7 +255,7 @@ func spread(v []float64) string {
 // quiesce waits for the write-behind queues of earlier measurements to
 // drain and collects garbage, so that no measurement pays for another's.
 func quiesce(b *testing.B, clusters map[string][]*store.Node) {
-	waitFor(b, time.Minute, "write-behind queues drained", func() bool {
+	testkit.Eventually(b, time.Minute, "write-behind queues drained", func() bool {
 		for _, nodes := range clusters {
 			for _, n := range nodes {
 				if n.Stats().Backup.Pending > 0 {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memnet"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -88,13 +87,12 @@ type cluster struct {
 // still runs at the end of the test are crashed.
 func newCluster(t testing.TB, servers []string, bcfg backup.Config, tweak func(*store.Config)) *cluster {
 	t.Helper()
+	testkit.SkipShort(t, "starts an in-memory store cluster")
 	bcfg.Servers = servers
 	c := &cluster{t: t, net: memnet.New(1), backupCfg: bcfg, tweak: tweak, ips: map[string]string{}}
 	t.Cleanup(c.crashAll)
 	return c
 }
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // config is store's test tuning (store/cluster_test.go): fast failure
 // detection, short timeouts and fewer partitions, with a short write-behind
@@ -114,7 +112,7 @@ func (c *cluster) config(name, ip string, join []string, b store.Backup) store.C
 	cfg.HandoverTimeout = 500 * time.Millisecond
 	cfg.Backup = b
 	cfg.BackupDelay = 200 * time.Millisecond
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	if c.tweak != nil {
 		c.tweak(&cfg)
 	}
@@ -228,7 +226,7 @@ func load(t testing.TB, n *store.Node, tok string) (store.Record, bool) {
 // partition it should.
 func (c *cluster) waitConverged() {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "cluster converged", func() bool {
+	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
 		nodes := c.nodes()
 		for _, n := range nodes {
 			s := n.Stats()
@@ -243,7 +241,7 @@ func (c *cluster) waitConverged() {
 // waitDrained waits until no node has a write-behind backup pending.
 func (c *cluster) waitDrained(timeout time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, timeout, "write-behind queues drained", func() bool {
+	testkit.Eventually(c.t, timeout, "write-behind queues drained", func() bool {
 		for _, n := range c.nodes() {
 			if n.Stats().Backup.Pending != 0 {
 				return false
@@ -267,18 +265,6 @@ func (c *cluster) backupStats() store.BackupStats {
 		sum.Restored += s.Restored
 	}
 	return sum
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // names returns prefix-1 ... prefix-n.

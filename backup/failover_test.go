@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // startServers starts n memcached processes.
@@ -111,7 +112,7 @@ func TestDeleteSweepsStandInCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	srvs[2].Restart()
-	waitFor(t, 5*time.Second, "Put to reach the restarted first choice", func() bool {
+	testkit.Eventually(t, 5*time.Second, "Put to reach the restarted first choice", func() bool {
 		err := m.Put(ctx, tok, []byte("new"), time.Time{})
 		return err == nil && len(holder(t, m, srvs[2:], tok)) == 1
 	})

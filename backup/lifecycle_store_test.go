@@ -11,6 +11,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -82,7 +83,7 @@ func TestExpiredSessionsNotRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Let "short" and "idle" expire: a deadline passing is the condition.
-	waitFor(t, 10*time.Second, "deadlines to pass", func() bool { return time.Since(start) > 1500*time.Millisecond })
+	testkit.Eventually(t, 10*time.Second, "deadlines to pass", func() bool { return time.Since(start) > 1500*time.Millisecond })
 	touched, err := n.Apply(ctx, "touched", store.Mutation{Touch: true})
 	if err != nil || touched.LastAccess.Before(start.Add(1500*time.Millisecond)) {
 		t.Fatalf("Touch = (%+v, %v), want a later LastAccess", touched, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // newBackup returns a Memcached closed at the end of the test.
@@ -75,18 +76,6 @@ func rawKeys(t testing.TB, addr string) []string {
 	}
 	t.Fatalf("metadump on %s: %v", addr, sc.Err())
 	return nil
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -263,13 +252,11 @@ func TestExpiryShortAndPast(t *testing.T) {
 	if _, found, err := m.Get(ctx, "gone"); found || err != nil {
 		t.Fatalf("Get after a past-expiry Put = (%v, %v), want the value deleted", found, err)
 	}
-	if testing.Short() {
-		t.Skip("skipping the 1-second expiry in -short mode")
-	}
+	testkit.SkipShort(t, "skipping the 1-second expiry in -short mode")
 	if err := m.Put(ctx, "short", []byte("v"), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a 1-second item to expire", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a 1-second item to expire", func() bool {
 		_, found, err := m.Get(ctx, "short")
 		return err == nil && !found
 	})

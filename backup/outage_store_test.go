@@ -13,6 +13,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -105,7 +106,7 @@ func (tr *traffic) waitRounds(n int64, timeout time.Duration) {
 	for w := range tr.rounds {
 		target[w] = tr.rounds[w].Load() + n
 	}
-	waitFor(tr.t, timeout, fmt.Sprintf("%d more rounds of traffic", n), func() bool {
+	testkit.Eventually(tr.t, timeout, fmt.Sprintf("%d more rounds of traffic", n), func() bool {
 		for w := range tr.rounds {
 			if tr.rounds[w].Load() < target[w] {
 				return false
@@ -163,7 +164,7 @@ func TestMemcachedRestartUnderTraffic(t *testing.T) {
 
 	srv.Stop()
 	killed := time.Now()
-	waitFor(t, 10*time.Second, "a failed backup write", func() bool { return c.backupStats().Failed > 0 })
+	testkit.Eventually(t, 10*time.Second, "a failed backup write", func() bool { return c.backupStats().Failed > 0 })
 	tr.waitRounds(2, 60*time.Second) // every session rewritten while memcached is down
 	if s := c.backupStats(); s.Pending == 0 {
 		t.Fatalf("backup stats during the outage %+v, want a backlog", s)
@@ -171,7 +172,7 @@ func TestMemcachedRestartUnderTraffic(t *testing.T) {
 	srv.Restart()
 	// Stop soon, so most sessions reach memcached only from the backlog.
 	ops := tr.ops.Load()
-	waitFor(t, 30*time.Second, "traffic after the restart", func() bool { return tr.ops.Load() >= ops+20 })
+	testkit.Eventually(t, 30*time.Second, "traffic after the restart", func() bool { return tr.ops.Load() >= ops+20 })
 	latest, older := tr.finish(killed)
 
 	c.waitDrained(60 * time.Second)
@@ -198,7 +199,7 @@ func TestWriteThroughMemcachedDown(t *testing.T) {
 	// The setup writes need memcached up: on a loaded machine one may
 	// miss the 200 ms timeout, which is not what this test is about.
 	var err error
-	waitFor(t, 10*time.Second, "the setup writes through to memcached", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the setup writes through to memcached", func() bool {
 		if err = nodes[0].Commit("bytes", []byte("v1"), exp); err != nil {
 			return false
 		}
@@ -242,7 +243,7 @@ func TestWriteThroughMemcachedDown(t *testing.T) {
 	}
 
 	srv.Restart()
-	waitFor(t, 10*time.Second, "a write once memcached is back", func() bool {
+	testkit.Eventually(t, 10*time.Second, "a write once memcached is back", func() bool {
 		return nodes[1].Commit("bytes", []byte("v3"), exp) == nil
 	})
 	c.crashAll()

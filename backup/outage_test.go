@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func TestStopFailsFastThenRecovers(t *testing.T) {
@@ -37,7 +38,7 @@ func TestStopFailsFastThenRecovers(t *testing.T) {
 		t.Fatalf("Stats().Servers[0] = %+v, want down with failures counted", s.Servers[0])
 	}
 	srv.Restart()
-	waitFor(t, 5*time.Second, "Put to succeed after Restart", func() bool {
+	testkit.Eventually(t, 5*time.Second, "Put to succeed after Restart", func() bool {
 		return m.Put(ctx, "tok", []byte("back"), time.Time{}) == nil
 	})
 	if got, found, err := m.Get(ctx, "tok"); err != nil || !found || string(got) != "back" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -41,7 +42,7 @@ func TestNoStaleBackupAfterOwnershipMoves(t *testing.T) {
 	}
 	commitAll(t, c, moved, time.Now().Add(time.Hour))
 	maps.Copy(want, moved)
-	waitFor(t, 10*time.Second, "the new owner's queue to drain", func() bool { return newNode.Stats().Backup.Pending == 0 })
+	testkit.Eventually(t, 10*time.Second, "the new owner's queue to drain", func() bool { return newNode.Stats().Backup.Pending == 0 })
 	c.mu.Lock()
 	olds := c.members[:3]
 	c.members = c.members[3:]

@@ -17,6 +17,7 @@ import (
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -56,7 +57,7 @@ func processConfig(name, bind string, join []string, b store.Backup) store.Confi
 	cfg.Backup = b
 	cfg.BackupMode = store.WriteThrough
 	cfg.BackupDelay = time.Hour // only expiry tombstones use the queue
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	return cfg
 }
 
@@ -203,7 +204,7 @@ func (p *procCluster) start(prefix string, count int) {
 		p.t.Fatalf("store.Open(%s) = %v", name, err)
 	}
 	p.local = m
-	waitFor(p.t, 30*time.Second, fmt.Sprintf("%d members with handoff done", count+1), func() bool {
+	testkit.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d members with handoff done", count+1), func() bool {
 		s := m.node.Stats()
 		return len(s.Members) == count+1 && s.PartitionsPending == 0
 	})
@@ -251,9 +252,7 @@ func (p *procCluster) crashAll() {
 // acknowledged session with its last value; after more writes and a second
 // crash, so do three with the original names and addresses.
 func TestFullRestartWriteThroughProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	srv := memcachedtest.Start(t)
 	c := newProcCluster(t, srv.Addr)
 	c.start("a", 3)
@@ -285,14 +284,12 @@ func TestFullRestartWriteThroughProcesses(t *testing.T) {
 // last acknowledged value, or as the value of the write that was in flight
 // at the crash: that one may or may not have landed.
 func TestFullRestartWriteThroughProcessesUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	srv := memcachedtest.Start(t)
 	c := newProcCluster(t, srv.Addr)
 	c.start("a", 3)
 	w := startWriters(t, c.local.node, 16, 25)
-	waitFor(t, 30*time.Second, "3000 acknowledged writes", func() bool { return w.acks.Load() >= 3000 })
+	testkit.Eventually(t, 30*time.Second, "3000 acknowledged writes", func() bool { return w.acks.Load() >= 3000 })
 	w.crashing.Store(true)
 	c.crashAll()
 	acked, inflight := w.wait()

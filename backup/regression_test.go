@@ -17,6 +17,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/placement"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -231,7 +232,7 @@ func TestHangingBackupBlocksOnlyItsToken(t *testing.T) {
 		defer close(done)
 		n.Find(unknown)
 	}()
-	waitFor(t, 5*time.Second, "the lookup reached memcached", func() bool { return px.held.Load() > 0 })
+	testkit.Eventually(t, 5*time.Second, "the lookup reached memcached", func() bool { return px.held.Load() > 0 })
 	if err := n.Commit(known, []byte("v2"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatalf("Commit(%s) while memcached hangs = %v", known, err)
 	}

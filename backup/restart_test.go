@@ -8,6 +8,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -43,9 +44,7 @@ func overwrite(base map[string]string, step int, round string) map[string]string
 // the write-behind delay, may be lost: the test counts them, and checks
 // that each reads back as either its new or its previous value.
 func TestFullRestartWriteBehind(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10k sessions, two full restarts")
-	}
+	testkit.SkipShort(t, "10k sessions, two full restarts")
 	srv := memcachedtest.Start(t)
 	c := newCluster(t, []string{srv.Addr}, backup.Config{SecretKey: clusterKey}, func(cfg *store.Config) {
 		cfg.BackupDelay = 500 * time.Millisecond
@@ -116,9 +115,7 @@ func checkLate(t *testing.T, c *cluster, late, before map[string]string) int {
 // survives a crash of every node, with its last value, even one made just
 // before the crash; nothing waits for a queue.
 func TestFullRestartWriteThrough(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10k sessions, full restart")
-	}
+	testkit.SkipShort(t, "10k sessions, full restart")
 	srv := memcachedtest.Start(t)
 	c := newCluster(t, []string{srv.Addr}, backup.Config{SecretKey: clusterKey}, func(cfg *store.Config) {
 		cfg.BackupMode = store.WriteThrough

@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/stablehash"
 )
 
 // node is one memcached server from Config.Servers or Config.Failover.
@@ -59,21 +61,21 @@ func newRing(nodes []node, downFor time.Duration, log *slog.Logger) *ring {
 	}
 	for i, n := range nodes {
 		r.addrs[i] = tcpAddr(n.addr)
-		r.seeds[i] = hashString(n.id)
+		r.seeds[i] = stablehash.String(n.id)
 	}
 	return r
 }
 
 // score is node i's rendezvous weight for a key hash.
 func (r *ring) score(i int, keyHash uint64) uint64 {
-	return mix64(keyHash ^ r.seeds[i])
+	return stablehash.Mix(keyHash ^ r.seeds[i])
 }
 
 // pick returns the index of the server for key: the best-scoring primary
 // that is up, else the best-scoring failover server that is up. first
 // reports whether that is the key's first choice regardless of health.
 func (r *ring) pick(key string) (idx int, first, ok bool) {
-	kh := hashString(key)
+	kh := stablehash.String(key)
 	now := r.now().UnixNano()
 	best, bestUp, bestFailover := -1, -1, -1
 	var bestScore, upScore, failoverScore uint64
@@ -145,26 +147,4 @@ func (r *ring) markUp(i int) {
 // isUp reports whether pick would consider server i.
 func (r *ring) isUp(i int) bool {
 	return r.downUntil[i].Load() <= r.now().UnixNano()
-}
-
-// hashString is 64-bit FNV-1a: stable across processes and versions, so
-// every replica places a key on the same server.
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-// mix64 is the SplitMix64 finaliser; it spreads FNV's weak low bits so the
-// per-server scores of a key are effectively independent.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // trio starts a, b and c (c on 127.0.0.13:7946) and waits for them to meet.
@@ -28,7 +29,7 @@ func restarted(t *testing.T) gossip.Config {
 // addr.
 func waitIncarnation(t *testing.T, inc uint64, addr string, nodes ...*gossip.Cluster) {
 	t.Helper()
-	waitFor(t, 3*time.Second, "c's new incarnation everywhere", func() bool {
+	testkit.Eventually(t, 3*time.Second, "c's new incarnation everywhere", func() bool {
 		for _, g := range nodes {
 			if m, ok := member(g, "c"); !ok || m.Meta.Incarnation != inc || m.Addr != addr {
 				return false

@@ -12,19 +12,8 @@ import (
 
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // holds polls cond for d and fails as soon as it does not hold.
 func holds(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -90,6 +79,7 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T) *cluster {
+	testkit.SkipShort(t, "starts an in-memory gossip cluster")
 	return &cluster{t: t, net: memnet.New(1)}
 }
 
@@ -130,7 +120,7 @@ func names(ms []gossip.Member) string {
 // waitMembers waits until every node lists exactly want (comma separated).
 func waitMembers(t *testing.T, timeout time.Duration, want string, nodes ...*gossip.Cluster) {
 	t.Helper()
-	waitFor(t, timeout, "members "+want, func() bool {
+	testkit.Eventually(t, timeout, "members "+want, func() bool {
 		return !slices.ContainsFunc(nodes, func(g *gossip.Cluster) bool { return names(g.Members()) != want })
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/internal/version"
 )
 
@@ -43,7 +44,7 @@ func TestJoinWaitsForLateSeed(t *testing.T) {
 		g, err := c.start("127.0.0.12", 0, fastConfig(t, "b", seedAddr))
 		done <- res{g, err}
 	}()
-	waitFor(t, 2*time.Second, "b to retry the missing seed", func() bool {
+	testkit.Eventually(t, 2*time.Second, "b to retry the missing seed", func() bool {
 		return c.net.Stats().DialsFailed >= 3
 	})
 	a := c.mustStart("127.0.0.11", 7946, fastConfig(t, "a"))

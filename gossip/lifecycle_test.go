@@ -2,11 +2,11 @@ package gossip_test
 
 import (
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/internal/version"
 )
 
@@ -29,7 +29,7 @@ func TestChangesOnJoinUpdateLeave(t *testing.T) {
 		t.Errorf("Self().Meta after SetMeta = %+v, want %+v", got, want)
 	}
 	changed(t, ch, "b's metadata update")
-	waitFor(t, 3*time.Second, "a to see b's new meta", func() bool {
+	testkit.Eventually(t, 3*time.Second, "a to see b's new meta", func() bool {
 		m, _ := member(a, "b")
 		return m.Meta == want
 	})
@@ -107,7 +107,7 @@ func TestRandomIncarnation(t *testing.T) {
 }
 
 func TestCloseStopsGoroutines(t *testing.T) {
-	base := runtime.NumGoroutine()
+	testkit.CheckGoroutines(t, 5*time.Second)
 	c := newCluster(t)
 	a := c.mustStart("127.0.0.11", 7946, fastConfig(t, "a"))
 	b := c.mustStart("127.0.0.12", 0, fastConfig(t, "b", seedAddr))
@@ -118,7 +118,4 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			t.Fatalf("Close() error = %v", err)
 		}
 	}
-	waitFor(t, 5*time.Second, "goroutines back to baseline after Close", func() bool {
-		return runtime.NumGoroutine() <= base
-	})
 }

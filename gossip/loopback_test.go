@@ -6,14 +6,13 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // TestLoopbackDefaults runs three nodes on real UDP and TCP sockets on
 // 127.0.0.1 with the default timings and measures failure detection.
 func TestLoopbackDefaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes about 3s of real failure detection")
-	}
+	testkit.SkipShort(t, "takes about 3s of real failure detection")
 	start := func(name string, seeds ...string) *gossip.Cluster {
 		cfg := gossip.DefaultConfig()
 		cfg.Name = name

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -108,10 +109,10 @@ func TestClusterCrashUnderTraffic(t *testing.T) {
 			}
 		})
 	}
-	waitUntil(t, 10*time.Second, "traffic", func() bool { return c.stats().Created == users })
+	testkit.Eventually(t, 10*time.Second, "traffic", func() bool { return c.stats().Created == users })
 	c.crash(c.replicas()[1])
 	crashedAt := c.stats().Requests
-	waitUntil(t, 20*time.Second, "traffic after the crash", func() bool { return c.stats().Requests > crashedAt+100 })
+	testkit.Eventually(t, 20*time.Second, "traffic after the crash", func() bool { return c.stats().Requests > crashedAt+100 })
 	close(stop)
 	wg.Wait()
 	survivors := c.replicas()

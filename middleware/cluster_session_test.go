@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/middleware"
 )
 
@@ -136,11 +137,11 @@ func (e *expiries) count(tok string) int {
 // call: a duplicate would have fired by then.
 func (e *expiries) waitExpired(t *testing.T, c *testCluster, tok string) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "OnExpire of the session", func() bool { return e.count(tok) > 0 })
+	testkit.Eventually(t, 10*time.Second, "OnExpire of the session", func() bool { return e.count(tok) > 0 })
 	canary := c.newUser()
 	canary.get("/count").want(t, "canary", 200, "1")
 	ctok := canary.token()
-	waitUntil(t, 10*time.Second, "OnExpire of the canary", func() bool { return e.count(ctok) > 0 })
+	testkit.Eventually(t, 10*time.Second, "OnExpire of the canary", func() bool { return e.count(ctok) > 0 })
 	if n := e.count(tok); n != 1 {
 		t.Errorf("OnExpire fired %d times across the cluster, want once", n)
 	}
@@ -196,7 +197,7 @@ func TestClusterExpiry(t *testing.T) {
 		// Activity does not extend an absolute lifetime: the count
 		// restarts in a new session once it is over.
 		var n int
-		waitUntil(t, 10*time.Second, "a new session", func() bool {
+		testkit.Eventually(t, 10*time.Second, "a new session", func() bool {
 			rep := u.get("/count")
 			n++
 			return rep.body == "1"

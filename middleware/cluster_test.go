@@ -10,6 +10,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -54,6 +55,7 @@ type clusterOptions struct {
 // newTestCluster starts the cluster and waits until every node agrees on
 // the membership and holds its partitions.
 func newTestCluster(t *testing.T, opt clusterOptions) *testCluster {
+	testkit.SkipShort(t, "starts an in-memory store cluster")
 	t.Helper()
 	c := &testCluster{t: t, net: memnet.New(1), down: map[int]bool{}}
 	c.cfg = middleware.DefaultConfig()
@@ -142,7 +144,7 @@ func (c *testCluster) replicas() []*replica {
 // every partition it should.
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
-	waitUntil(c.t, 20*time.Second, "cluster converged", func() bool {
+	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
 		live := c.replicas()
 		var table uint64
 		for i, r := range live {
@@ -251,16 +253,4 @@ func (c *testCluster) loadEverywhere(token string) map[string]bool {
 		found[r.name] = ok
 	}
 	return found
-}
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -197,18 +197,6 @@ func withToken(method, target, tok string) *http.Request {
 	return req
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // getReq returns a GET / request without a token.
 func getReq() *http.Request {
 	return httptest.NewRequest(http.MethodGet, "/", nil)

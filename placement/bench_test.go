@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"testing"
+
+	"github.com/e5b1d45c/sessring/internal/stablehash"
 )
 
 // benchSizes are the member counts benchmarked: a minimal cluster, a typical
@@ -49,7 +51,7 @@ func BenchmarkPartition(b *testing.B) {
 		for b.Loop() {
 			h := fnv.New64a()
 			h.Write([]byte(benchKey))
-			_ = int(mix64(h.Sum64()) % DefaultPartitions)
+			_ = int(stablehash.Mix(h.Sum64()) % DefaultPartitions)
 		}
 	})
 }

@@ -3,30 +3,21 @@ package placement
 import (
 	"hash/fnv"
 	"testing"
+
+	"github.com/e5b1d45c/sessring/internal/stablehash"
 )
 
-// TestHashString checks the hand-written FNV-1a against hash/fnv and pins
-// the splitmix64 finalizer to its published output, so that the placement
-// function is exactly what the package documentation says.
+// TestHashString checks the name and key hash against hash/fnv and the
+// splitmix64 finalizer, so that the placement function is exactly what the
+// package documentation says (internal/stablehash pins the finalizer to its
+// published output).
 func TestHashString(t *testing.T) {
 	for _, s := range []string{"", "a", "node-01", "ip-10-0-3-17.eu-west-1.compute.internal:7946"} {
 		h := fnv.New64a()
 		h.Write([]byte(s))
-		if got, want := hashString(s), mix64(h.Sum64()); got != want {
+		if got, want := hashString(s), stablehash.Mix(h.Sum64()); got != want {
 			t.Errorf("hashString(%q) = %#x, want %#x", s, got, want)
 		}
-	}
-	// The first output of splitmix64 seeded with 0.
-	if got, want := mix64(golden), uint64(0xE220A8397B1DCDAF); got != want {
-		t.Errorf("mix64(golden) = %#x, want %#x", got, want)
-	}
-}
-
-func TestFnvUint64(t *testing.T) {
-	h := fnv.New64a()
-	h.Write([]byte{0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01})
-	if got, want := fnvUint64(fnvOffset64, 0x0102030405060708), h.Sum64(); got != want {
-		t.Errorf("fnvUint64(offset, 0x0102030405060708) = %#x, want %#x", got, want)
 	}
 }
 

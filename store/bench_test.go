@@ -13,6 +13,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // BenchmarkCluster measures the store on three nodes over real loopback TCP
@@ -153,7 +154,7 @@ func openBenchCluster(b *testing.B, key []byte) []*Node {
 		cfg.Join = seeds
 		cfg.SecretKey = key
 		cfg.Insecure = key == nil // the plaintext comparison
-		cfg.Logger = quietLogger()
+		cfg.Logger = testkit.QuietLogger()
 		n, err := Open(cfg)
 		if err != nil {
 			b.Fatalf("Open(%s) = %v", cfg.Name, err)
@@ -162,7 +163,7 @@ func openBenchCluster(b *testing.B, key []byte) []*Node {
 		nodes = append(nodes, n)
 		seeds = []string{nodes[0].GossipAddr()}
 	}
-	waitFor(b, 30*time.Second, "3 members with handoff done", func() bool {
+	testkit.Eventually(b, 30*time.Second, "3 members with handoff done", func() bool {
 		for _, n := range nodes {
 			if s := n.Stats(); len(s.Members) != 3 || s.PartitionsPending != 0 {
 				return false

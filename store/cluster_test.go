@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // testCluster runs nodes of one cluster on an in-memory network.
@@ -30,6 +28,9 @@ type testCluster struct {
 
 func newTestCluster(t testing.TB, size int) *testCluster {
 	t.Helper()
+	if size != 1 { // one node starts in milliseconds: golden and API tests keep running under -short
+		testkit.SkipShort(t, "starts an in-memory store cluster")
+	}
 	c := &testCluster{t: t, net: memnet.New(1), key: randomKey(), nodes: map[string]*Node{}, ips: map[string]string{}}
 	t.Cleanup(c.closeAll)
 	for range size {
@@ -47,16 +48,6 @@ func randomKey() []byte {
 	return k
 }
 
-// quietLogger discards node logs unless SESSRING_TEST_LOG is set (to a level
-// such as debug or info), which helps when a fault scenario fails.
-func quietLogger() *slog.Logger {
-	var level slog.Level
-	if lv := os.Getenv("SESSRING_TEST_LOG"); lv != "" && level.UnmarshalText([]byte(lv)) == nil {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // config returns a node config tuned for fast failure detection in memory.
 func (c *testCluster) config(name, ip string, join []string) Config {
 	cfg := DefaultConfig()
@@ -66,13 +57,7 @@ func (c *testCluster) config(name, ip string, join []string) Config {
 	cfg.Join = join
 	cfg.SecretKey = c.key
 	cfg.Network = c.net.Host(ip)
-	// Fast enough to keep tests short, slow enough that a 2-core machine
-	// running the race detector does not declare live nodes dead.
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 80 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
+	setTiming(&cfg, testkit.InMemory())
 	// Fewer partitions than the default keep five nodes in one race-enabled
 	// process cheap; placement's own tests cover the default count.
 	cfg.Partitions = 2048
@@ -84,11 +69,22 @@ func (c *testCluster) config(name, ip string, join []string) Config {
 	// A short memory of lost members: after two crashes in a small cluster
 	// the survivors are a minority and wait this long before serving.
 	cfg.LostMemberTTL = time.Second
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	if c.tweak != nil {
 		c.tweak(&cfg)
 	}
 	return cfg
+}
+
+// setTiming copies a test cluster's failure-detection tuning into cfg
+// (internal/storetest does the same for the packages built on store, which
+// package store's own tests cannot import).
+func setTiming(cfg *Config, tm testkit.Timing) {
+	cfg.ProbeInterval = tm.ProbeInterval
+	cfg.ProbeTimeout = tm.ProbeTimeout
+	cfg.GossipInterval = tm.GossipInterval
+	cfg.PushPullInterval = tm.PushPullInterval
+	cfg.SuspicionMult = tm.SuspicionMult
 }
 
 // add starts a new node joining the cluster (the first starts it).
@@ -176,7 +172,7 @@ func (c *testCluster) closeAll() {
 // every partition it should (handoff done).
 func (c *testCluster) waitConverged() {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "cluster converged", func() bool {
+	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
 		nodes := c.live()
 		var id uint64
 		for i, n := range nodes {
@@ -192,18 +188,6 @@ func (c *testCluster) waitConverged() {
 		}
 		return true
 	})
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // writeMany commits count sessions through random nodes with parallel

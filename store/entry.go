@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/stablehash"
 	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
@@ -125,9 +125,7 @@ func newer(a, b *entry) bool {
 func (e *entry) contentHash() uint64 {
 	var enc wire.Encoder
 	e.encodeBody(&enc)
-	h := fnv.New64a()
-	h.Write(enc.B)
-	return h.Sum64()
+	return stablehash.Bytes(enc.B)
 }
 
 // sameContent reports whether two entries carry the same session data.

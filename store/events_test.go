@@ -11,6 +11,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // capture is a slog.Handler keeping every record with the attributes
@@ -158,8 +159,8 @@ func TestMembershipLogs(t *testing.T) {
 
 	c.crash("node-03")
 	for _, n := range []string{"node-01", "node-02"} {
-		waitFor(t, 20*time.Second, n+" logs node-03 failed", func() bool { return logs.count("member failed", n, "node-03") > 0 })
-		waitFor(t, 20*time.Second, n+" caught up after the failure", func() bool {
+		testkit.Eventually(t, 20*time.Second, n+" logs node-03 failed", func() bool { return logs.count("member failed", n, "node-03") > 0 })
+		testkit.Eventually(t, 20*time.Second, n+" caught up after the failure", func() bool {
 			_, k := obs.find(EventCaughtUp, n, "")
 			return k > 0
 		})
@@ -169,7 +170,7 @@ func TestMembershipLogs(t *testing.T) {
 		}
 	}
 	c.leave("node-02")
-	waitFor(t, 20*time.Second, "node-01 logs node-02 left", func() bool { return logs.count("member left", "node-01", "node-02") > 0 })
+	testkit.Eventually(t, 20*time.Second, "node-01 logs node-02 left", func() bool { return logs.count("member left", "node-01", "node-02") > 0 })
 
 	for msg, member := range map[string]string{"member failed": "node-03", "member left": "node-02"} {
 		if got := logs.count(msg, "node-01", member); got != 1 {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // TestCrashThenSecondCrash writes 10k sessions, kills a node abruptly, checks
@@ -192,7 +194,7 @@ func TestAntiEntropyRepairsReplica(t *testing.T) {
 	r := c.node(replica)
 	p := r.partitionOf("repairme")
 	r.parts[p].remove("repairme", r.parts[p].get("repairme"), &r.used) // lose the replica copy
-	waitFor(t, 10*time.Second, "anti-entropy repaired the replica", func() bool {
+	testkit.Eventually(t, 10*time.Second, "anti-entropy repaired the replica", func() bool {
 		e := r.parts[p].get("repairme")
 		return e != nil && string(e.value) == "v1"
 	})

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // BenchmarkJoin measures how long a node joining three nodes that hold
@@ -38,14 +40,14 @@ func joinOnce(b *testing.B, sessions, size int) (time.Duration, int) {
 	cfg.Name = "bench-joiner"
 	cfg.BindAddr = "127.0.0.1:0"
 	cfg.Join = []string{nodes[0].GossipAddr()}
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	b.StartTimer()
 	n, err := Open(cfg)
 	if err != nil {
 		b.Fatalf("Open(%s) = %v", cfg.Name, err)
 	}
 	opened := time.Now()
-	waitFor(b, 5*time.Minute, "the joiner to pull its partitions", func() bool {
+	testkit.Eventually(b, 5*time.Minute, "the joiner to pull its partitions", func() bool {
 		s := n.Stats()
 		return len(s.Members) == 4 && s.PartitionsPending == 0 && s.PartitionsOwned > 0
 	})

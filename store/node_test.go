@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func TestCommitFindDeleteAnyNode(t *testing.T) {
@@ -77,7 +79,7 @@ func TestExpiry(t *testing.T) {
 	if _, ok, _ := n.Find("short"); !ok {
 		t.Fatal("session missing before its expiry")
 	}
-	waitFor(t, 5*time.Second, "session expired", func() bool {
+	testkit.Eventually(t, 5*time.Second, "session expired", func() bool {
 		_, ok, err := n.Find("short")
 		return !ok && err == nil
 	})
@@ -103,7 +105,7 @@ func TestExpiry(t *testing.T) {
 	if _, ok, _ := n.Load(ctx, "idle"); !ok {
 		t.Fatal("touched session expired")
 	}
-	waitFor(t, 5*time.Second, "idle session expired", func() bool {
+	testkit.Eventually(t, 5*time.Second, "idle session expired", func() bool {
 		_, ok, _ := n.Load(ctx, "idle")
 		return !ok
 	})
@@ -260,7 +262,7 @@ func TestMemoryIsTwoOverN(t *testing.T) {
 	// Copies left on former holders (orphans, if placement moved while the
 	// sessions were written) are dropped after OrphanGrace: poll for that.
 	total := 0
-	waitFor(t, 10*time.Second, "exactly two copies of every session", func() bool {
+	testkit.Eventually(t, 10*time.Second, "exactly two copies of every session", func() bool {
 		total = 0
 		for _, n := range c.live() {
 			s := n.Stats()
@@ -378,7 +380,7 @@ func TestPortZeroAddresses(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Name, cfg.BindAddr, cfg.Join = name, "127.0.0.1:0", join
 		cfg.SecretKey = processKey
-		cfg.Logger = quietLogger()
+		cfg.Logger = testkit.QuietLogger()
 		n, err := Open(cfg)
 		if err != nil {
 			t.Fatalf("Open(%s) = %v", name, err)
@@ -396,7 +398,7 @@ func TestPortZeroAddresses(t *testing.T) {
 		t.Errorf("GossipAddr and PeerAddr are both %s, want two listeners", a.GossipAddr())
 	}
 	b := open("port0-b", []string{a.GossipAddr()})
-	waitFor(t, 10*time.Second, "both nodes see each other", func() bool {
+	testkit.Eventually(t, 10*time.Second, "both nodes see each other", func() bool {
 		return len(a.Members()) == 2 && len(b.Members()) == 2
 	})
 }

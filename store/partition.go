@@ -1,11 +1,12 @@
 package store
 
 import (
-	"hash/fnv"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/stablehash"
 )
 
 // partition holds this node's copy of one placement partition.
@@ -63,15 +64,7 @@ func newPartition(id int) *partition {
 
 // itemHash mixes a token and version into the partition digest.
 func itemHash(token string, version uint64) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(token))
-	x := h.Sum64() ^ (version * 0x9E3779B97F4A7C15)
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return stablehash.Mix(stablehash.String(token) ^ (version * 0x9E3779B97F4A7C15))
 }
 
 func (p *partition) get(token string) *entry {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // The multi-process test re-executes the test binary as node processes: with
@@ -33,17 +35,11 @@ func processConfig(name string, join []string) Config {
 	cfg.Join = join
 	cfg.SecretKey = processKey
 	// Failure detection tolerates a starved process (race-enabled binaries,
-	// several test packages on two cores): with a 50ms probe timeout and
-	// SuspicionMult 2, busy members were declared dead and rejoined over and
-	// over, and five members did not settle within 30s.
-	cfg.ProbeInterval = 200 * time.Millisecond
-	cfg.ProbeTimeout = 150 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
+	// several test packages on two cores).
+	setTiming(&cfg, testkit.Processes())
 	cfg.CallTimeout = 500 * time.Millisecond
 	cfg.OpTimeout = 10 * time.Second
-	cfg.Logger = quietLogger()
+	cfg.Logger = testkit.QuietLogger()
 	return cfg
 }
 
@@ -173,9 +169,7 @@ func startChild(t *testing.T, name string, join []string) *childNode {
 // SIGKILLs one process and checks every acknowledged write is still
 // readable.
 func TestProcessesSurviveSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	for _, tc := range []struct {
 		name    string
 		members int // including this process's node
@@ -202,7 +196,7 @@ func surviveOneSIGKILL(t *testing.T, members int) {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d members with handoff done", members), func() bool {
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d members with handoff done", members), func() bool {
 		return settledAll(local, kids, members)
 	})
 	acked := map[string]string{}
@@ -237,9 +231,7 @@ func surviveOneSIGKILL(t *testing.T, members int) {
 // re-replicated (no traffic drives it), kills a second and checks that every
 // acknowledged write is still readable.
 func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
+	testkit.SkipShort(t, "starts processes")
 	a := startChild(t, "five-a", nil)
 	kids := []*childNode{a}
 	for _, name := range []string{"five-b", "five-c", "five-d"} {
@@ -253,7 +245,7 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 	settled := func(members int, live []*childNode) func() bool {
 		return func() bool { return settledAll(local, live, members) }
 	}
-	waitFor(t, 30*time.Second, "5 members with handoff done", settled(5, kids))
+	testkit.Eventually(t, 30*time.Second, "5 members with handoff done", settled(5, kids))
 	acked := map[string]string{}
 	for i := range 2000 {
 		tok, val := fmt.Sprintf("p5-%05d", i), fmt.Sprintf("v%d", i)
@@ -272,7 +264,7 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 		// All must be done before the second kill: a node that has not yet
 		// noticed the first still lacks the sessions whose only other copy
 		// the second kill takes.
-		waitFor(t, 30*time.Second, fmt.Sprintf("re-replication after kill %d", i+1), settled(4-i, survivors))
+		testkit.Eventually(t, 30*time.Second, fmt.Sprintf("re-replication after kill %d", i+1), settled(4-i, survivors))
 	}
 	lost := 0
 	for tok, val := range acked {

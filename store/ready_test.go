@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // TestReadyWaitsForPull: a node that joined is not ready while it cannot
@@ -23,7 +25,7 @@ func TestReadyWaitsForPull(t *testing.T) {
 		t.Fatalf("Ready() of a node that cannot pull = %v, want ErrNotReady: pulling", err)
 	}
 	c.net.Heal()
-	waitFor(t, 20*time.Second, "the new node ready", func() bool { return n.Ready() == nil })
+	testkit.Eventually(t, 20*time.Second, "the new node ready", func() bool { return n.Ready() == nil })
 	for _, m := range c.live() {
 		if err := m.Ready(); err != nil {
 			t.Errorf("%s: Ready() = %v after the cluster settled, want nil", m.Name(), err)

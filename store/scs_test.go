@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/e5b1d45c/sessring/internal/rpc"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
@@ -236,7 +237,7 @@ func TestSCSIterate(t *testing.T) {
 	if _, err := nodes[0].Apply(ctx, "~user.index", Mutation{Set: map[string][]byte{"tok": nil}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the short session expired", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the short session expired", func() bool {
 		_, ok, err := nodes[2].Find(gone[1])
 		return !ok && err == nil
 	})

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 var soakFor = flag.Duration("soak", 0, "run TestSustainedLoadIsFlat for this long per phase (default a short run)")
@@ -38,9 +40,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 // TestSustainedLoadIsFlat runs steady reads and writes in phases and checks
 // that goroutines, heap and peer connections do not grow after warm-up.
 func TestSustainedLoadIsFlat(t *testing.T) {
-	if testing.Short() {
-		t.Skip("sustained load")
-	}
+	testkit.SkipShort(t, "sustained load")
 	phase := 1500 * time.Millisecond
 	if *soakFor > 0 {
 		phase = *soakFor

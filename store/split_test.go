@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // TestSplitHeal cuts a 5-node cluster 3|2, changes and deletes sessions on
@@ -43,13 +45,13 @@ func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall f
 		func(o, r string) bool { return onSmall(o) && onSmall(r) },
 		func(o, r string) bool { return onSmall(o) && !onSmall(r) })
 	expiry := time.Now().Add(time.Hour)
-	waitFor(t, 20*time.Second, "the majority to accept writes", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the majority to accept writes", func() bool {
 		return n1.Commit(conflict, []byte("majority"), expiry) == nil
 	})
 	if err := n1.Delete(deleted); err != nil {
 		t.Fatalf("Delete on the majority side = %v", err)
 	}
-	waitFor(t, 20*time.Second, "the small side to accept writes", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the small side to accept writes", func() bool {
 		return n4.Commit(conflict, []byte("small"), expiry) == nil
 	})
 	c.net.Heal()
@@ -91,7 +93,7 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 	n1 := c.node(big[0])
 	changed, deleted := splitTokens(t, c, small, big, pick, pick)
 	expiry := time.Now().Add(time.Hour)
-	waitFor(t, 20*time.Second, "the majority to drop the small side", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the majority to drop the small side", func() bool {
 		for _, name := range big {
 			if len(c.node(name).Stats().Members) != 3 {
 				return false
@@ -99,7 +101,7 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 		}
 		return true
 	})
-	waitFor(t, 20*time.Second, "the majority to accept writes", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the majority to accept writes", func() bool {
 		return n1.Commit(changed, []byte("majority"), expiry) == nil
 	})
 	if err := n1.Delete(deleted); err != nil {
@@ -191,7 +193,7 @@ func splitTokens(t *testing.T, c *testCluster, small, big []string, first, secon
 // former interim holders' among them) and checks tok reads want everywhere.
 func checkAfterOrphansGone(t *testing.T, c *testCluster, tok, want string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "orphaned copies dropped", func() bool {
+	testkit.Eventually(t, 10*time.Second, "orphaned copies dropped", func() bool {
 		for _, n := range c.live() {
 			if n.Stats().OrphanSessions != 0 {
 				return false

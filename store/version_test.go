@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/internal/version"
 )
 
@@ -46,7 +47,7 @@ func TestClusterVersion(t *testing.T) {
 // waitVersion waits until every live node's ClusterVersion is want.
 func waitVersion(t *testing.T, c *testCluster, want int) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "cluster version "+version.Range{Min: want, Max: want}.String(), func() bool {
+	testkit.Eventually(t, 10*time.Second, "cluster version "+version.Range{Min: want, Max: want}.String(), func() bool {
 		for _, n := range c.live() {
 			if n.ClusterVersion() != want || n.Stats().ClusterVersion != want {
 				return false
@@ -68,7 +69,7 @@ func TestClusterVersionKeepsLostMembers(t *testing.T) {
 	c.waitConverged()
 	waitVersion(t, c, version.V1)
 	c.crash(old.name)
-	waitFor(t, 10*time.Second, "the crash noticed", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the crash noticed", func() bool {
 		for _, n := range c.live() {
 			if len(n.Stats().Members) != 2 {
 				return false
@@ -80,5 +81,36 @@ func TestClusterVersionKeepsLostMembers(t *testing.T) {
 		if got := n.ClusterVersion(); got != version.V1 {
 			t.Fatalf("%s speaks version %d after the only version-1 member crashed, want 1 until it is forgotten", n.name, got)
 		}
+	}
+}
+
+// TestNoteClusterVersion is the version rule without a cluster: the node
+// speaks the highest version every live member supports, counting itself,
+// and a member that advertises no versions (the first release) holds it at
+// V1.
+func TestNoteClusterVersion(t *testing.T) {
+	member := func(lo, hi int) gossip.Member {
+		return gossip.Member{Meta: gossip.Meta{MinVersion: lo, MaxVersion: hi}}
+	}
+	for _, tc := range []struct {
+		name    string
+		self    version.Range
+		members []gossip.Member
+		want    int
+	}{
+		{"alone", version.Supported(), nil, version.Max},
+		{"all current", version.Supported(), []gossip.Member{member(version.Min, version.Max), member(version.Min, version.Max)}, version.Max},
+		{"a first-release member", version.Supported(), []gossip.Member{member(version.Min, version.Max), {}}, version.V1},
+		{"this node is older", version.Range{Min: 1, Max: 1}, []gossip.Member{member(version.Min, version.Max)}, version.V1},
+		{"a newer member", version.Supported(), []gossip.Member{member(version.Min, version.Max+1)}, version.Max},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &Node{log: testkit.QuietLogger()}
+			n.cfg.versions = tc.self
+			n.noteClusterVersion(tc.members, nil)
+			if got := n.ClusterVersion(); got != tc.want {
+				t.Errorf("ClusterVersion() = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/e5b1d45c/sessring/internal/lincheck"
 )
 
 // The history check: every token is a register (its value an int64, 0 while
@@ -82,9 +84,10 @@ type verdict struct {
 	visual  string   // the porcupine visualization of the illegal tokens
 }
 
-// checkBudget bounds the whole check. Each token's history is short and
-// nearly sequential (one worker per token), so this is generous; a check
-// that runs out is reported as undecided, which fails the run.
+// checkBudget bounds the check of the whole history, and again its retry
+// token by token. Each token's history is short and nearly sequential (one
+// worker per token), so this is generous; a check that stays undecided is
+// reported as such, which fails the run.
 const checkBudget = 60 * time.Second
 
 // check checks ops (sorted by call time in place). On a violation it saves a
@@ -95,7 +98,7 @@ func check(ops []porcupine.Operation, budget time.Duration, seed uint64, dir str
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Call < ops[j].Call })
 	v := verdict{ops: len(ops), pruned: pruned, budget: budget}
 	start := time.Now()
-	v.result = porcupine.CheckOperationsTimeout(regModel, ops, budget)
+	v.result = lincheck.Check(regModel, ops, budget).Verdict
 	v.took = time.Since(start)
 	if v.result != porcupine.Illegal {
 		return v

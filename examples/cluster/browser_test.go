@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // pageState is what a person sees on the demo page.
@@ -119,9 +121,7 @@ var shortID = regexp.MustCompile(`^[0-9a-f]{12}$`)
 // open the page, increment, crash the node that served it, refresh, and
 // find the same session with its count; then start the node again.
 func TestBrowserCrashDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Chromium and node processes")
-	}
+	testkit.SkipShort(t, "starts Chromium and node processes")
 	br := startBrowser(t)
 	start := time.Now()
 	c := startTestCluster(t)

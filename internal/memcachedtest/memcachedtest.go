@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 const (
@@ -69,6 +71,7 @@ func Find() (string, error) {
 // memcached binary it skips the test, or fails it when CI=true.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	testkit.SkipShort(t, "starts a memcached process")
 	bin, err := Find()
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func hosts(n *memnet.Network) (a, b *memnet.Host) {
@@ -142,7 +143,7 @@ func TestBackpressure(t *testing.T) {
 	client, server := streamOn(t, n)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 2*memnet.StreamBuffer/16)
 	w := async(func() (int, error) { return client.Write(data) })
-	waitFor(t, 2*time.Second, "the buffer to fill", func() bool {
+	testkit.Eventually(t, 2*time.Second, "the buffer to fill", func() bool {
 		return n.Stats().StreamBytes == memnet.StreamBuffer
 	})
 	select {
@@ -320,7 +321,7 @@ func TestCrash(t *testing.T) {
 }
 
 func TestStreamsLeaveNoGoroutines(t *testing.T) {
-	checkGoroutines(t)
+	testkit.CheckGoroutines(t, 5*time.Second)
 	n := memnet.New(1)
 	n.SetDelay(time.Millisecond, time.Millisecond)
 	client, server := streamOn(t, n)
@@ -404,6 +405,7 @@ func TestBlockHoldsOnlyWhatHadNotArrived(t *testing.T) {
 // in one of the two states, never a mix (a stream held up with no block in
 // force, or a block whose streams flow).
 func TestBlockAndHealRacing(t *testing.T) {
+	testkit.SkipShort(t, "races faults against traffic for seconds")
 	n := memnet.New(1)
 	a, b := hosts(n)
 	ab, ba := pair(t, a, b)

@@ -3,36 +3,11 @@ package memnet_test
 import (
 	"context"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
 )
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// checkGoroutines fails the test if, after its cleanups, more goroutines run
-// than when it started. Register it first so its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		waitFor(t, 5*time.Second, "goroutines back to baseline", func() bool {
-			return runtime.NumGoroutine() <= base
-		})
-	})
-}
 
 // listen opens a listener on h and closes it at cleanup.
 func listen(t *testing.T, h *memnet.Host) net.Listener {

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // fastConfig tunes memberlist for a quick in-process test.
@@ -45,7 +46,7 @@ func startMember(t *testing.T, n *memnet.Network, ip, name string) *memberlist.M
 
 func waitMembers(t *testing.T, what string, want int, ms ...*memberlist.Memberlist) {
 	t.Helper()
-	waitFor(t, 5*time.Second, what, func() bool {
+	testkit.Eventually(t, 5*time.Second, what, func() bool {
 		for _, m := range ms {
 			if m.NumMembers() != want {
 				return false
@@ -56,7 +57,7 @@ func waitMembers(t *testing.T, what string, want int, ms ...*memberlist.Memberli
 }
 
 func TestMemberlistOverMemnet(t *testing.T) {
-	checkGoroutines(t)
+	testkit.CheckGoroutines(t, 5*time.Second)
 	n := memnet.New(1)
 	n.SetDelay(time.Millisecond, time.Millisecond)
 	n.SetDropRate(0.02)
@@ -65,7 +66,7 @@ func TestMemberlistOverMemnet(t *testing.T) {
 	c := startMember(t, n, "127.0.0.13", "c")
 	seed := a.LocalNode().Address()
 	for _, m := range []*memberlist.Memberlist{b, c} {
-		waitFor(t, 2*time.Second, "a join (a dial may be dropped)", func() bool {
+		testkit.Eventually(t, 2*time.Second, "a join (a dial may be dropped)", func() bool {
 			_, err := m.Join([]string{seed})
 			return err == nil
 		})
@@ -84,7 +85,7 @@ func TestMemberlistOverMemnet(t *testing.T) {
 	// node must join again once the network heals.
 	n.Heal()
 	start = time.Now()
-	waitFor(t, 2*time.Second, "c to rejoin (a dial may be dropped)", func() bool {
+	testkit.Eventually(t, 2*time.Second, "c to rejoin (a dial may be dropped)", func() bool {
 		_, err := c.Join([]string{seed})
 		return err == nil
 	})

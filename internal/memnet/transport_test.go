@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // gossipOn opens a gossip transport on h, shut down at cleanup.
@@ -174,7 +175,7 @@ func TestPacketPartition(t *testing.T) {
 		t.Fatalf("packet after Heal = %q, want \"healed\"", p.Buf)
 	}
 	// The delivery goroutine counts a packet once memberlist took it.
-	waitFor(t, time.Second, "Stats() sent/dropped/delivered = 3/2/1", func() bool {
+	testkit.Eventually(t, time.Second, "Stats() sent/dropped/delivered = 3/2/1", func() bool {
 		got := n.Stats()
 		return got.PacketsSent == 3 && got.PacketsDropped == 2 && got.PacketsDelivered == 1
 	})
@@ -205,7 +206,7 @@ func TestTransportStreams(t *testing.T) {
 }
 
 func TestTransportCrashAndRevive(t *testing.T) {
-	checkGoroutines(t)
+	testkit.CheckGoroutines(t, 5*time.Second)
 	n := memnet.New(1)
 	a := gossipOn(t, n.Host("127.0.0.11"))
 	b := gossipOn(t, n.Host("127.0.0.12"))
@@ -237,7 +238,7 @@ func TestTransportCrashAndRevive(t *testing.T) {
 }
 
 func TestTransportShutdownStopsDelivery(t *testing.T) {
-	checkGoroutines(t)
+	testkit.CheckGoroutines(t, 5*time.Second)
 	n := memnet.New(1)
 	n.SetDelay(time.Hour, 0) // packets stay queued until Shutdown
 	a, b := gossipOn(t, n.Host("127.0.0.11")), gossipOn(t, n.Host("127.0.0.12"))

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // The tests run small helper processes inside the hosts: this test binary
@@ -82,6 +84,7 @@ func child(spec string) int {
 
 // newLab builds a lab or skips (fails under CI=true) where none can be built.
 func newLab(t *testing.T, n int) *Lab {
+	testkit.SkipShort(t, "creates network namespaces")
 	t.Helper()
 	if err := Available(); err != nil {
 		if os.Getenv("CI") == "true" {

@@ -6,46 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // testTimeout bounds every wait in the tests.
 const testTimeout = 5 * time.Second
 
-// checkLeaks records the goroutine count and, at cleanup, polls until it is
-// back to that baseline. Call it first so its cleanup runs last.
+// checkLeaks fails t if goroutines outlive it. Call it first so its
+// cleanup runs last.
 func checkLeaks(t testing.TB) {
 	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(testTimeout)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines = %d after test, want <= %d\n%s", runtime.NumGoroutine(), base, buf[:n])
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
+	testkit.CheckGoroutines(t, testTimeout)
 }
 
 // waitFor polls cond until it holds or testTimeout passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, testTimeout, what, cond)
 }
 
 // network is a way for tests to listen and dial: real loopback TCP or the

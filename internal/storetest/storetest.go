@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -12,11 +13,7 @@ import (
 // two-core machine running the race detector does not declare live nodes
 // dead. Callers override what their tests need differently.
 func Fast(cfg *store.Config) {
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 80 * time.Millisecond
-	cfg.GossipInterval = 30 * time.Millisecond
-	cfg.PushPullInterval = 500 * time.Millisecond
-	cfg.SuspicionMult = 3
+	SetTiming(cfg, testkit.InMemory())
 	// Fewer partitions than the default keep several nodes in one process
 	// cheap; placement's own tests cover the default count.
 	cfg.Partitions = 2048
@@ -33,4 +30,13 @@ func Key() []byte {
 	k := make([]byte, 32)
 	rand.Read(k)
 	return k
+}
+
+// SetTiming copies a test cluster's failure-detection tuning into cfg.
+func SetTiming(cfg *store.Config, tm testkit.Timing) {
+	cfg.ProbeInterval = tm.ProbeInterval
+	cfg.ProbeTimeout = tm.ProbeTimeout
+	cfg.GossipInterval = tm.GossipInterval
+	cfg.PushPullInterval = tm.PushPullInterval
+	cfg.SuspicionMult = tm.SuspicionMult
 }

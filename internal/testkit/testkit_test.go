@@ -1,0 +1,71 @@
+package testkit
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// recorder is a testing.TB that records failures instead of ending the
+// test, so the helpers' failure paths can be checked.
+type recorder struct {
+	testing.TB
+	failed   atomic.Bool
+	cleanups []func()
+}
+
+func (r *recorder) Helper()               {}
+func (r *recorder) Fatalf(string, ...any) { r.failed.Store(true); panic(r) }
+func (r *recorder) Errorf(string, ...any) { r.failed.Store(true) }
+func (r *recorder) Cleanup(f func())      { r.cleanups = append(r.cleanups, f) }
+func (r *recorder) runCleanups() {
+	for _, f := range r.cleanups {
+		f()
+	}
+}
+func fatalOf(r *recorder, f func()) (fatal bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != r {
+				panic(p)
+			}
+			fatal = true
+		}
+	}()
+	f()
+	return false
+}
+
+func TestEventually(t *testing.T) {
+	var n atomic.Int32
+	Eventually(t, time.Second, "third check", func() bool { return n.Add(1) >= 3 })
+	if got := n.Load(); got != 3 {
+		t.Errorf("cond called %d times, want 3", got)
+	}
+	r := &recorder{TB: t}
+	if !fatalOf(r, func() { Eventually(r, 30*time.Millisecond, "never", func() bool { return false }) }) {
+		t.Errorf("Eventually of a condition that never holds returned, want a fatal failure")
+	}
+}
+
+func TestCheckGoroutines(t *testing.T) {
+	clean := &recorder{TB: t}
+	CheckGoroutines(clean, time.Second)
+	done := make(chan struct{})
+	go func() { <-done }()
+	close(done)
+	clean.runCleanups()
+	if clean.failed.Load() {
+		t.Errorf("CheckGoroutines failed after the goroutine exited, want a pass")
+	}
+
+	leaky := &recorder{TB: t}
+	CheckGoroutines(leaky, 50*time.Millisecond)
+	stop := make(chan struct{})
+	go func() { <-stop }()
+	leaky.runCleanups()
+	close(stop)
+	if !leaky.failed.Load() {
+		t.Errorf("CheckGoroutines passed with a goroutine still running, want a failure")
+	}
+}
