@@ -123,7 +123,8 @@ func (l *eventLog) opCount(op Op) int {
 // majority; node= once per line.
 func TestMembershipLogs(t *testing.T) {
 	logs, obs := newCapture(), &eventLog{}
-	c := &testCluster{t: t, net: memnet.New(1), nodes: map[string]*Node{}, ips: map[string]string{}}
+	testkit.SkipShort(t, "starts an in-memory store cluster")
+	c := &testCluster{t: t, net: memnet.New(1), key: randomKey(), nodes: map[string]*Node{}, ips: map[string]string{}}
 	c.tweak = func(cfg *Config) { cfg.Logger, cfg.Observer = slog.New(logs), obs }
 	t.Cleanup(c.closeAll)
 	for range 3 {
