@@ -14,6 +14,8 @@
 // cluster-wide scan is an administrative operation (see All); package
 // middleware builds richer sessions on Load, Apply, Lock and NewToken.
 //
+// A map of the code for newcomers: DESIGN.md in this directory.
+//
 // # Consistency
 //
 // The owner serializes the writes of each session: it builds the next

@@ -53,8 +53,8 @@ type Node struct {
 	lastQuorate atomic.Int64 // unix nanoseconds of the last passing quorum check
 	backup      *backupQueue // nil without a Backup
 	// writeVersion is the cluster version new formats may be written at
-	// (today: the backup value without its token). It reports version.V1
-	// until wired to the members' versions.
+	// (today: the backup value without its token). Open sets it to
+	// ClusterVersion.
 	writeVersion func() int
 
 	// viewMu serializes view changes and guards the fields below.

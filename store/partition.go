@@ -142,7 +142,8 @@ func (p *partition) setReadyAt(gen uint64) bool {
 	return true
 }
 
-// setResync makes the partition not ready, to be pulled from every member.
+// setResync makes the partition not ready, to be re-pulled from the
+// sources k names (pullSources): the co-holder, or every member.
 func (p *partition) setResync(k resyncKind) {
 	p.mu.Lock()
 	p.held = p.held || p.ready

@@ -89,8 +89,9 @@ func (n *Node) markCutOff() {
 }
 
 // resyncIfCutOff runs after a positive quorum check. If the node was cut off
-// since the last resync, every partition it holds in v becomes not ready,
-// to be pulled from all members before it is served again.
+// since the last resync, every partition it holds in the current view
+// becomes not ready, to be re-pulled from its other current holder
+// (pullSources, resyncHolder) before it is served again.
 //
 // The flag is cleared only after the marking, under resyncMu, so a
 // concurrent request that sees it clear also sees the partitions not ready.
