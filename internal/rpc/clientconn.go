@@ -80,7 +80,7 @@ func newClientConn(c *Client, addr string, nc net.Conn) *clientConn {
 		cl:      c,
 		addr:    addr,
 		nc:      nc,
-		w:       newFrameWriter(nc, c.cfg.WriteTimeout, &c.stats.bytesOut),
+		w:       newFrameWriter(nc, c.cfg.WriteTimeout, &c.stats),
 		probe:   prober(nc),
 		fr:      newFrameReader(nc, c.cfg.MaxFrame),
 		pending: make(map[uint64]*call),
