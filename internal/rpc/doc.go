@@ -70,7 +70,10 @@
 // they are all busy the server stops reading that connection, and TCP pushes
 // back on the client. Writes are serialised per connection, batched while
 // more writers are queued, and bounded by Config.WriteTimeout so a stalled
-// peer cannot block writers forever.
+// peer cannot block writers forever. A server that has already received the
+// next request when it answers one leaves the reply for the next write, so
+// requests that arrive together are answered in one write; Stats.Writes
+// counts the writes.
 //
 // Client.Close and Server.Close are idempotent and return only after every
 // goroutine they started has exited. Server.Close cancels handler contexts

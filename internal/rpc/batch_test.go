@@ -1,0 +1,58 @@
+package rpc
+
+import (
+	"bufio"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestServerBatchesRepliesToRequestsThatArriveTogether: requests that
+// reach the server in one read are answered in one write, and a reply held
+// for the next request never waits for a handler that blocks.
+func TestServerBatchesRepliesToRequestsThatArriveTogether(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		methods    []uint8 // sent in one write
+		wantIDs    []uint64
+		wantWrites uint64
+	}{
+		{"three fast requests", []uint8{opEcho, opEcho, opEcho}, []uint64{1, 2, 3}, 1},
+		// The reply to 1 is flushed before 2 goes to its (blocking) handler;
+		// 3 arrives with nothing after it and is flushed at once.
+		{"fast, blocking, fast", []uint8{opEcho, opBlock, opEcho}, []uint64{1, 3}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, addr := startServer(t, tcpNet{}, "", Config{}, &fastEchoHandler{})
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			var out []byte
+			for i, m := range tc.methods {
+				h := header{kind: kindRequest, method: m, id: uint64(i + 1), length: 3}
+				out = append(h.appendTo(out), "abc"...)
+			}
+			if _, err := nc.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			nc.SetReadDeadline(time.Now().Add(testTimeout))
+			br := bufio.NewReader(nc)
+			for _, want := range tc.wantIDs {
+				h, body, err := readFrame(br, 1<<10)
+				if err != nil {
+					t.Fatalf("reading the reply to %d: %v", want, err)
+				}
+				if h.id != want || string(body) != "abc" {
+					t.Fatalf("reply id %d body %q, want id %d body %q", h.id, body, want, "abc")
+				}
+			}
+			// The count is taken after the write returns: wait for it.
+			waitFor(t, "the server's writes counted", func() bool { return srv.Stats().Writes >= tc.wantWrites })
+			if got := srv.Stats().Writes; got != tc.wantWrites {
+				t.Errorf("server made %d writes for %d replies, want %d", got, len(tc.wantIDs), tc.wantWrites)
+			}
+		})
+	}
+}
