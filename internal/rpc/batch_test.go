@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -55,4 +57,65 @@ func TestServerBatchesRepliesToRequestsThatArriveTogether(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServerBatchesRepliesUnderTLS: TLS hands the server one record per
+// read, so requests sent as one record each, arriving together, are seen
+// together only by asking TLS whether the next record is already in. They
+// must still be answered in far fewer writes than requests.
+func TestServerBatchesRepliesUnderTLS(t *testing.T) {
+	const n = 50
+	cfg := tlsConfig(t, 1)
+	srv, addr := startServer(t, tcpNet{}, "", Config{TLS: cfg}, &fastEchoHandler{})
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	cc := &collectConn{Conn: raw}
+	ccfg := cfg.Clone()
+	ccfg.ServerName = "127.0.0.1"
+	tc := tls.Client(cc, ccfg)
+	tc.SetDeadline(time.Now().Add(testTimeout))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	cc.collect = true // each Write below is one record; all go out in one write
+	for i := range n {
+		h := header{kind: kindRequest, method: opEcho, id: uint64(i + 1), length: 3}
+		if _, err := tc.Write(append(h.appendTo(nil), "abc"...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc.collect = false
+	if _, err := raw.Write(cc.buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(tc)
+	for i := range n {
+		h, _, err := readFrame(br, 1<<10)
+		if err != nil || h.id != uint64(i+1) {
+			t.Fatalf("reply %d: id %d, err %v; want id %d", i, h.id, err, i+1)
+		}
+	}
+	// Writes are counted after they return, so a late count only makes
+	// this smaller.
+	if got := srv.Stats().Writes; got > n/2 {
+		t.Errorf("server made %d writes for %d replies to requests that arrived together, want at most %d", got, n, n/2)
+	}
+}
+
+// collectConn keeps what is written while collect is set instead of
+// sending it. Not safe for concurrent use.
+type collectConn struct {
+	net.Conn
+	collect bool
+	buf     bytes.Buffer
+}
+
+func (c *collectConn) Write(p []byte) (int, error) {
+	if c.collect {
+		return c.buf.Write(p)
+	}
+	return c.Conn.Write(p)
 }
