@@ -119,3 +119,27 @@ func (c *collectConn) Write(p []byte) (int, error) {
 	}
 	return c.Conn.Write(p)
 }
+
+// TestHeldRequestIsSentByItsCaller: a caller that holds its request back
+// for woken callers who never send (they went elsewhere) still sends it
+// itself, so no call waits on another.
+func TestHeldRequestIsSentByItsCaller(t *testing.T) {
+	for _, tr := range transports() {
+		t.Run(tr.name, func(t *testing.T) {
+			_, addr := startServer(t, tr.net, "", Config{}, &fastEchoHandler{})
+			c := newClient(t, tr.net, Config{ConnsPerPeer: 1})
+			mustEcho(t, c, addr, []byte("dial"))
+			c.mu.RLock()
+			cc := c.peers[addr].slots[0].conn.Load()
+			c.mu.RUnlock()
+			const phantoms = 5
+			cc.woken.Store(phantoms) // callers woken that will not send
+			for i := range phantoms {
+				mustEcho(t, c, addr, []byte{byte(i)})
+			}
+			if got := cc.woken.Load(); got != 0 {
+				t.Errorf("woken = %d after %d sends, want 0", got, phantoms)
+			}
+		})
+	}
+}
