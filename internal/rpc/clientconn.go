@@ -181,7 +181,7 @@ func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []by
 			// answering must find a reader. An error here has no
 			// errNothingWritten mark: the request may have gone out with
 			// another's.
-			err = cc.w.flushUnlessBusy()
+			err = cc.w.flush()
 		}
 	} else {
 		err = cc.w.write(h, body)

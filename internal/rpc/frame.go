@@ -219,26 +219,17 @@ func (w *frameWriter) write(h header, body []byte) error { return w.put(h, body,
 // at once.
 func (w *frameWriter) hold(h header, body []byte) error { return w.put(h, body, true) }
 
-// flush writes the frames left in the buffer by hold.
+// flush writes the frames left in the buffer by hold. It never waits for
+// another writer: whoever holds the writer acquired it after the held frames
+// were buffered and writes them with its own (every writer flushes what it
+// finds or leaves it to one queued behind it, and a holder calls flush
+// after). Holders must not wait: a writer blocked on a peer that is not
+// reading must not stop the server's reader reading, or a client's caller
+// going on to read the replies the peer is blocked sending.
 func (w *frameWriter) flush() error {
-	w.mu.Lock()
-	return w.flushAndUnlock()
-}
-
-// flushUnlessBusy is flush for a caller that must not wait (the server's
-// reader: a writer blocked on a peer that is not reading must not stop it
-// reading). If another goroutine holds the writer, it acquired it after the
-// held frames were buffered and writes them with its own: every writer
-// flushes what it finds or leaves it to one queued behind it, and a holder
-// calls flush after.
-func (w *frameWriter) flushUnlessBusy() error {
 	if !w.mu.TryLock() {
 		return nil
 	}
-	return w.flushAndUnlock()
-}
-
-func (w *frameWriter) flushAndUnlock() error {
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err

@@ -133,7 +133,7 @@ func (sc *serverConn) readRequests(br *bufio.Reader) {
 		}
 		// Replies held for the requests before this one must not wait for
 		// a handler slot or for this handler.
-		if err := sc.w.flushUnlessBusy(); err != nil {
+		if err := sc.w.flush(); err != nil {
 			sc.nc.Close() // the stream is corrupt; the reader will exit
 		}
 		select {
