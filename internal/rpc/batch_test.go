@@ -135,31 +135,11 @@ func TestHeldRequestIsSentByItsCaller(t *testing.T) {
 			const phantoms = 5
 			cc.woken.Store(phantoms) // callers woken that will not send
 			for i := range phantoms {
-				cc.wokenAt.Store(int64(time.Since(c.epoch))) // just now
 				mustEcho(t, c, addr, []byte{byte(i)})
 			}
 			if got := cc.woken.Load(); got != 0 {
 				t.Errorf("woken = %d after %d sends, want 0", got, phantoms)
 			}
 		})
-	}
-}
-
-// TestStaleWokenCallersAreForgotten: callers woken long ago (an HTTP
-// handler answering its own client) are not waited for.
-func TestStaleWokenCallersAreForgotten(t *testing.T) {
-	_, addr := startServer(t, tcpNet{}, "", Config{}, &fastEchoHandler{})
-	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
-	mustEcho(t, c, addr, []byte("dial"))
-	c.mu.RLock()
-	cc := c.peers[addr].slots[0].conn.Load()
-	c.mu.RUnlock()
-	cc.woken.Store(3)
-	cc.wokenAt.Store(int64(time.Since(c.epoch) - 2*wokenFresh))
-	if cc.takeWoken() {
-		t.Error("takeWoken() = true for callers woken 2*wokenFresh ago, want false")
-	}
-	if got := cc.woken.Load(); got != 0 {
-		t.Errorf("woken = %d after finding them stale, want 0", got)
 	}
 }

@@ -20,7 +20,6 @@ type Client struct {
 	calls sync.Pool // *call, reused across calls to avoid per-call garbage
 	stop  chan struct{}
 	wg    sync.WaitGroup // reader goroutines and the idle reaper
-	epoch time.Time      // creation; monotonic times are kept as time since it
 
 	mu     sync.RWMutex // guards closed, peers and conns
 	closed bool
@@ -36,7 +35,6 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:   cfg,
-		epoch: time.Now(),
 		stop:  make(chan struct{}),
 		peers: make(map[string]*peer),
 		conns: make(map[*clientConn]struct{}),

@@ -65,11 +65,8 @@ type clientConn struct {
 	// woken counts callers handed their reply by another goroutine and
 	// not yet sending again: each is likely to send its next request
 	// soon, so a sender that sees some leaves its request for the last of
-	// them to write (see send). wokenAt is when the last was (time since
-	// Client.epoch): callers that do other work before their next call
-	// (an HTTP handler answering its client) do not come back soon.
-	woken   atomic.Int32
-	wokenAt atomic.Int64
+	// them to write (see send).
+	woken atomic.Int32
 
 	// Owned by the holder of the read turn.
 	fr           *frameReader
@@ -205,22 +202,9 @@ func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []by
 // still writing.
 const maxHeld = bufSize / 4
 
-// wokenFresh is how recently a caller must have been woken for a sender
-// to hold its request for it: a caller looping on calls sends again within
-// microseconds.
-const wokenFresh = 50 * time.Microsecond
-
 // takeWoken reports whether some woken caller is yet to send, counting
-// this sender off if it is one of them. Callers woken longer than
-// wokenFresh ago are forgotten.
+// this sender off if it is one of them.
 func (cc *clientConn) takeWoken() bool {
-	if cc.woken.Load() <= 0 {
-		return false
-	}
-	if time.Since(cc.cl.epoch)-time.Duration(cc.wokenAt.Load()) > wokenFresh {
-		cc.woken.Store(0)
-		return false
-	}
 	for {
 		n := cc.woken.Load()
 		if n <= 0 {
@@ -483,7 +467,6 @@ func (cc *clientConn) deliver(id uint64, r reply) {
 
 // wake hands a reply to a waiting caller.
 func (cc *clientConn) wake(cl *call, r reply) {
-	cc.wokenAt.Store(int64(time.Since(cc.cl.epoch)))
 	cc.woken.Add(1)
 	cl.done <- r
 }
