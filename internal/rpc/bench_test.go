@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var benchSizes = []int{64, 1 << 10, 16 << 10}
@@ -204,4 +206,55 @@ func BenchmarkCallFast(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkCallFastParallel is BenchmarkCallFast from 16 concurrent callers
+// sharing the default pool, the store's forwarded reads and replication under
+// load. Beside the time per call it reports the CPU time of the whole
+// process per call (client and server, from the operating system's
+// accounting) and the writes of each end per call: below 1, requests or
+// replies went out batched.
+func BenchmarkCallFastParallel(b *testing.B) {
+	for _, sec := range []string{"plain", "tls"} {
+		b.Run(sec+"/1KiB", func(b *testing.B) {
+			var cfg Config
+			if sec == "tls" {
+				cfg.TLS = tlsConfig(b, 1)
+			}
+			srv, addr := startServer(b, tcpNet{}, "", cfg, &fastEchoHandler{})
+			c := newClient(b, tcpNet{}, cfg)
+			body := make([]byte, 1<<10)
+			ctx := context.Background()
+			if _, err := c.Call(ctx, addr, opEcho, body); err != nil { // dial outside the timing
+				b.Fatal(err)
+			}
+			cw0, sw0 := c.Stats().Writes, srv.Stats().Writes
+			cpu0 := cpuTime(b)
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.Call(ctx, addr, opEcho, body); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/n, "cpu-ns/op")
+			b.ReportMetric(float64(c.Stats().Writes-cw0)/n, "client-writes/op")
+			b.ReportMetric(float64(srv.Stats().Writes-sw0)/n, "server-writes/op")
+		})
+	}
+}
+
+// cpuTime is the user+system CPU time this process used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,12 @@ type clientConn struct {
 
 	broken atomic.Bool // set with err, read lock-free by the pool
 
+	// woken counts callers handed their reply by another goroutine and
+	// not yet sending again: each is likely to send its next request
+	// soon, so a sender that sees some leaves its request for the last of
+	// them to write (see send).
+	woken atomic.Int32
+
 	// Owned by the holder of the read turn.
 	fr           *frameReader
 	readDeadline time.Time // last set on nc; zero: none
@@ -80,7 +87,7 @@ func newClientConn(c *Client, addr string, nc net.Conn) *clientConn {
 		cl:      c,
 		addr:    addr,
 		nc:      nc,
-		w:       newFrameWriter(nc, c.cfg.WriteTimeout, &c.stats.bytesOut),
+		w:       newFrameWriter(nc, c.cfg.WriteTimeout, &c.stats),
 		probe:   prober(nc),
 		fr:      newFrameReader(nc, c.cfg.MaxFrame),
 		pending: make(map[uint64]*call),
@@ -154,9 +161,31 @@ func (cc *clientConn) register(cl *call) (uint64, error) {
 // send writes a request. A failed write breaks the connection, which
 // delivers the error to every registered call, this one included;
 // written=false means none of this request's bytes went out.
+//
+// A sender that sees callers who were just handed their replies (woken)
+// buffers its request and yields once, so that they run and add theirs:
+// the last of them writes all in one system call. Replies come back in
+// batches (the server answers requests that arrived together in one
+// write), and their callers otherwise each write alone, one after another
+// on the same thread. The yielding sender writes whatever is still
+// buffered when it runs again, so no request waits on a caller that does
+// not come back.
 func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []byte) (written bool) {
 	h := header{kind: kindRequest, method: method, id: id, aux: deadlineMs}
-	err := cc.w.write(h, body)
+	var err error
+	if len(body) <= maxHeld && cc.takeWoken() {
+		if err = cc.w.hold(h, body); err == nil {
+			runtime.Gosched()
+			// Not waiting for a busy writer (it writes this request with
+			// its own) lets this caller go on to read replies: a peer
+			// answering must find a reader. An error here has no
+			// errNothingWritten mark: the request may have gone out with
+			// another's.
+			err = cc.w.flush()
+		}
+	} else {
+		err = cc.w.write(h, body)
+	}
 	if err == nil {
 		return true
 	}
@@ -164,6 +193,27 @@ func (cc *clientConn) send(id uint64, method uint8, deadlineMs uint32, body []by
 	// carry this frame's mark (%v drops it from the chain).
 	cc.fail(fmt.Errorf("rpc: write to %s: %w: %v", cc.addr, ErrUnreachable, err))
 	return !errors.Is(err, errNothingWritten)
+}
+
+// maxHeld is the largest request body send holds back for others to join:
+// a batch of small frames is read by the peer in one go, while a large one
+// goes out at once, as a peer answering the batch's first request before it
+// read the rest could otherwise wait on a client whose callers are all
+// still writing.
+const maxHeld = bufSize / 4
+
+// takeWoken reports whether some woken caller is yet to send, counting
+// this sender off if it is one of them.
+func (cc *clientConn) takeWoken() bool {
+	for {
+		n := cc.woken.Load()
+		if n <= 0 {
+			return false
+		}
+		if cc.woken.CompareAndSwap(n, n-1) {
+			return n > 1
+		}
+	}
 }
 
 // await returns the reply to request id, reading the connection itself when
@@ -411,8 +461,14 @@ func (cc *clientConn) deliver(id uint64, r reply) {
 	delete(cc.pending, id)
 	cc.mu.Unlock()
 	if cl != nil {
-		cl.done <- r
+		cc.wake(cl, r)
 	}
+}
+
+// wake hands a reply to a waiting caller.
+func (cc *clientConn) wake(cl *call, r reply) {
+	cc.woken.Add(1)
+	cl.done <- r
 }
 
 // deliverLast is deliver for the reader goroutine: it also reports whether
@@ -427,7 +483,7 @@ func (cc *clientConn) deliverLast(id uint64, r reply) (done bool) {
 	}
 	cc.mu.Unlock()
 	if cl != nil {
-		cl.done <- r
+		cc.wake(cl, r)
 	}
 	return done
 }

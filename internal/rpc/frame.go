@@ -177,8 +177,8 @@ const bufSize = 16 << 10
 // segment.
 type frameWriter struct {
 	nc      net.Conn
-	timeout time.Duration  // per-frame write deadline
-	bytes   *atomic.Uint64 // bytes-out counter of the owning Client or Server
+	timeout time.Duration // per-frame write deadline
+	st      *counters     // of the owning Client or Server: bytes out, writes
 
 	// waiting counts goroutines blocked on mu; read without mu to decide
 	// whether to flush.
@@ -192,11 +192,11 @@ type frameWriter struct {
 	deadline time.Time   // the write deadline nc has
 }
 
-func newFrameWriter(nc net.Conn, timeout time.Duration, bytes *atomic.Uint64) *frameWriter {
+func newFrameWriter(nc net.Conn, timeout time.Duration, st *counters) *frameWriter {
 	return &frameWriter{
 		nc:      nc,
 		timeout: timeout,
-		bytes:   bytes,
+		st:      st,
 		buf:     make([]byte, 0, bufSize),
 	}
 }
@@ -210,7 +210,38 @@ var errNothingWritten = errors.New("rpc: frame not written")
 // connection is unusable and the caller must close it; every later write
 // fails too. The error wraps errNothingWritten when none of this frame's
 // bytes went out.
-func (w *frameWriter) write(h header, body []byte) error {
+func (w *frameWriter) write(h header, body []byte) error { return w.put(h, body, false) }
+
+// hold is write for a frame that may wait in the buffer for the next write
+// or flush: the caller knows more frames follow at once (the server
+// answering requests that arrived together), and must call flush before it
+// next waits for anything. A frame that does not fit the buffer is written
+// at once.
+func (w *frameWriter) hold(h header, body []byte) error { return w.put(h, body, true) }
+
+// flush writes the frames left in the buffer by hold. It never waits for
+// another writer: whoever holds the writer acquired it after the held frames
+// were buffered and writes them with its own (every writer flushes what it
+// finds or leaves it to one queued behind it, and a holder calls flush
+// after). Holders must not wait: a writer blocked on a peer that is not
+// reading must not stop the server's reader reading, or a client's caller
+// going on to read the replies the peer is blocked sending.
+func (w *frameWriter) flush() error {
+	if !w.mu.TryLock() {
+		return nil
+	}
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if _, err := w.flushLocked(); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+func (w *frameWriter) put(h header, body []byte, hold bool) error {
 	h.length = uint32(len(body))
 	w.waiting.Add(1)
 	w.mu.Lock()
@@ -219,20 +250,20 @@ func (w *frameWriter) write(h header, body []byte) error {
 	if w.err != nil {
 		return fmt.Errorf("%w: %w", errNothingWritten, w.err)
 	}
-	if written, err := w.writeLocked(&h, body); err != nil {
+	if written, err := w.writeLocked(&h, body, hold); err != nil {
 		w.err = err
 		if !written {
 			err = fmt.Errorf("%w: %w", errNothingWritten, err)
 		}
 		return err
 	}
-	w.bytes.Add(uint64(headerLen + len(body)))
+	w.st.bytesOut.Add(uint64(headerLen + len(body)))
 	return nil
 }
 
 // writeLocked buffers or writes the frame; on error, written reports
 // whether any of its bytes may have reached the connection.
-func (w *frameWriter) writeLocked(h *header, body []byte) (written bool, err error) {
+func (w *frameWriter) writeLocked(h *header, body []byte, hold bool) (written bool, err error) {
 	if err := w.extendDeadline(); err != nil {
 		return false, err
 	}
@@ -248,8 +279,8 @@ func (w *frameWriter) writeLocked(h *header, body []byte) (written bool, err err
 		n, err = w.writeVectorLocked(body)
 	} else {
 		w.buf = append(w.buf, body...)
-		if w.waiting.Load() > 0 {
-			return false, nil // the next writer flushes
+		if hold || w.waiting.Load() > 0 {
+			return false, nil // the next writer, or the holder's flush, writes it
 		}
 		n, err = w.flushLocked()
 	}
@@ -279,6 +310,7 @@ func (w *frameWriter) flushLocked() (int, error) {
 	}
 	n, err := w.nc.Write(w.buf)
 	w.buf = w.buf[:0]
+	w.st.writes.Add(1)
 	return n, err
 }
 
@@ -287,6 +319,7 @@ func (w *frameWriter) writeVectorLocked(body []byte) (int, error) {
 	w.vec = [2][]byte{w.buf, body}
 	w.vecs = w.vec[:]
 	n, err := w.vecs.WriteTo(w.nc)
+	w.st.writes.Add(1)
 	w.vec, w.vecs = [2][]byte{}, nil // do not retain the caller's body
 	w.buf = w.buf[:0]
 	return int(n), err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -101,8 +100,8 @@ func (c *recordingConn) SetWriteDeadline(time.Time) error { return nil }
 
 func TestWriterFlushesEachLoneFrame(t *testing.T) {
 	var nc recordingConn
-	var bytesOut atomic.Uint64
-	w := newFrameWriter(&nc, testTimeout, &bytesOut)
+	var st counters
+	w := newFrameWriter(&nc, testTimeout, &st)
 	bodies := [][]byte{[]byte("abc"), bytes.Repeat([]byte{'L'}, bufSize+1), nil, []byte("xyz")}
 	want := 0
 	for i, body := range bodies {
@@ -116,8 +115,12 @@ func TestWriterFlushesEachLoneFrame(t *testing.T) {
 		t.Errorf("%d unqueued frames took %d writes, want %d (each flushed at once)",
 			len(bodies), nc.writes, len(bodies)+1)
 	}
-	if got := bytesOut.Load(); got != uint64(want) {
+	if got := st.bytesOut.Load(); got != uint64(want) {
 		t.Errorf("bytes counted = %d, want %d", got, want)
+	}
+	// The vectored write counts once (writev on TCP); this conn takes it in two.
+	if got := st.writes.Load(); got != uint64(nc.writes-1) {
+		t.Errorf("writes counted = %d, want %d", got, nc.writes-1)
 	}
 	br := bufio.NewReader(&nc.out)
 	for i, body := range bodies {
@@ -145,11 +148,50 @@ func (c *failingConn) Write(p []byte) (int, error) {
 
 func (c *failingConn) SetWriteDeadline(time.Time) error { return nil }
 
+// TestWriterHoldsUntilFlush: frames written with hold stay buffered until
+// a flush or a plain write, which sends them all in one write; a held frame
+// too large for the buffer goes out at once.
+func TestWriterHoldsUntilFlush(t *testing.T) {
+	var nc recordingConn
+	var st counters
+	w := newFrameWriter(&nc, testTimeout, &st)
+	large := bytes.Repeat([]byte{'L'}, bufSize+1)
+	steps := []struct {
+		name       string
+		do         func() error
+		wantWrites int
+	}{
+		{"hold", func() error { return w.hold(header{kind: kindResponse, id: 0}, []byte("a")) }, 0},
+		{"hold again", func() error { return w.hold(header{kind: kindResponse, id: 1}, []byte("b")) }, 0},
+		{"flush", w.flush, 1},
+		{"flush with nothing held", w.flush, 1},
+		{"hold", func() error { return w.hold(header{kind: kindResponse, id: 2}, []byte("c")) }, 1},
+		{"write after a hold", func() error { return w.write(header{kind: kindResponse, id: 3}, []byte("d")) }, 2},
+		// header and body: one vectored write, which this conn takes in two
+		{"hold too large", func() error { return w.hold(header{kind: kindResponse, id: 4}, large) }, 4},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if nc.writes != s.wantWrites {
+			t.Fatalf("after %s: %d writes, want %d", s.name, nc.writes, s.wantWrites)
+		}
+	}
+	br := bufio.NewReader(&nc.out)
+	for i := range 5 {
+		h, _, err := readFrame(br, 2*bufSize)
+		if err != nil || h.id != uint64(i) {
+			t.Fatalf("frame %d: id %d, err %v; want frames in order", i, h.id, err)
+		}
+	}
+}
+
 // TestWriterMarksUnwrittenFrames: a failed write is marked errNothingWritten
 // exactly when none of the frame's bytes reached the connection, so only a
 // request that certainly never left is reported as not sent.
 func TestWriterMarksUnwrittenFrames(t *testing.T) {
-	var bytesOut atomic.Uint64
+	var st counters
 	large := bytes.Repeat([]byte{'L'}, bufSize+1) // written with its header in one vectored write
 	for _, tc := range []struct {
 		name       string
@@ -163,7 +205,7 @@ func TestWriterMarksUnwrittenFrames(t *testing.T) {
 		{"part of a large frame accepted", headerLen + 10, large, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFrameWriter(&failingConn{accept: tc.accept}, testTimeout, &bytesOut)
+			w := newFrameWriter(&failingConn{accept: tc.accept}, testTimeout, &st)
 			err := w.write(header{kind: kindRequest, id: 1}, tc.body)
 			if err == nil {
 				t.Fatal("write to a failing connection = nil, want an error")

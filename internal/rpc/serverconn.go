@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,10 @@ type serverConn struct {
 	sem    chan struct{}  // one token per running handler (back-pressure)
 	wg     sync.WaitGroup // readers and handlers of this connection
 	w      *frameWriter   // set once the handshake is done
-	ended  chan error     // why reading ended; sent once, by the last reader
+	// tc is the TLS connection over nc, nil without TLS; set once the
+	// handshake is done.
+	tc    *tls.Conn
+	ended chan error // why reading ended; sent once, by the last reader
 
 	// scratch is the buf passed to FastHandler.ServeFast; reader goroutine
 	// only. It is only ever memory this connection allocated, never a
@@ -78,7 +82,8 @@ func (sc *serverConn) serve() {
 		sc.s.cfg.Logger.Warn("rpc: tls handshake failed", "remote", sc.remote, "err", err)
 		return
 	}
-	sc.w = newFrameWriter(conn, sc.s.cfg.WriteTimeout, &sc.s.stats.bytesOut)
+	sc.w = newFrameWriter(conn, sc.s.cfg.WriteTimeout, &sc.s.stats)
+	sc.tc, _ = conn.(*tls.Conn)
 	sc.wg.Add(1)
 	go sc.readRequests(bufio.NewReaderSize(conn, bufSize))
 	err = <-sc.ended
@@ -124,8 +129,13 @@ func (sc *serverConn) readRequests(br *bufio.Reader) {
 			return
 		}
 		sc.s.stats.calls.Add(1)
-		if sc.serveFast(h, body) {
+		if sc.serveFast(h, body, sc.arrived(br)) {
 			continue
+		}
+		// Replies held for the requests before this one must not wait for
+		// a handler slot or for this handler.
+		if err := sc.w.flush(); err != nil {
+			sc.nc.Close() // the stream is corrupt; the reader will exit
 		}
 		select {
 		case sc.sem <- struct{}{}:
@@ -172,7 +182,11 @@ func (sc *serverConn) handle(h header, body []byte) {
 }
 
 // serveFast answers h inline when the Handler is a FastHandler that can.
-func (sc *serverConn) serveFast(h header, body []byte) (done bool) {
+// more: the next request is already read, so the reply may wait in the
+// buffer to go out with the next one's in one write; every reply goes out
+// before the reader next waits for the connection (frameBuffered holds until
+// then) or for a handler.
+func (sc *serverConn) serveFast(h header, body []byte, more bool) (done bool) {
 	fh, ok := sc.s.h.(FastHandler)
 	if !ok {
 		return false
@@ -188,7 +202,11 @@ func (sc *serverConn) serveFast(h header, body []byte) (done bool) {
 	if !ok || len(resp) > sc.s.cfg.MaxFrame {
 		return false
 	}
-	if err := sc.w.write(header{kind: kindResponse, method: h.method, id: h.id}, resp); err != nil {
+	send := sc.w.write
+	if more {
+		send = sc.w.hold
+	}
+	if err := send(header{kind: kindResponse, method: h.method, id: h.id}, resp); err != nil {
 		sc.nc.Close()
 	}
 	if n := len(resp); n > cap(sc.scratch) && n <= maxScratch {
@@ -208,4 +226,39 @@ func (sc *serverConn) invoke(ctx context.Context, method uint8, body []byte) (re
 		}
 	}()
 	return sc.s.h.ServeRPC(ctx, method, body)
+}
+
+// arrived reports whether the whole of the next request has arrived, so
+// that reading it will not wait. TLS hands over one record per read, while
+// a client's concurrent requests often come as one record each: what is not
+// in br yet may already be in TLS's own buffer. A read with a deadline in
+// the past takes it from there, or fails at once without a system call (a
+// timeout does not break a TLS connection); the reader is then no worse off
+// than before. Reader goroutine only.
+func (sc *serverConn) arrived(br *bufio.Reader) bool {
+	if frameBuffered(br) {
+		return true
+	}
+	if sc.tc == nil || br.Buffered() > 0 {
+		return false
+	}
+	if sc.tc.SetReadDeadline(aLongTimeAgo) != nil {
+		return false
+	}
+	br.Peek(headerLen) // a timeout here is the expected answer "not yet"
+	if sc.tc.SetReadDeadline(time.Time{}) != nil {
+		return false
+	}
+	return frameBuffered(br)
+}
+
+// frameBuffered reports whether br holds the whole of the next frame, so
+// that reading it will not wait for the connection.
+func frameBuffered(br *bufio.Reader) bool {
+	n := br.Buffered()
+	if n < headerLen {
+		return false
+	}
+	b, err := br.Peek(headerLen) // buffered: no read
+	return err == nil && n >= headerLen+int(binary.BigEndian.Uint32(b[16:20]))
 }

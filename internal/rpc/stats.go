@@ -13,6 +13,10 @@ type Stats struct {
 	// BytesIn and BytesOut count frame bytes, headers included.
 	BytesIn  uint64
 	BytesOut uint64
+	// Writes counts the writes of frames to connections (one system call
+	// each without TLS): BytesOut/Writes shows how well concurrent frames
+	// are batched.
+	Writes uint64
 	// ConnsOpen is the number of connections open now.
 	ConnsOpen int64
 	// ConnsTotal is the number of connections dialled (Client) or accepted
@@ -34,6 +38,7 @@ type counters struct {
 	errors           atomic.Uint64
 	bytesIn          atomic.Uint64
 	bytesOut         atomic.Uint64
+	writes           atomic.Uint64
 	connsOpen        atomic.Int64
 	connsTotal       atomic.Uint64
 	framesRejected   atomic.Uint64
@@ -47,6 +52,7 @@ func (c *counters) snapshot() Stats {
 		Errors:           c.errors.Load(),
 		BytesIn:          c.bytesIn.Load(),
 		BytesOut:         c.bytesOut.Load(),
+		Writes:           c.writes.Load(),
 		ConnsOpen:        c.connsOpen.Load(),
 		ConnsTotal:       c.connsTotal.Load(),
 		FramesRejected:   c.framesRejected.Load(),
