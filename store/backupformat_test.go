@@ -39,27 +39,3 @@ func TestBackupFormatFollowsClusterVersion(t *testing.T) {
 		}
 	}
 }
-
-// TestBackupWriteVersionFollowsCluster: a node writes backups in the
-// format every member reads: version 1 while a first-release member is in
-// the cluster, the newest once it has left.
-func TestBackupWriteVersionFollowsCluster(t *testing.T) {
-	c := newTestCluster(t, 2)
-	waitVersion(t, c, version.Max)
-	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
-	old := c.add()
-	c.waitConverged()
-	waitVersion(t, c, version.V1)
-	for _, n := range c.live() {
-		if v := n.writeVersion(); v != version.V1 {
-			t.Errorf("%s writes backups at version %d beside a first-release member, want 1", n.name, v)
-		}
-	}
-	c.leave(old.name)
-	waitVersion(t, c, version.Max)
-	for _, n := range c.live() {
-		if v := n.writeVersion(); v != version.Max {
-			t.Errorf("%s writes backups at version %d once every member reads %d", n.name, v, version.Max)
-		}
-	}
-}

@@ -17,14 +17,11 @@ import (
 // refused at join with an error naming both sides' versions.
 func TestClusterVersion(t *testing.T) {
 	c := newTestCluster(t, 2)
-	waitVersion(t, c, version.Max)
-
-	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
-	old := c.add()
-	c.waitConverged()
-	waitVersion(t, c, version.V1)
+	old := addFirstRelease(t, c)
+	wantBackupVersion(t, c, version.V1) // the format every member reads
 	c.leave(old.name)
 	waitVersion(t, c, version.Max)
+	wantBackupVersion(t, c, version.Max)
 
 	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: version.Max + 1, Max: version.Max + 2} }
 	cfg := c.config("future", "127.0.0.99", c.seeds("future"))
@@ -40,6 +37,31 @@ func TestClusterVersion(t *testing.T) {
 	for _, n := range c.live() {
 		if got := len(n.Stats().Members); got != 2 {
 			t.Errorf("%s has %d members after the refusal, want 2", n.name, got)
+		}
+	}
+}
+
+// addFirstRelease adds to c, which speaks the newest version, a node
+// speaking version 1 only, as the first release does, and waits until the
+// cluster speaks 1.
+func addFirstRelease(t *testing.T, c *testCluster) *Node {
+	t.Helper()
+	waitVersion(t, c, version.Max)
+	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
+	old := c.add()
+	c.tweak = nil
+	c.waitConverged()
+	waitVersion(t, c, version.V1)
+	return old
+}
+
+// wantBackupVersion checks that every live node writes backup values at
+// version want.
+func wantBackupVersion(t *testing.T, c *testCluster, want int) {
+	t.Helper()
+	for _, n := range c.live() {
+		if v := n.writeVersion(); v != want {
+			t.Errorf("%s writes backup values at version %d, want %d", n.name, v, want)
 		}
 	}
 }
@@ -63,11 +85,7 @@ func waitVersion(t *testing.T, c *testCluster, want int) {
 // raises the version at once.
 func TestClusterVersionKeepsLostMembers(t *testing.T) {
 	c := newTestCluster(t, 2)
-	waitVersion(t, c, version.Max)
-	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
-	old := c.add()
-	c.waitConverged()
-	waitVersion(t, c, version.V1)
+	old := addFirstRelease(t, c)
 	c.crash(old.name)
 	testkit.Eventually(t, 10*time.Second, "the crash noticed", func() bool {
 		for _, n := range c.live() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -366,16 +367,21 @@ func (c *labCluster) pick(intn func(int) int) (i int, done func(), ok bool) {
 // before the node is told to stop.
 func (c *labCluster) quiesce(i int) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitInflight(c.t, c.name(i), func() int {
 		c.mu.Lock()
-		n := c.inflight[i]
-		c.mu.Unlock()
-		if n == 0 {
-			return
-		}
+		defer c.mu.Unlock()
+		return c.inflight[i]
+	})
+}
+
+// waitInflight polls inflight until it reports no request in flight at
+// node name, failing the test after 30 s.
+func waitInflight(t *testing.T, name string, inflight func() int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for n := inflight(); n > 0; n = inflight() {
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%s still has %d requests in flight 30s after draining", c.name(i), n)
+			t.Fatalf("%s still has %d requests in flight 30s after draining", name, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -453,15 +459,21 @@ type labSession struct {
 }
 
 // incr increments s through node i: ok with the new count, or the error.
-func (c *labCluster) incr(s *labSession, i int) (int, error) {
-	r, err := tryCall("POST", c.url(i)+"/api/incr", s.cookie)
+func (c *labCluster) incr(s *labSession, i int) (int, error) { return s.incrAt(c.url(i), c.name(i)) }
+
+// incrAt increments s through the node named name at base URL url. A
+// failed call leaves the increment uncertain (it may have applied); an
+// answer outside what the acknowledged and uncertain increments allow is
+// errStale.
+func (s *labSession) incrAt(url, name string) (int, error) {
+	r, err := tryCall("POST", url+"/api/incr", s.cookie)
 	if err != nil {
 		s.maybe++
 		return 0, err
 	}
 	if r.code != http.StatusOK {
 		s.maybe++
-		return 0, fmt.Errorf("POST /api/incr via %s: %d %s", c.name(i), r.code, r.body)
+		return 0, fmt.Errorf("POST /api/incr via %s: %d %s", name, r.code, bytes.TrimSpace(r.body))
 	}
 	var doc struct {
 		Session string `json:"session"`
@@ -469,7 +481,7 @@ func (c *labCluster) incr(s *labSession, i int) (int, error) {
 		Owner   string `json:"owner"`
 	}
 	if err := json.Unmarshal(r.body, &doc); err != nil {
-		return 0, fmt.Errorf("POST /api/incr via %s: %s: %v", c.name(i), r.body, err)
+		return 0, fmt.Errorf("POST /api/incr via %s: %s: %v", name, r.body, err)
 	}
 	if r.cookie != nil {
 		s.cookie = r.cookie
@@ -478,7 +490,7 @@ func (c *labCluster) incr(s *labSession, i int) (int, error) {
 		s.id = doc.Session
 	}
 	if doc.Count <= s.acked || doc.Count > s.acked+1+s.maybe {
-		return doc.Count, fmt.Errorf("session %s via %s: count %d after acknowledged %d and %d uncertain increments: %w", s.id, c.name(i), doc.Count, s.acked, s.maybe, errStale)
+		return doc.Count, fmt.Errorf("session %s via %s: count %d after acknowledged %d and %d uncertain increments: %w", s.id, name, doc.Count, s.acked, s.maybe, errStale)
 	}
 	s.acked, s.maybe, s.owner = doc.Count, 0, doc.Owner
 	return doc.Count, nil

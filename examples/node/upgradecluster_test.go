@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -205,19 +204,11 @@ func (c *upgradeCluster) replace(i int, old bool) {
 // in flight there, as a load balancer's connection draining does.
 func (c *upgradeCluster) quiesce(i int) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitInflight(c.t, c.name(i), func() int {
 		c.mu.Lock()
-		n := c.inflight[i]
-		c.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s still has %d requests in flight 30s after draining", c.name(i), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return c.inflight[i]
+	})
 }
 
 // pick dispatches a request as a draining load balancer does; see
@@ -302,36 +293,9 @@ func (c *upgradeCluster) waitClusterVersion(want int) {
 	}
 }
 
-// incr increments s through node i; see labCluster.incr.
+// incr increments s through node i; see labSession.incrAt.
 func (c *upgradeCluster) incr(s *labSession, i int) (int, error) {
-	r, err := tryCall("POST", c.url(i)+"/api/incr", s.cookie)
-	if err != nil {
-		s.maybe++
-		return 0, err
-	}
-	if r.code != http.StatusOK {
-		s.maybe++
-		return 0, fmt.Errorf("POST /api/incr via %s: %d %s", c.name(i), r.code, bytes.TrimSpace(r.body))
-	}
-	var doc struct {
-		Session string `json:"session"`
-		Count   int    `json:"count"`
-		Owner   string `json:"owner"`
-	}
-	if err := json.Unmarshal(r.body, &doc); err != nil {
-		return 0, fmt.Errorf("POST /api/incr via %s: %s: %v", c.name(i), r.body, err)
-	}
-	if r.cookie != nil {
-		s.cookie = r.cookie
-	}
-	if s.id == "" {
-		s.id = doc.Session
-	}
-	if doc.Count <= s.acked || doc.Count > s.acked+1+s.maybe {
-		return doc.Count, fmt.Errorf("session %s via %s: count %d after acknowledged %d and %d uncertain increments: %w", s.id, c.name(i), doc.Count, s.acked, s.maybe, errStale)
-	}
-	s.acked, s.maybe, s.owner = doc.Count, 0, doc.Owner
-	return doc.Count, nil
+	return s.incrAt(c.url(i), c.name(i))
 }
 
 // checkCounts increments every session once more (the increments that
