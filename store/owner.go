@@ -93,19 +93,23 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	if v.table.Owner(p) != n.name || n.leaving.Load() {
 		return nil, 0, errNotOwner
 	}
-	switch op.kind {
-	case opLock:
-		lease, err := n.leases.acquire(ctx, token, op.ttl, op.lease)
-		return nil, lease, err
-	case opUnlock:
+	if op.kind == opUnlock {
 		n.leases.release(token, op.lease)
 		return nil, 0, nil
 	}
+	// A lock is granted under the same conditions as a write: an owner cut
+	// off from the majority (a paused process that just woke, with lock
+	// requests queued in its sockets) must not hand out a lease the
+	// session's current owner knows nothing about.
 	if err := n.checkQuorum(v); err != nil {
 		return nil, 0, err
 	}
 	if until := n.parts[p].blockedUntil(); time.Now().Before(until) {
 		return nil, 0, errNotReady
+	}
+	if op.kind == opLock {
+		lease, err := n.leases.acquire(ctx, token, op.ttl, op.lease)
+		return nil, lease, err
 	}
 	part := n.parts[p]
 	// A session not in memory may be in the cold tier: fetch it before
