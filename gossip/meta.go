@@ -122,7 +122,9 @@ func (m *Meta) UnmarshalBinary(b []byte) error {
 			return fmt.Errorf("%w: truncated protocol versions", ErrBadMeta)
 		}
 		out.MinVersion, out.MaxVersion = int(b[end]), int(b[end+1])
-		if !out.versionRange().Valid() {
+		// Zero means "not advertised" in a Meta value, never on the wire:
+		// a version-2 encoding always carries a real range.
+		if out.MinVersion == 0 || out.MaxVersion == 0 || !out.versionRange().Valid() {
 			return fmt.Errorf("%w: protocol versions %d..%d", ErrBadMeta, out.MinVersion, out.MaxVersion)
 		}
 		end += 2
