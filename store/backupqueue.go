@@ -229,10 +229,11 @@ func (q *backupQueue) load(ctx context.Context, token string) (*entry, error) {
 		return nil, nil
 	}
 	v, err := q.sf.Do(token, func() (any, error) {
+		gen := q.misses.generation()
 		data, ok, err := q.b.Get(ctx, token)
 		if err != nil || !ok {
 			if err == nil {
-				q.misses.add(token, time.Now())
+				q.misses.addSince(token, time.Now(), gen)
 			}
 			return (*entry)(nil), err
 		}

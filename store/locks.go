@@ -50,6 +50,17 @@ func newLeaseTable() *leaseTable {
 // request nonce (0: an anonymous request). A second attempt of a request
 // that holds the lease gets the same lease.
 func (t *leaseTable) acquire(ctx context.Context, token string, ttl time.Duration, nonce uint64) (uint64, error) {
+	return t.acquireIf(ctx, token, ttl, nonce, nil)
+}
+
+// acquireIf is acquire that, each time the lease could be granted (at once
+// or after waiting), first asks grantable, under the table's lock, and
+// returns its error instead of a lease. The owner passes a check that it
+// still owns the session: a request that waited while the partition moved
+// away must not be granted a lease the new owner knows nothing about
+// (dropUnless, which frees the leases of moved sessions, runs under the
+// same lock after the view changed). grantable must not take locks.
+func (t *leaseTable) acquireIf(ctx context.Context, token string, ttl time.Duration, nonce uint64, grantable func() error) (uint64, error) {
 	if ttl <= 0 {
 		return 0, fmt.Errorf("%w: lease ttl must be positive", ErrBadConfig)
 	}
@@ -66,6 +77,12 @@ func (t *leaseTable) acquire(ctx context.Context, token string, ttl time.Duratio
 			return cur.id, nil
 		}
 		if cur == nil || !now.Before(cur.until) {
+			if grantable != nil {
+				if err := grantable(); err != nil {
+					t.mu.Unlock()
+					return 0, err
+				}
+			}
 			t.next++
 			l := &lease{id: t.next, nonce: nonce, until: now.Add(ttl), freed: make(chan struct{})}
 			if cur != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +140,46 @@ func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
 	defer cancel()
 	if _, err := first.Lock(wctx, tok, time.Minute); err != nil {
 		t.Fatalf("Lock after the session's ownership moved away and back = %v, want the lease: none is held", err)
+	}
+}
+
+// TestLeaseTableWaiterLosesOwnership: a lock request waiting at the owner
+// while the session moves to another node is not granted a lease when
+// dropUnless frees the session: it gets the grantable check's error.
+func TestLeaseTableWaiterLosesOwnership(t *testing.T) {
+	lt := newLeaseTable()
+	ctx := context.Background()
+	if _, err := lt.acquire(ctx, "s", time.Minute, 1); err != nil {
+		t.Fatal(err)
+	}
+	var owner atomic.Bool
+	owner.Store(true)
+	stillOwner := func() error {
+		if !owner.Load() {
+			return errNotOwner
+		}
+		return nil
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := lt.acquireIf(ctx, "s", time.Minute, 2, stillOwner)
+		got <- err
+	}()
+	// Whether the waiter is already blocked on the held lease or arrives
+	// after the move, it must not be granted one.
+	owner.Store(false)
+	lt.dropUnless(func(string) bool { return false })
+	select {
+	case err := <-got:
+		if !errors.Is(err, errNotOwner) {
+			t.Errorf("waiter after the session moved away: error = %v, want errNotOwner", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter was not woken when its session moved away")
+	}
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if l := lt.m["s"]; l != nil {
+		t.Errorf("a lease (nonce %d) was granted at a node that no longer owns the session", l.nonce)
 	}
 }

@@ -17,10 +17,20 @@ const (
 // missCache remembers tokens the backup recently did not have. The zero
 // value is ready to use.
 type missCache struct {
-	mu   sync.Mutex // guards at, ring and next
+	mu   sync.Mutex // guards at, ring, next and gen
 	at   map[string]time.Time
 	ring []string // insertion order, for eviction of the oldest
 	next int
+	// gen counts forgets: a miss observed by a Get that started before a
+	// write to the backup may be older than that write, and is not added.
+	gen uint64
+}
+
+// generation returns the count of forgets so far; pass it to addSince.
+func (c *missCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 func (c *missCache) has(token string, now time.Time) bool {
@@ -30,9 +40,18 @@ func (c *missCache) has(token string, now time.Time) bool {
 	return ok && now.Sub(t) < missTTL
 }
 
-func (c *missCache) add(token string, now time.Time) {
+// addSince records a miss seen by a Get that started at generation gen,
+// unless some token was written to the backup since: that write may have
+// been this token's, landing after the Get looked.
+func (c *missCache) addSince(token string, now time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen == gen {
+		c.addLocked(token, now)
+	}
+}
+
+func (c *missCache) addLocked(token string, now time.Time) {
 	if c.at == nil {
 		c.at = make(map[string]time.Time, missCacheSize)
 		c.ring = make([]string, missCacheSize)
@@ -51,6 +70,7 @@ func (c *missCache) add(token string, now time.Time) {
 func (c *missCache) forget(token string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	if _, ok := c.at[token]; ok {
 		c.at[token] = time.Time{}
 	}

@@ -31,7 +31,7 @@ func TestMissCacheBounded(t *testing.T) {
 	var c missCache
 	now := time.Now()
 	for i := range missCacheSize + 100 {
-		c.add(fmt.Sprintf("t-%d", i), now)
+		c.addSince(fmt.Sprintf("t-%d", i), now, c.generation())
 	}
 	if len(c.at) != missCacheSize {
 		t.Errorf("cache holds %d tokens, want the bound %d", len(c.at), missCacheSize)
@@ -45,5 +45,24 @@ func TestMissCacheBounded(t *testing.T) {
 	c.forget("t-200")
 	if c.has("t-200", now) {
 		t.Error("a forgotten token is still remembered")
+	}
+}
+
+// TestMissCacheIgnoresMissBeforeWrite: a Get that started before the token
+// was written to the backup may report it missing after the write landed;
+// that miss is not remembered, or the node would believe for a second that
+// a session the backup holds does not exist.
+func TestMissCacheIgnoresMissBeforeWrite(t *testing.T) {
+	var c missCache
+	now := time.Now()
+	gen := c.generation() // the Get starts
+	c.forget("x")         // a write of x to the backup starts meanwhile
+	c.addSince("x", now, gen)
+	if c.has("x", now) {
+		t.Error("a miss seen before a write of the token is remembered after it")
+	}
+	c.addSince("x", now, c.generation())
+	if !c.has("x", now) {
+		t.Error("a miss seen after the last write is not remembered")
 	}
 }

@@ -108,7 +108,13 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		return nil, 0, errNotReady
 	}
 	if op.kind == opLock {
-		lease, err := n.leases.acquire(ctx, token, op.ttl, op.lease)
+		stillOwner := func() error {
+			if cur := n.view.Load(); cur.table.Owner(p) != n.name || n.leaving.Load() {
+				return errNotOwner
+			}
+			return nil
+		}
+		lease, err := n.leases.acquireIf(ctx, token, op.ttl, op.lease, stillOwner)
 		return nil, lease, err
 	}
 	part := n.parts[p]
