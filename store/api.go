@@ -168,7 +168,7 @@ func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint6
 			n.abandonLock(token, op.lease, ttl, stale)
 		}
 	} else {
-		n.leases.abandon(token, op.lease, time.Now()) // in case it was granted here
+		n.locks.abandon(token, op.lease, time.Now()) // in case it was granted here
 		if len(op.sentTo) > 0 {
 			n.abandonLock(token, op.lease, ttl, op.sentTo)
 		}

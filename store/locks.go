@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// leaseTable holds the session locks granted by this node as owner. Leases
+// lockTable holds the session locks granted by this node as owner. Leases
 // are not replicated: when ownership moves, every lease on the moved
 // sessions is lost (and dropped here, see dropUnless), and a write carrying
 // a lost lease fails with ErrLeaseLost (fencing), so a request that lost
@@ -22,7 +22,7 @@ import (
 // TCP segment held up by a partition and delivered when it heals) is
 // refused. Without that, such a late request would hold the session locked
 // for a whole ttl on behalf of nobody.
-type leaseTable struct {
+type lockTable struct {
 	// mu guards m, next and abandoned.
 	mu        sync.Mutex
 	m         map[string]*lease
@@ -42,14 +42,14 @@ type lease struct {
 // connection breaks.
 const abandonMemory = 2 * time.Minute
 
-func newLeaseTable() *leaseTable {
-	return &leaseTable{m: make(map[string]*lease), next: randUint64() | 1, abandoned: make(map[uint64]time.Time)}
+func newLockTable() *lockTable {
+	return &lockTable{m: make(map[string]*lease), next: randUint64() | 1, abandoned: make(map[uint64]time.Time)}
 }
 
 // acquire waits until token is free, then grants a lease for ttl to the
 // request nonce (0: an anonymous request). A second attempt of a request
 // that holds the lease gets the same lease.
-func (t *leaseTable) acquire(ctx context.Context, token string, ttl time.Duration, nonce uint64) (uint64, error) {
+func (t *lockTable) acquire(ctx context.Context, token string, ttl time.Duration, nonce uint64) (uint64, error) {
 	return t.acquireIf(ctx, token, ttl, nonce, nil)
 }
 
@@ -60,7 +60,7 @@ func (t *leaseTable) acquire(ctx context.Context, token string, ttl time.Duratio
 // away must not be granted a lease the new owner knows nothing about
 // (dropUnless, which frees the leases of moved sessions, runs under the
 // same lock after the view changed). grantable must not take locks.
-func (t *leaseTable) acquireIf(ctx context.Context, token string, ttl time.Duration, nonce uint64, grantable func() error) (uint64, error) {
+func (t *lockTable) acquireIf(ctx context.Context, token string, ttl time.Duration, nonce uint64, grantable func() error) (uint64, error) {
 	if ttl <= 0 {
 		return 0, fmt.Errorf("%w: lease ttl must be positive", ErrBadConfig)
 	}
@@ -106,7 +106,7 @@ func (t *leaseTable) acquireIf(ctx context.Context, token string, ttl time.Durat
 }
 
 // release frees token if id still holds it.
-func (t *leaseTable) release(token string, id uint64) {
+func (t *lockTable) release(token string, id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if cur := t.m[token]; cur != nil && cur.id == id {
@@ -117,7 +117,7 @@ func (t *leaseTable) release(token string, id uint64) {
 
 // abandon frees token if the request nonce holds it, and refuses that
 // request from now on (for abandonMemory).
-func (t *leaseTable) abandon(token string, nonce uint64, now time.Time) {
+func (t *lockTable) abandon(token string, nonce uint64, now time.Time) {
 	if nonce == 0 {
 		return
 	}
@@ -135,7 +135,7 @@ func (t *leaseTable) abandon(token string, nonce uint64, now time.Time) {
 // refuses the lease anyway (ErrLeaseLost); kept here, a lease would block
 // the session for the rest of its ttl if ownership came back (a node that
 // joined leaves again), though no request holds it any more.
-func (t *leaseTable) dropUnless(keep func(token string) bool) {
+func (t *lockTable) dropUnless(keep func(token string) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for token, l := range t.m {
@@ -147,7 +147,7 @@ func (t *leaseTable) dropUnless(keep func(token string) bool) {
 }
 
 // check reports whether id currently holds token.
-func (t *leaseTable) check(token string, id uint64) error {
+func (t *lockTable) check(token string, id uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.m[token]
@@ -158,7 +158,7 @@ func (t *leaseTable) check(token string, id uint64) error {
 }
 
 // sweep drops expired leases.
-func (t *leaseTable) sweep(now time.Time) {
+func (t *lockTable) sweep(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, l := range t.m {

@@ -15,9 +15,9 @@ func TestLeaseTableAbandon(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
 		name string
-		run  func(t *testing.T, lt *leaseTable)
+		run  func(t *testing.T, lt *lockTable)
 	}{
-		{"abandoning a granted request frees the lock", func(t *testing.T, lt *leaseTable) {
+		{"abandoning a granted request frees the lock", func(t *testing.T, lt *lockTable) {
 			if _, err := lt.acquire(ctx, "s", time.Minute, 7); err != nil {
 				t.Fatal(err)
 			}
@@ -28,7 +28,7 @@ func TestLeaseTableAbandon(t *testing.T) {
 				t.Fatalf("acquire after the holder was abandoned = %v, want the lock", err)
 			}
 		}},
-		{"a request abandoned before it arrives is refused", func(t *testing.T, lt *leaseTable) {
+		{"a request abandoned before it arrives is refused", func(t *testing.T, lt *lockTable) {
 			lt.abandon("s", 7, now)
 			if _, err := lt.acquire(ctx, "s", time.Minute, 7); !errors.Is(err, ErrLocked) {
 				t.Fatalf("late acquire of an abandoned request = %v, want ErrLocked", err)
@@ -37,14 +37,14 @@ func TestLeaseTableAbandon(t *testing.T) {
 				t.Fatalf("another request = %v, want the lock", err)
 			}
 		}},
-		{"abandoning another request keeps the holder's lock", func(t *testing.T, lt *leaseTable) {
+		{"abandoning another request keeps the holder's lock", func(t *testing.T, lt *lockTable) {
 			id, _ := lt.acquire(ctx, "s", time.Minute, 7)
 			lt.abandon("s", 8, now)
 			if err := lt.check("s", id); err != nil {
 				t.Fatalf("check after an unrelated abandon = %v, want held", err)
 			}
 		}},
-		{"a second attempt of the holder gets its lease", func(t *testing.T, lt *leaseTable) {
+		{"a second attempt of the holder gets its lease", func(t *testing.T, lt *lockTable) {
 			id, _ := lt.acquire(ctx, "s", time.Minute, 7)
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
@@ -53,13 +53,13 @@ func TestLeaseTableAbandon(t *testing.T) {
 				t.Fatalf("second attempt = %d, %v; want lease %d", again, err, id)
 			}
 		}},
-		{"anonymous requests are never abandoned", func(t *testing.T, lt *leaseTable) {
+		{"anonymous requests are never abandoned", func(t *testing.T, lt *lockTable) {
 			lt.abandon("s", 0, now)
 			if _, err := lt.acquire(ctx, "s", time.Minute, 0); err != nil {
 				t.Fatalf("anonymous acquire = %v", err)
 			}
 		}},
-		{"abandoned nonces are forgotten after abandonMemory", func(t *testing.T, lt *leaseTable) {
+		{"abandoned nonces are forgotten after abandonMemory", func(t *testing.T, lt *lockTable) {
 			lt.abandon("s", 7, now)
 			lt.sweep(now.Add(abandonMemory + time.Second))
 			if len(lt.abandoned) != 0 {
@@ -67,7 +67,7 @@ func TestLeaseTableAbandon(t *testing.T) {
 			}
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newLeaseTable()) })
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newLockTable()) })
 	}
 }
 
@@ -147,7 +147,7 @@ func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
 // while the session moves to another node is not granted a lease when
 // dropUnless frees the session: it gets the grantable check's error.
 func TestLeaseTableWaiterLosesOwnership(t *testing.T) {
-	lt := newLeaseTable()
+	lt := newLockTable()
 	ctx := context.Background()
 	if _, err := lt.acquire(ctx, "s", time.Minute, 1); err != nil {
 		t.Fatal(err)

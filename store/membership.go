@@ -63,7 +63,7 @@ func (n *Node) refreshView() {
 	}
 	n.reach.noteAdded(old, v, now)
 	n.view.Store(v)
-	n.leases.dropUnless(func(token string) bool { return v.table.OwnerOf(token) == n.name })
+	n.locks.dropUnless(func(token string) bool { return v.table.OwnerOf(token) == n.name })
 	if len(returning) > 0 {
 		n.stats.resyncs.Add(1)
 		n.log.Warn("members back after being lost; re-pulling held partitions from all members", "returning", returning)

@@ -60,7 +60,7 @@ type writeOp struct {
 	expiry int64    // opCommit: unix nanoseconds
 	mut    Mutation // opApply
 	// lease is the lease to release (opUnlock), the request's nonce (opLock,
-	// see leaseTable), or with ttl < 0 the nonce of a lock request its
+	// see lockTable), or with ttl < 0 the nonce of a lock request its
 	// caller abandoned (opUnlock). A node that predates nonces ignores the
 	// field on opLock and releases nothing for an abandon.
 	lease uint64

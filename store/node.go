@@ -41,7 +41,7 @@ type Node struct {
 	client  *rpc.Client
 	server  *rpc.Server
 	ln      net.Listener
-	leases  *leaseTable
+	locks   *lockTable // the fencing leases Lock grants (locks.go)
 	// readLeases are the owner/replica read leases (readlease.go).
 	readLeases  *readLeases
 	leaseKick   chan struct{}
@@ -128,7 +128,7 @@ func Open(cfg Config) (*Node, error) {
 		lostAt:      make(map[string]time.Time),
 		departedAt:  make(map[string]time.Time),
 		goneInc:     make(map[string]goneRecord),
-		leases:      newLeaseTable(),
+		locks:       newLockTable(),
 		readLeases:  newReadLeases(),
 		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},
 		leaseKick:   make(chan struct{}, 1),

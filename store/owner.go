@@ -87,14 +87,14 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	if op.kind == opUnlock && op.ttl < 0 {
 		// An abandoned lock request: whoever holds the session now, the
 		// request may have reached this node when it owned it.
-		n.leases.abandon(token, op.lease, time.Now())
+		n.locks.abandon(token, op.lease, time.Now())
 		return nil, 0, nil
 	}
 	if v.table.Owner(p) != n.name || n.leaving.Load() {
 		return nil, 0, errNotOwner
 	}
 	if op.kind == opUnlock {
-		n.leases.release(token, op.lease)
+		n.locks.release(token, op.lease)
 		return nil, 0, nil
 	}
 	// A lock is granted under the same conditions as a write: an owner cut
@@ -114,7 +114,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 			}
 			return nil
 		}
-		lease, err := n.leases.acquireIf(ctx, token, op.ttl, op.lease, stillOwner)
+		lease, err := n.locks.acquireIf(ctx, token, op.ttl, op.lease, stillOwner)
 		return nil, lease, err
 	}
 	part := n.parts[p]
@@ -390,7 +390,7 @@ func (n *Node) buildApply(token string, live *entry, m *Mutation, now int64) (*e
 		return nil, fmt.Errorf("%w: want version %d", ErrConflict, m.IfVersion)
 	}
 	if m.Lease != 0 {
-		if err := n.leases.check(token, m.Lease); err != nil {
+		if err := n.locks.check(token, m.Lease); err != nil {
 			return nil, err
 		}
 	}

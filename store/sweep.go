@@ -36,7 +36,7 @@ func (n *Node) sweep() {
 		n.refreshView()
 		v = n.view.Load()
 	}
-	n.leases.sweep(now)
+	n.locks.sweep(now)
 	n.dropOrphans(v, now)
 	for p, part := range n.parts {
 		owner := v.table.Owner(p) == n.name && part.isReady()
