@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -66,9 +67,69 @@ func requireLab(t *testing.T, n int) *netlab.Lab {
 
 // labNode is one node process in a lab host.
 type labNode struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process exited
+	name    string
+	cmd     *exec.Cmd
+	started time.Time
+	exitAt  atomic.Int64  // UnixNano when the process exited; 0 while it runs
+	done    chan struct{} // closed when the process exited
+}
+
+// exited returns when the process exited (zero while it runs).
+func (n *labNode) exited() time.Time {
+	if at := n.exitAt.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	return time.Time{}
+}
+
+// launch starts cmd as node name, its stderr in the file logPath, and
+// waits until it reports ready; a test that fails shows the log's tail.
+// what names the node in messages ("n1", "n1 (first release)").
+func launch(t *testing.T, cmd *exec.Cmd, name, what, logPath string) *labNode {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &labNode{name: name, cmd: cmd, started: time.Now(), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if st, ok := demo.ParseState(s.Text()); ok && st.State == demo.StateReady {
+				close(ready)
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		n.exitAt.Store(time.Now().UnixNano())
+		close(n.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("log of %s (pid %d):\n%s", what, cmd.Process.Pid, tail(b, 60))
+		}
+	})
+	select {
+	case <-ready:
+	case <-n.done:
+		t.Fatalf("node %s exited before it was ready: %v", what, cmd.ProcessState)
+	case <-time.After(40 * time.Second):
+		t.Fatalf("node %s not ready after 40s", what)
+	}
+	return n
 }
 
 // labCluster runs one node per lab host, or with no lab, every node as a
@@ -247,44 +308,7 @@ func (c *labCluster) start(i int, join []string) {
 		cmd = c.lab.Hosts[c.host(i)].Command(os.Args[0], args...)
 	}
 	cmd.Env = append(os.Environ(), nodeEnv+"=1", keyEnv+"="+c.key) // the key as Kubernetes passes a Secret
-	logPath := filepath.Join(t.TempDir(), c.name(i)+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &labNode{name: c.name(i), cmd: cmd, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			if st, ok := demo.ParseState(s.Text()); ok && st.State == demo.StateReady {
-				close(ready)
-			}
-		}
-	}()
-	go func() { cmd.Wait(); logf.Close(); close(n.done) }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("log of %s (pid %d):\n%s", n.name, cmd.Process.Pid, tail(b, 60))
-		}
-	})
-	select {
-	case <-ready:
-	case <-n.done:
-		t.Fatalf("node %s exited before it was ready: %v", n.name, cmd.ProcessState)
-	case <-time.After(40 * time.Second):
-		t.Fatalf("node %s not ready after 40s", n.name)
-	}
+	n := launch(t, cmd, c.name(i), c.name(i), filepath.Join(t.TempDir(), c.name(i)+".log"))
 	c.mu.Lock()
 	c.nodes[i], c.up[i] = n, true
 	c.mu.Unlock()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -16,15 +15,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/e5b1d45c/sessring/examples/internal/demo"
 )
 
 // procInfo is what the test knows of one node process.
 type procInfo struct {
-	log                     string
-	old                     bool
-	started, termed, exited time.Time
+	log    string
+	old    bool
+	termed time.Time // when it was sent SIGTERM
 }
 
 // upgradeCluster runs three nodes on loopback at fixed addresses, so a
@@ -111,55 +108,10 @@ func (c *upgradeCluster) start(i int, old bool) {
 		cmd = exec.Command(c.oldBin, args...)
 	}
 	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s.log", c.name(i), build))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &labNode{name: c.name(i), cmd: cmd, done: make(chan struct{})}
+	n := launch(t, cmd, c.name(i), fmt.Sprintf("%s (%s build)", c.name(i), build), logPath)
 	c.mu.Lock()
-	c.procs[n] = procInfo{log: logPath, old: old, started: time.Now()}
+	c.procs[n] = procInfo{log: logPath, old: old}
 	c.mu.Unlock()
-	ready := make(chan struct{})
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			if st, ok := demo.ParseState(s.Text()); ok && st.State == demo.StateReady {
-				close(ready)
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		c.mu.Lock()
-		p := c.procs[n]
-		p.exited = time.Now()
-		c.procs[n] = p
-		c.mu.Unlock()
-		close(n.done)
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("log of %s (%s build, pid %d):\n%s", n.name, build, cmd.Process.Pid, tail(b, 40))
-		}
-	})
-	select {
-	case <-ready:
-	case <-n.done:
-		t.Fatalf("node %s (%s build) exited before it was ready: %v", n.name, build, cmd.ProcessState)
-	case <-time.After(40 * time.Second):
-		t.Fatalf("node %s (%s build) not ready after 40s", n.name, build)
-	}
 	c.mu.Lock()
 	c.nodes[i], c.old[i], c.logs[i], c.up[i] = n, old, logPath, true
 	c.mu.Unlock()

@@ -168,8 +168,8 @@ func (c *upgradeCluster) middlewareFailures(proc *labNode) []logLine {
 func (c *upgradeCluster) oldRunning(t time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, p := range c.procs {
-		if p.old && !t.Before(p.started) && (p.exited.IsZero() || t.Before(p.exited.Add(oldGrace))) {
+	for n, p := range c.procs {
+		if exited := n.exited(); p.old && !t.Before(n.started) && (exited.IsZero() || t.Before(exited.Add(oldGrace))) {
 			return true
 		}
 	}
