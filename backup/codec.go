@@ -58,20 +58,44 @@ type codec struct {
 	compressAbove int    // negative: never compress
 	maxItem       int
 	maxValue      int
+
+	// old holds one codec per Config.OldSecretKeys entry: values written
+	// under an earlier key are still read, and removed when the token is
+	// written or deleted under the current one.
+	old []*codec
+	all []*codec // this codec, then old: the order Get tries them in
 }
 
-// newCodec derives the keys from cfg.SecretKey; cfg has its defaults applied.
+// newCodec derives the keys from cfg.SecretKey and one codec per
+// cfg.OldSecretKeys entry; cfg has its defaults applied.
 func newCodec(cfg Config) (*codec, error) {
+	c, err := keyedCodec(cfg, cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range cfg.OldSecretKeys {
+		o, err := keyedCodec(cfg, k)
+		if err != nil {
+			return nil, err
+		}
+		c.old = append(c.old, o)
+	}
+	c.all = append([]*codec{c}, c.old...)
+	return c, nil
+}
+
+// keyedCodec is the codec of one secret (none: plain values, hashed keys).
+func keyedCodec(cfg Config, secret []byte) (*codec, error) {
 	c := &codec{
 		prefix:        cfg.KeyPrefix,
 		compressAbove: cfg.CompressAbove,
 		maxItem:       cfg.MaxItemSize,
 		maxValue:      cfg.MaxValueSize,
 	}
-	if len(cfg.SecretKey) == 0 {
+	if len(secret) == 0 {
 		return c, nil
 	}
-	k, err := hkdf.Key(sha256.New, cfg.SecretKey, nil, infoRoot, 2*gcmKeyLen)
+	k, err := hkdf.Key(sha256.New, secret, nil, infoRoot, 2*gcmKeyLen)
 	if err != nil {
 		return nil, fmt.Errorf("backup: derive keys: %w", err)
 	}

@@ -56,6 +56,15 @@ type Config struct {
 	// plain form and keys are SHA-256 hashes of the tokens.
 	SecretKey []byte
 
+	// OldSecretKeys are earlier SecretKeys, for rotating the key without
+	// losing the cold tier: a token not found under SecretKey is looked up
+	// under each of these in turn, and every Put or Delete of a token also
+	// removes its copies under them, so at most one copy of a session
+	// outlives a write whichever key a node writes with. Keep a key here
+	// until every value written under it has expired or been rewritten.
+	// Each must be 16, 24 or 32 bytes; they need a SecretKey.
+	OldSecretKeys [][]byte
+
 	// CompressAbove is the size in bytes above which values are compressed
 	// with S2; a negative value disables compression. Default 1024: smaller
 	// values rarely shrink enough to pay for the CPU.
@@ -144,6 +153,16 @@ func (c Config) Validate() error {
 	case 0, 16, 24, 32:
 	default:
 		return badConfig("SecretKey is %d bytes, want 16, 24 or 32", len(c.SecretKey))
+	}
+	if len(c.OldSecretKeys) > 0 && len(c.SecretKey) == 0 {
+		return badConfig("OldSecretKeys need a SecretKey")
+	}
+	for i, k := range c.OldSecretKeys {
+		switch len(k) {
+		case 16, 24, 32:
+		default:
+			return badConfig("OldSecretKeys[%d] is %d bytes, want 16, 24 or 32", i, len(k))
+		}
 	}
 	return c.validateLimits()
 }

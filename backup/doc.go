@@ -26,8 +26,13 @@
 // or of SHA-256(token) without one. Someone who can list or dump memcached
 // therefore learns no token that would let them hijack a session. As keys
 // depend on SecretKey, a node with another SecretKey finds nothing (rather
-// than values it cannot decrypt), and changing the key orphans existing
-// backups until they expire.
+// than values it cannot decrypt). To change the key without orphaning the
+// cold tier, list the previous key in OldSecretKeys (store.Open passes
+// store.Config.OldSecretKeys along when it keys the backup): a token not
+// found under SecretKey is looked up under each old key, and every Put or
+// Delete also removes the token's old-key copies, so during a rolling key
+// change, with nodes writing under either key, at most one copy is current
+// and every node reads it.
 //
 // # Values and encryption
 //

@@ -121,7 +121,7 @@ func (m *Memcached) Put(ctx context.Context, token string, data []byte, expiry t
 	key := c.storageKey(token)
 	exp, keep := expiration(expiry, time.Now())
 	if !keep {
-		return m.fail("put expired", m.sweep(ctx, key))
+		return m.fail("put expired", m.sweepKeys(ctx, c.all, token))
 	}
 	value, err := c.encode(key, data)
 	if err != nil {
@@ -132,6 +132,12 @@ func (m *Memcached) Put(ctx context.Context, token string, data []byte, expiry t
 		return m.fail("put", err)
 	}
 	m.stats.bytesWritten.Add(uint64(len(value)))
+	// A copy under an old key would be read by a node that still writes
+	// with that key, ahead of this newer value: remove it. Until it is
+	// gone the Put is not done, so the caller retries.
+	if err := m.sweepKeys(ctx, c.old, token); err != nil {
+		return m.fail("put", err)
+	}
 	return nil
 }
 
@@ -144,41 +150,52 @@ func (m *Memcached) Get(ctx context.Context, token string) ([]byte, bool, error)
 	}
 	m.stats.gets.Add(1)
 	c := m.codec.Load()
-	key := c.storageKey(token)
 	if ctx.Done() == nil { // cannot be cancelled: no need for a goroutine
 		defer m.inflight.Done()
-		return m.finishGet(c, key, m.fetch(ctx, key))
+		return m.finishGet(m.lookup(ctx, c, token))
 	}
 	ch := make(chan fetched, 1) // buffered: an abandoned attempt never blocks
 	go func() {
 		defer m.inflight.Done()
-		ch <- m.fetch(ctx, key)
+		ch <- m.lookup(ctx, c, token)
 	}()
 	select {
 	case r := <-ch:
-		return m.finishGet(c, key, r)
+		return m.finishGet(r)
 	case <-ctx.Done():
 		return nil, false, m.fail("get", ctx.Err())
 	}
 }
 
-// fetched is the outcome of one Get attempt.
+// fetched is the outcome of one Get: the item, the key it was read under
+// and the codec of that key.
 type fetched struct {
-	item *memcache.Item
-	err  error
+	item  *memcache.Item
+	err   error
+	key   string
+	codec *codec
 }
 
-func (m *Memcached) fetch(ctx context.Context, key string) fetched {
+// lookup reads token under the current key, then under each old key, and
+// returns the first value found (ErrCacheMiss when there is none). Put and
+// Delete remove the old keys' copies, so at most one is current.
+func (m *Memcached) lookup(ctx context.Context, c *codec, token string) fetched {
 	var r fetched
-	r.err = m.do(ctx, key, func() error {
-		var err error
-		r.item, err = m.client.Get(key)
-		return err
-	})
+	for _, k := range c.all {
+		r = fetched{key: k.storageKey(token), codec: k}
+		r.err = m.do(ctx, r.key, func() error {
+			var err error
+			r.item, err = m.client.Get(r.key)
+			return err
+		})
+		if !errors.Is(r.err, memcache.ErrCacheMiss) {
+			break
+		}
+	}
 	return r
 }
 
-func (m *Memcached) finishGet(c *codec, key string, r fetched) ([]byte, bool, error) {
+func (m *Memcached) finishGet(r fetched) ([]byte, bool, error) {
 	if errors.Is(r.err, memcache.ErrCacheMiss) {
 		m.stats.misses.Add(1)
 		return nil, false, nil
@@ -186,7 +203,7 @@ func (m *Memcached) finishGet(c *codec, key string, r fetched) ([]byte, bool, er
 	if r.err != nil {
 		return nil, false, m.fail("get", r.err)
 	}
-	data, err := c.decode(key, r.item.Value)
+	data, err := r.codec.decode(r.key, r.item.Value)
 	if err != nil {
 		return nil, false, m.fail("get", err)
 	}
@@ -205,21 +222,32 @@ func (m *Memcached) Delete(ctx context.Context, token string) error {
 	}
 	defer m.inflight.Done()
 	m.stats.deletes.Add(1)
-	return m.fail("delete", m.sweep(ctx, m.codec.Load().storageKey(token)))
+	return m.fail("delete", m.sweepKeys(ctx, m.codec.Load().all, token))
+}
+
+// sweepKeys deletes token under each codec's key on every server (sweep).
+func (m *Memcached) sweepKeys(ctx context.Context, codecs []*codec, token string) error {
+	var errs []error
+	for _, k := range codecs {
+		errs = append(errs, m.sweep(ctx, k.storageKey(token)))
+	}
+	return errors.Join(errs...)
 }
 
 // UseClusterKey makes a Memcached configured without a SecretKey derive its
-// keys from the cluster key, as if SecretKey were clusterKey: values are
-// then sealed and keys are HMACs, and unsealed values no longer load. With
-// a SecretKey of its own it changes nothing. store.Open calls it with
-// store.Config.SecretKey, so a keyed cluster never writes plaintext
-// sessions to memcached; call it only before the first Put or Get.
-func (m *Memcached) UseClusterKey(clusterKey []byte) error {
+// keys from the cluster key, as if SecretKey were clusterKey and
+// OldSecretKeys were old: values are then sealed and keys are HMACs, and
+// unsealed values no longer load. With a SecretKey of its own it changes
+// nothing. store.Open calls it with store.Config.SecretKey and
+// OldSecretKeys, so a keyed cluster never writes plaintext sessions to
+// memcached and rotating the cluster key keeps the cold tier readable; call
+// it only before the first Put or Get.
+func (m *Memcached) UseClusterKey(clusterKey []byte, old ...[]byte) error {
 	if len(m.cfg.SecretKey) > 0 {
 		return nil
 	}
 	cfg := m.cfg
-	cfg.SecretKey = clusterKey
+	cfg.SecretKey, cfg.OldSecretKeys = clusterKey, old
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -99,9 +99,10 @@ type Config struct {
 	// peer TLS), never used to send: rotate SecretKey without downtime in
 	// three rolling restarts, as with memberlist's keyring. 1: add the new
 	// key here on every node; 2: make it SecretKey on every node, moving the
-	// old one here; 3: drop the old one. Backups written under the old key
-	// are not read after step 2 (they expire; the cluster's copies are
-	// unaffected).
+	// old one here; 3: drop the old one. A Backup keyed from SecretKey
+	// (package backup) reads values written under these keys too and
+	// removes them when a session is written again; keep a key here until
+	// the cold tier's values under it have expired or been rewritten.
 	OldSecretKeys [][]byte
 	// ClusterName, when set, separates this cluster from others that share
 	// its key: it is memberlist's Label on all gossip, and peer TLS agrees

@@ -209,9 +209,10 @@ func (n *Node) peerTLS() (*tls.Config, error) {
 }
 
 // clusterKeyed is implemented by a Backup that can derive its keys from the
-// cluster key when it was given none (package backup's Memcached).
+// cluster key when it was given none (package backup's Memcached); old are
+// the earlier keys whose values it still reads.
 type clusterKeyed interface {
-	UseClusterKey(clusterKey []byte) error
+	UseClusterKey(clusterKey []byte, old ...[]byte) error
 }
 
 // keyBackup hands SecretKey to a Backup without a key of its own, so a keyed
@@ -222,7 +223,7 @@ func (n *Node) keyBackup() error {
 	if !ok || len(n.cfg.SecretKey) == 0 {
 		return nil
 	}
-	if err := kb.UseClusterKey(n.cfg.SecretKey); err != nil {
+	if err := kb.UseClusterKey(n.cfg.SecretKey, n.cfg.OldSecretKeys...); err != nil {
 		return fmt.Errorf("store: backup key: %w", err)
 	}
 	return nil
