@@ -102,7 +102,6 @@ func decodeWriteOp(d *wire.Decoder) writeOp {
 	o.id = opID{node: d.Uvarint(), seq: d.Uvarint()}
 	o.retry = d.Bool()
 	o.age = time.Duration(d.Varint())
-	o.arrived = time.Now()
 	if d.Err() == nil && (o.kind < opCommit || o.kind > opUnlock) {
 		d.Fail(fmt.Sprintf("unknown write op %d", o.kind))
 	}

@@ -31,7 +31,9 @@ type Node struct {
 	log         *slog.Logger
 	parts       []*partition
 	used        atomic.Int64 // bytes held, all partitions
-	stats       counters
+	// clock is Config.Clock: every time compared by a rule reads it (now).
+	clock Clock
+	stats counters
 
 	// clusterVersion is ClusterVersion, set on membership changes (version.go).
 	clusterVersion atomic.Int32
@@ -122,6 +124,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg:         cfg,
 		name:        cfg.Name,
 		incarnation: randUint64(),
+		clock:       cfg.Clock,
 		log:         cfg.Logger.With("node", cfg.Name),
 		parts:       make([]*partition, cfg.Partitions),
 		orphanSince: make([]time.Time, cfg.Partitions),
@@ -436,4 +439,13 @@ func (n *Node) opDeadline(ctx context.Context, start time.Time) time.Time {
 		return dl
 	}
 	return d
+}
+
+// now is the node's current time: Config.Clock, or the system clock for a
+// Node built by hand in a test.
+func (n *Node) now() time.Time {
+	if n.clock == nil {
+		return time.Now()
+	}
+	return n.clock.Now()
 }

@@ -25,7 +25,7 @@ func (n *Node) localFastRead(token string) (*entry, bool) {
 	if owner != n.name {
 		return nil, false
 	}
-	now := time.Now()
+	now := n.now()
 	// The quorum check comes first: after this node was cut off it marks
 	// the partitions for resync (resync.go), which readState must see.
 	if n.checkQuorumAt(v, now) != nil {
@@ -67,7 +67,7 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string) (*en
 	if err != nil {
 		return nil, err
 	}
-	if !e.live(time.Now().UnixNano()) {
+	if !e.live(n.now().UnixNano()) {
 		e = nil
 		if n.backup != nil {
 			r, err := n.restore(ctx, v, p, token)
@@ -87,7 +87,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	if op.kind == opUnlock && op.ttl < 0 {
 		// An abandoned lock request: whoever holds the session now, the
 		// request may have reached this node when it owned it.
-		n.locks.abandon(token, op.lease, time.Now())
+		n.locks.abandon(token, op.lease, n.now())
 		return nil, 0, nil
 	}
 	if v.table.Owner(p) != n.name || n.leaving.Load() {
@@ -104,7 +104,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	if err := n.checkQuorum(v); err != nil {
 		return nil, 0, err
 	}
-	if until := n.parts[p].blockedUntil(); time.Now().Before(until) {
+	if until := n.parts[p].blockedUntil(); n.now().Before(until) {
 		return nil, 0, errNotReady
 	}
 	if op.kind == opLock {
@@ -163,9 +163,9 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		if err != nil {
 			return nil, 0, failed(err)
 		}
-		next, err := n.buildNext(token, cur, op, time.Now().UnixNano())
+		next, err := n.buildNext(token, cur, op, n.now().UnixNano())
 		if err != nil || next == nil {
-			return liveOrNil(cur), 0, failed(err)
+			return liveOrNil(cur, n.now()), 0, failed(err)
 		}
 		if err := n.admit(cur, next); err != nil {
 			return nil, 0, failed(err)
@@ -187,7 +187,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 			continue // the replica or a repair had a newer copy: rebuild on it
 		}
 		n.afterWrite(token, cur, next)
-		return liveOrNil(next), 0, nil
+		return liveOrNil(next, n.now()), 0, nil
 	}
 	return nil, 0, errRaced
 }
@@ -198,8 +198,8 @@ func blindWrite(op *writeOp) bool {
 	return op.kind == opCommit || (op.kind == opApply && op.mut.Create)
 }
 
-func liveOrNil(e *entry) *entry {
-	if e.live(time.Now().UnixNano()) {
+func liveOrNil(e *entry, now time.Time) *entry {
+	if e.live(now.UnixNano()) {
 		return e
 	}
 	return nil
@@ -242,7 +242,7 @@ func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, to
 	enc.Bool(next.backed.Load())
 	var start time.Time
 	if n.cfg.Observer != nil {
-		start = time.Now()
+		start = n.now()
 	}
 	resp, err := n.call(ctx, v, replica, mReplicate, enc.B)
 	if err != nil {

@@ -115,7 +115,7 @@ func (n *Node) reachableMajority(v *view) bool {
 			others = append(others, m)
 		}
 	}
-	reach := 1 + n.reach.count(others, time.Now().Add(-n.reachWindow()))
+	reach := 1 + n.reach.count(others, n.now().Add(-n.reachWindow()))
 	return 2*reach > known
 }
 
@@ -145,7 +145,7 @@ func (n *Node) heartbeatLoop() {
 }
 
 func (n *Node) pingStale(v *view) {
-	recent := time.Now().Add(-n.reachWindow() / 2)
+	recent := n.now().Add(-n.reachWindow() / 2)
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	for _, m := range v.table.Members() {

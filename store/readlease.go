@@ -110,7 +110,7 @@ func (n *Node) renewLeases() {
 func (n *Node) requestLease(v *view, replica string) {
 	ctx, cancel := context.WithTimeout(context.Background(), leaseDuration/2)
 	defer cancel()
-	sent := time.Now()
+	sent := n.now()
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	resp, err := n.call(ctx, v, replica, mLease, enc.B)
@@ -151,7 +151,7 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		}
 	}
 	n.readLeases.mu.Lock()
-	n.readLeases.granted[h.from] = time.Now().Add(leaseDuration)
+	n.readLeases.granted[h.from] = n.now().Add(leaseDuration)
 	n.readLeases.mu.Unlock()
 	var enc wire.Encoder
 	encodeEntries(&enc, back)
@@ -165,7 +165,7 @@ func (n *Node) mayServe(v *view, p int) error {
 	if err := n.checkQuorum(v); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := n.now()
 	if until := n.parts[p].blockedUntil(); now.Before(until) {
 		return errNotReady
 	}
@@ -182,7 +182,7 @@ func (n *Node) mayServe(v *view, p int) error {
 // A positive verdict is cached for an eighth of the reach window (per view),
 // which keeps it off the per-read cost and still well inside the suspicion
 // timeout the window is derived from.
-func (n *Node) checkQuorum(v *view) error { return n.checkQuorumAt(v, time.Now()) }
+func (n *Node) checkQuorum(v *view) error { return n.checkQuorumAt(v, n.now()) }
 
 func (n *Node) checkQuorumAt(v *view, now time.Time) error {
 	if n.cfg.Minority != MinorityRefuse {
