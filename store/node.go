@@ -131,7 +131,6 @@ func Open(cfg Config) (*Node, error) {
 		lostAt:      make(map[string]time.Time),
 		departedAt:  make(map[string]time.Time),
 		goneInc:     make(map[string]goneRecord),
-		locks:       newLockTable(),
 		readLeases:  newReadLeases(),
 		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},
 		leaseKick:   make(chan struct{}, 1),
@@ -140,6 +139,7 @@ func Open(cfg Config) (*Node, error) {
 		lastSync:    make(map[string]time.Time),
 		stop:        make(chan struct{}),
 	}
+	n.locks = newLockTable(n.now)
 	n.clusterVersion.Store(version.V1)
 	n.writeVersion = n.ClusterVersion
 	alone := len(cfg.Join) == 0
