@@ -32,7 +32,7 @@ func (n *Node) localFastRead(token string) (*entry, bool) {
 		return nil, false
 	}
 	e, ready, block := n.parts[p].readState(token)
-	if !ready || now.Before(block) || (replica != "" && !n.readLeases.valid(replica, v.id(), now)) {
+	if !ready || !n.readLeases.mayServe(replica, v.id(), block, now) {
 		return nil, false
 	}
 	if e != nil && e.stub {
