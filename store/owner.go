@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
+	"github.com/e5b1d45c/sessring/store/internal/admit"
 )
 
 // localFastRead answers a read this node owns, holds completely and may
@@ -275,11 +276,7 @@ func (n *Node) replicateAsync(v *view, replica string, p int, token string, next
 
 // admit checks size limits for replacing cur by next.
 func (n *Node) admit(cur, next *entry) error {
-	body := len(next.value)
-	for k, v := range next.fields {
-		body += len(k) + len(v)
-	}
-	if body > n.cfg.MaxValueBytes {
+	if body := admit.Body(next.value, next.fields); body > n.cfg.MaxValueBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, body, n.cfg.MaxValueBytes)
 	}
 	grow := int64(next.size)
@@ -292,10 +289,8 @@ func (n *Node) admit(cur, next *entry) error {
 // reserve checks that grow more bytes fit under MaxBytes, passivating
 // backed-up sessions if it has to.
 func (n *Node) reserve(grow int64) error {
-	if grow <= 0 || n.used.Load()+grow <= n.cfg.MaxBytes {
-		return nil
-	}
-	if n.passivate(n.used.Load() + grow - n.cfg.MaxBytes) {
+	need := admit.Need(n.used.Load(), grow, n.cfg.MaxBytes)
+	if need == 0 || n.passivate(need) {
 		return nil
 	}
 	n.stats.full.Add(1)
