@@ -1,12 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
@@ -297,148 +295,26 @@ func (n *Node) reserve(grow int64) error {
 	return fmt.Errorf("%w: %s holds %d bytes, limit %d", ErrFull, n.name, n.used.Load(), n.cfg.MaxBytes)
 }
 
-// buildNext computes the entry that op turns cur into. nil means nothing
-// changes (the write is skipped: unchanged sessions cost no replication).
+// buildNext computes the entry that op turns cur into at now (nextEntry,
+// build.go), counting a write found already applied. nil means nothing
+// changes.
 func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*entry, error) {
-	live := cur
-	if !cur.live(now) {
-		live = nil
+	next, dup, err := nextEntry(token, cur, op, now, n.writeRules())
+	if dup {
+		n.stats.duplicateWrites.Add(1) // an earlier attempt is in cur: report cur
 	}
-	var base uint64
-	if cur != nil {
-		base = cur.version
-	}
-	if done, err := checkRetry(cur, op, now); done || err != nil {
-		if done {
-			n.stats.duplicateWrites.Add(1) // an earlier attempt is in cur: report cur
-		}
-		return nil, err
-	}
-	var next *entry
-	var err error
-	switch op.kind {
-	case opCommit:
-		next = n.buildCommit(live, op, now)
-	case opApply:
-		next, err = n.buildApply(token, live, &op.mut, now)
-	case opDelete:
-		if live == nil {
-			return nil, nil
-		}
-		next = n.tombstone(live, now)
-	default:
-		return nil, fmt.Errorf("store: unknown write op %d", op.kind)
-	}
-	if err != nil || next == nil {
-		return nil, err
-	}
-	if next.version == 0 { // a new version (a touch keeps the version and its history)
-		next.version = base + 1
-		recordOp(next, cur, op.id, now)
-	}
-	next.computeSize(token)
-	return next, nil
+	return next, err
 }
 
-// tombstone is the entry that records the deletion of live at now. It is
-// kept at least TombstoneTTL, and at least until live's own deadline: until
-// then a copy of the session (a replayed memcached value, say) would be
-// live again if nothing remembered the deletion. A session without a
-// deadline is remembered for maxTombstoneLife.
+// writeRules is what building a version needs from this node.
+func (n *Node) writeRules() writeRules {
+	return writeRules{tombstoneTTL: n.cfg.TombstoneTTL, checkLease: n.locks.check}
+}
+
+// tombstone is the entry that records the deletion of live at now
+// (tombstoneFor).
 func (n *Node) tombstone(live *entry, now int64) *entry {
-	until := now + int64(n.cfg.TombstoneTTL)
-	switch d := live.deadline(); {
-	case d == 0:
-		until = max(until, now+int64(maxTombstoneLife))
-	case d > until:
-		until = d
-	}
-	return &entry{kind: live.kind, deleted: true, expiry: until, access: now}
-}
-
-// maxTombstoneLife bounds the memory of deleting a session that had no
-// deadline.
-const maxTombstoneLife = 30 * 24 * time.Hour
-
-func (n *Node) buildCommit(live *entry, op *writeOp, now int64) *entry {
-	if op.expiry != 0 && op.expiry <= now {
-		if live == nil {
-			return nil
-		}
-		return n.tombstone(live, now)
-	}
-	if live != nil && live.kind == KindBytes && live.expiry == op.expiry && bytes.Equal(live.value, op.value) {
-		return nil
-	}
-	return &entry{kind: KindBytes, value: bytes.Clone(op.value), expiry: op.expiry, access: now}
-}
-
-func (n *Node) buildApply(token string, live *entry, m *Mutation, now int64) (*entry, error) {
-	switch {
-	case live != nil && live.kind != KindFields:
-		return nil, ErrKindMismatch
-	case m.Create && live != nil:
-		return nil, fmt.Errorf("%w: session exists", ErrConflict)
-	case m.IfExists && live == nil:
-		return nil, ErrNotFound
-	case m.IfVersion != 0 && (live == nil || live.version != m.IfVersion):
-		return nil, fmt.Errorf("%w: want version %d", ErrConflict, m.IfVersion)
-	}
-	if m.Lease != 0 {
-		if err := n.locks.check(token, m.Lease); err != nil {
-			return nil, err
-		}
-	}
-	if live == nil && m.empty() && !m.Create {
-		return nil, nil // touching a missing session creates nothing
-	}
-	next := &entry{kind: KindFields, access: now}
-	if live != nil {
-		next.expiry, next.idle = live.expiry, live.idle
-		next.fields = maps.Clone(live.fields)
-	}
-	changed := applyFields(next, m)
-	if !m.Expiry.IsZero() && m.Expiry.UnixNano() != next.expiry {
-		next.expiry, changed = m.Expiry.UnixNano(), true
-	}
-	if m.Idle != 0 && int64(m.Idle) != next.idle {
-		next.idle, changed = int64(m.Idle), true
-	}
-	switch {
-	case live == nil || changed:
-		return next, nil
-	case m.Touch:
-		touched := live.clone() // same version: a touch only moves the access time
-		touched.access = now
-		return touched, nil
-	}
-	return nil, nil
-}
-
-// applyFields applies Clear, Delete and Set to e.fields, reporting whether
-// anything changed.
-func applyFields(e *entry, m *Mutation) bool {
-	changed := false
-	if m.Clear && len(e.fields) > 0 {
-		e.fields, changed = nil, true
-	}
-	for _, k := range m.Delete {
-		if _, ok := e.fields[k]; ok {
-			delete(e.fields, k)
-			changed = true
-		}
-	}
-	for k, v := range m.Set {
-		if old, ok := e.fields[k]; ok && bytes.Equal(old, v) {
-			continue
-		}
-		if e.fields == nil {
-			e.fields = make(map[string][]byte, len(m.Set))
-		}
-		e.fields[k] = bytes.Clone(v)
-		changed = true
-	}
-	return changed
+	return tombstoneFor(live, now, n.cfg.TombstoneTTL)
 }
 
 // adopt stores a copy that came from another node (a replica's newer
