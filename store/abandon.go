@@ -100,7 +100,7 @@ func (n *Node) abandonLoop() {
 		case <-n.abandons.kick:
 		case <-t.C:
 		}
-		calls := n.abandons.take(time.Now())
+		calls := n.abandons.take(n.now())
 		down := make(map[string]bool)
 		var failed []abandonCall
 		for i, c := range calls {

@@ -111,7 +111,7 @@ func (n *Node) load(ctx context.Context, token string) (*entry, error) {
 	n.stats.reads.Add(1)
 	var start time.Time
 	if n.cfg.Observer != nil {
-		start = time.Now()
+		start = n.now()
 	}
 	e, ok := n.localFastRead(token)
 	if ok {
@@ -168,7 +168,7 @@ func (n *Node) Lock(ctx context.Context, token string, ttl time.Duration) (uint6
 			n.abandonLock(token, op.lease, ttl, stale)
 		}
 	} else {
-		n.locks.abandon(token, op.lease, time.Now()) // in case it was granted here
+		n.locks.abandon(token, op.lease, n.now()) // in case it was granted here
 		if len(op.sentTo) > 0 {
 			n.abandonLock(token, op.lease, ttl, op.sentTo)
 		}
@@ -191,7 +191,7 @@ func (n *Node) abandonLock(token string, nonce uint64, ttl time.Duration, addrs 
 	header{n.name, 0}.encode(&enc)
 	enc.String(token)
 	(&writeOp{kind: opUnlock, lease: nonce, ttl: -1}).encode(&enc)
-	n.abandons.add(enc.B, addrs, time.Now().Add(ttl))
+	n.abandons.add(enc.B, addrs, n.now().Add(ttl))
 }
 
 // Unlock releases a lease taken by Lock. Releasing a lease that expired or
@@ -219,7 +219,7 @@ func (n *Node) writeOp(ctx context.Context, token string, op *writeOp) (*entry, 
 	timed := n.cfg.Observer != nil && op.kind != opLock && op.kind != opUnlock // lock waits are not write latency
 	var start time.Time
 	if timed {
-		start = time.Now()
+		start = n.now()
 	}
 	e, lease, err := n.write(ctx, token, op)
 	if timed {

@@ -225,7 +225,7 @@ func (q *backupQueue) requeueRest(batch map[string]*entry, rest []string) {
 // a flood of requests for unknown tokens costs one Get per token, not one
 // per request.
 func (q *backupQueue) load(ctx context.Context, token string) (*entry, error) {
-	if q.misses.has(token, time.Now()) {
+	if q.misses.has(token, q.n.now()) {
 		return nil, nil
 	}
 	v, err := q.sf.Do(token, func() (any, error) {
@@ -233,7 +233,7 @@ func (q *backupQueue) load(ctx context.Context, token string) (*entry, error) {
 		data, ok, err := q.b.Get(ctx, token)
 		if err != nil || !ok {
 			if err == nil {
-				q.misses.addSince(token, time.Now(), gen)
+				q.misses.addSince(token, q.n.now(), gen)
 			}
 			return (*entry)(nil), err
 		}
@@ -273,7 +273,7 @@ func (n *Node) restore(ctx context.Context, v *view, p int, token string) (*entr
 func (n *Node) installRestored(ctx context.Context, v *view, p int, token string, e *entry, err error) (*entry, error) {
 	part := n.parts[p]
 	if cur := part.get(token); cur != nil {
-		return liveOrNil(cur), nil // someone restored or wrote it meanwhile
+		return liveOrNil(cur, n.now()), nil // someone restored or wrote it meanwhile
 	}
 	if err != nil {
 		// The live copies are authoritative; a cold tier that is down only
@@ -283,7 +283,7 @@ func (n *Node) installRestored(ctx context.Context, v *view, p int, token string
 		n.log.Warn("backup restore failed", "token", shortToken(token), "err", err)
 		return nil, fmt.Errorf("%w: restore: %w", ErrBackup, err)
 	}
-	if e == nil || !e.live(time.Now().UnixNano()) {
+	if e == nil || !e.live(n.now().UnixNano()) {
 		return nil, nil
 	}
 	e.backed.Store(true)

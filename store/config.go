@@ -14,7 +14,14 @@ import (
 
 	"github.com/e5b1d45c/sessring/internal/peertls"
 	"github.com/e5b1d45c/sessring/internal/version"
+	"github.com/e5b1d45c/sessring/store/internal/clock"
 )
+
+// Clock tells a node the time (Config.Clock). Now is called from many
+// goroutines at once and must not block.
+type Clock interface {
+	Now() time.Time
+}
 
 // Replication chooses when a write is acknowledged.
 type Replication uint8
@@ -206,6 +213,13 @@ type Config struct {
 	// Observer receives operation latencies and membership events (see
 	// package metrics). Default none.
 	Observer Observer
+	// Clock is where the node reads the current time for every rule that
+	// compares times: session and tombstone expiry, lock and read leases,
+	// the reachability quorum, write-id memory. Default the system clock.
+	// Tests pass a manual clock (store/internal/clock) to move time without
+	// sleeping; timers pacing background loops and network deadlines still
+	// run on real time.
+	Clock Clock
 
 	// versions replaces the protocol versions the node advertises, which
 	// are this build's (version.Supported) when zero: tests use it to run a
@@ -274,6 +288,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
 	return c
 }
 
@@ -315,6 +332,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBytes < 0 || c.MaxValueBytes < 0 || c.BackupQueue < 0 {
 		return bad("MaxBytes, MaxValueBytes and BackupQueue must not be negative")
+	}
+	if c.Clock != nil && c.Clock.Now().IsZero() {
+		return bad("Clock reads the zero time")
 	}
 	if c.Replication > Async || c.BackupMode > WriteThrough || c.Minority > MinorityServe || c.Pressure > EvictUnprotected {
 		return bad("unknown Replication, BackupMode, Minority or Pressure")

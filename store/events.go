@@ -73,7 +73,7 @@ func (n *Node) noteCaughtUp() {
 	if !n.catchUp.CompareAndSwap(c, nil) {
 		return
 	}
-	took := time.Since(c.since)
+	took := n.now().Sub(c.since)
 	n.log.Info("caught up: every held partition is complete", "partitions", c.pending, "took", took.Round(time.Millisecond))
 	n.observeEvent(Event{Kind: EventCaughtUp, Took: took, Partitions: c.pending})
 }

@@ -32,7 +32,7 @@ var goldenAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano()
 func goldenEntries() map[string]*entry {
 	es := map[string]*entry{
 		"entry-bytes": {kind: KindBytes, version: 7, value: []byte("session bytes"), expiry: goldenAt + int64(time.Hour),
-			idle: int64(20 * time.Minute), access: goldenAt, ops: []opRecord{{opID{0xfeed, 3}, goldenAt}}, opsCut: goldenAt - 1},
+			idle: int64(20 * time.Minute), access: goldenAt, ops: []opRecord{{ID: opID{Node: 0xfeed, Seq: 3}, At: goldenAt}}, opsCut: goldenAt - 1},
 		"entry-fields": {kind: KindFields, version: 1 << 40, fields: map[string][]byte{"cart": []byte("3 items"), "user": []byte("ada")},
 			access: goldenAt},
 		"entry-tombstone": {kind: KindBytes, deleted: true, version: 9, expiry: goldenAt},
@@ -106,13 +106,13 @@ func checkEntry(t *testing.T, got *entry, err error, want *entry) {
 
 func goldenWriteOps() map[string]writeOp {
 	return map[string]writeOp{
-		"writeop-commit": {kind: opCommit, value: []byte("v"), expiry: goldenAt, id: opID{1, 2}, age: time.Millisecond},
-		"writeop-apply": {kind: opApply, id: opID{1, 3}, retry: true, mut: Mutation{Clear: true, Set: map[string][]byte{"k": []byte("v")},
+		"writeop-commit": {kind: opCommit, value: []byte("v"), expiry: goldenAt, id: opID{Node: 1, Seq: 2}, age: time.Millisecond},
+		"writeop-apply": {kind: opApply, id: opID{Node: 1, Seq: 3}, retry: true, mut: Mutation{Clear: true, Set: map[string][]byte{"k": []byte("v")},
 			Delete: []string{"old"}, Expiry: time.Unix(0, goldenAt), Idle: time.Minute, Touch: true, Create: true, IfExists: true, IfVersion: 4, Lease: 5}},
-		"writeop-delete": {kind: opDelete, id: opID{1, 4}},
-		"writeop-touch":  {kind: opTouch, id: opID{1, 5}},
-		"writeop-lock":   {kind: opLock, ttl: 5 * time.Second, lease: 77, id: opID{1, 6}},
-		"writeop-unlock": {kind: opUnlock, lease: 78, id: opID{1, 7}},
+		"writeop-delete": {kind: opDelete, id: opID{Node: 1, Seq: 4}},
+		"writeop-touch":  {kind: opTouch, id: opID{Node: 1, Seq: 5}},
+		"writeop-lock":   {kind: opLock, ttl: 5 * time.Second, lease: 77, id: opID{Node: 1, Seq: 6}},
+		"writeop-unlock": {kind: opUnlock, lease: 78, id: opID{Node: 1, Seq: 7}},
 	}
 }
 

@@ -77,7 +77,7 @@ func (n *Node) pullPending() int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			start := time.Now()
+			start := n.now()
 			done, complete, err := n.pullFrom(v, src, ps)
 			if err != nil {
 				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)
@@ -152,7 +152,7 @@ func (n *Node) pullFrom(v *view, src string, ps []int) (done, complete []int, er
 }
 
 func (n *Node) mergeAll(list []tokenEntry) {
-	now := time.Now().UnixNano()
+	now := n.now().UnixNano()
 	for _, te := range list {
 		if te.e.deleted && te.e.expiry < now {
 			continue // a tombstone past its time: nothing to remember

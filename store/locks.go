@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/e5b1d45c/sessring/store/internal/locktable"
 )
 
 // lockTable holds the session locks granted by this node as owner. Leases
@@ -23,27 +26,14 @@ import (
 // refused. Without that, such a late request would hold the session locked
 // for a whole ttl on behalf of nobody.
 type lockTable struct {
-	// mu guards m, next and abandoned.
-	mu        sync.Mutex
-	m         map[string]*lease
-	next      uint64
-	abandoned map[uint64]time.Time // nonce -> when it was abandoned
+	now func() time.Time // the node's clock
+	// mu guards t.
+	mu sync.Mutex
+	t  *locktable.Table // the rules (store/internal/locktable)
 }
 
-type lease struct {
-	id    uint64
-	nonce uint64 // of the request it was granted to; 0: none given
-	until time.Time
-	freed chan struct{} // closed when released or replaced
-}
-
-// abandonMemory is how long an abandoned nonce is refused: longer than a
-// request can sit in a connection's retransmission queue before the
-// connection breaks.
-const abandonMemory = 2 * time.Minute
-
-func newLockTable() *lockTable {
-	return &lockTable{m: make(map[string]*lease), next: randUint64() | 1, abandoned: make(map[uint64]time.Time)}
+func newLockTable(now func() time.Time) *lockTable {
+	return &lockTable{now: now, t: locktable.New(randUint64() | 1)}
 }
 
 // acquire waits until token is free, then grants a lease for ttl to the
@@ -60,45 +50,32 @@ func (t *lockTable) acquire(ctx context.Context, token string, ttl time.Duration
 // away must not be granted a lease the new owner knows nothing about
 // (dropUnless, which frees the leases of moved sessions, runs under the
 // same lock after the view changed). grantable must not take locks.
+//
+// The wait for a holder's lease to run out is a real-time timer for the
+// time left on the node's clock: a test that moves a manual clock past
+// the end wakes the waiter with sweep (which frees the lease), not by
+// the timer.
 func (t *lockTable) acquireIf(ctx context.Context, token string, ttl time.Duration, nonce uint64, grantable func() error) (uint64, error) {
 	if ttl <= 0 {
 		return 0, fmt.Errorf("%w: lease ttl must be positive", ErrBadConfig)
 	}
 	for {
 		t.mu.Lock()
-		if _, gone := t.abandoned[nonce]; gone && nonce != 0 {
-			t.mu.Unlock()
+		now := t.now()
+		id, busy, err := t.t.Acquire(token, ttl, nonce, now, grantable)
+		t.mu.Unlock()
+		if errors.Is(err, locktable.ErrAbandoned) {
 			return 0, fmt.Errorf("%w: its caller gave up on this request", ErrLocked)
 		}
-		cur := t.m[token]
-		now := time.Now()
-		if cur != nil && nonce != 0 && cur.nonce == nonce && now.Before(cur.until) {
-			t.mu.Unlock()
-			return cur.id, nil
+		if busy == nil {
+			return id, err
 		}
-		if cur == nil || !now.Before(cur.until) {
-			if grantable != nil {
-				if err := grantable(); err != nil {
-					t.mu.Unlock()
-					return 0, err
-				}
-			}
-			t.next++
-			l := &lease{id: t.next, nonce: nonce, until: now.Add(ttl), freed: make(chan struct{})}
-			if cur != nil {
-				close(cur.freed)
-			}
-			t.m[token] = l
-			t.mu.Unlock()
-			return l.id, nil
-		}
-		wait := time.NewTimer(time.Until(cur.until))
-		t.mu.Unlock()
+		wait := time.NewTimer(busy.Until.Sub(now))
 		select {
 		case <-ctx.Done():
 			wait.Stop()
 			return 0, fmt.Errorf("%w: %w", ErrLocked, ctx.Err())
-		case <-cur.freed:
+		case <-busy.Freed:
 		case <-wait.C:
 		}
 		wait.Stop()
@@ -109,25 +86,15 @@ func (t *lockTable) acquireIf(ctx context.Context, token string, ttl time.Durati
 func (t *lockTable) release(token string, id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cur := t.m[token]; cur != nil && cur.id == id {
-		close(cur.freed)
-		delete(t.m, token)
-	}
+	t.t.Release(token, id)
 }
 
 // abandon frees token if the request nonce holds it, and refuses that
-// request from now on (for abandonMemory).
+// request from now on (for locktable.AbandonMemory).
 func (t *lockTable) abandon(token string, nonce uint64, now time.Time) {
-	if nonce == 0 {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cur := t.m[token]; cur != nil && cur.nonce == nonce {
-		close(cur.freed)
-		delete(t.m, token)
-	}
-	t.abandoned[nonce] = now
+	t.t.Abandon(token, nonce, now)
 }
 
 // dropUnless frees every lease whose token keep rejects: the sessions this
@@ -138,38 +105,22 @@ func (t *lockTable) abandon(token string, nonce uint64, now time.Time) {
 func (t *lockTable) dropUnless(keep func(token string) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for token, l := range t.m {
-		if !keep(token) {
-			close(l.freed)
-			delete(t.m, token)
-		}
-	}
+	t.t.DropUnless(keep)
 }
 
 // check reports whether id currently holds token.
 func (t *lockTable) check(token string, id uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cur := t.m[token]
-	if cur == nil || cur.id != id || !time.Now().Before(cur.until) {
+	if !t.t.Holds(token, id, t.now()) {
 		return ErrLeaseLost
 	}
 	return nil
 }
 
-// sweep drops expired leases.
+// sweep drops expired leases and old abandoned nonces.
 func (t *lockTable) sweep(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, l := range t.m {
-		if !now.Before(l.until) {
-			close(l.freed)
-			delete(t.m, k)
-		}
-	}
-	for nonce, at := range t.abandoned {
-		if now.Sub(at) > abandonMemory {
-			delete(t.abandoned, nonce)
-		}
-	}
+	t.t.Sweep(now)
 }

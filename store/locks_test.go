@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/placement"
+	"github.com/e5b1d45c/sessring/store/internal/locktable"
 )
 
 func TestLeaseTableAbandon(t *testing.T) {
@@ -59,15 +60,15 @@ func TestLeaseTableAbandon(t *testing.T) {
 				t.Fatalf("anonymous acquire = %v", err)
 			}
 		}},
-		{"abandoned nonces are forgotten after abandonMemory", func(t *testing.T, lt *lockTable) {
+		{"abandoned nonces are forgotten after locktable.AbandonMemory", func(t *testing.T, lt *lockTable) {
 			lt.abandon("s", 7, now)
-			lt.sweep(now.Add(abandonMemory + time.Second))
-			if len(lt.abandoned) != 0 {
-				t.Fatalf("%d abandoned nonces left after sweep, want 0", len(lt.abandoned))
+			lt.sweep(now.Add(locktable.AbandonMemory + time.Second))
+			if _, left := lt.t.Len(); left != 0 {
+				t.Fatalf("%d abandoned nonces left after sweep, want 0", left)
 			}
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, newLockTable()) })
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newLockTable(time.Now)) })
 	}
 }
 
@@ -147,7 +148,7 @@ func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
 // while the session moves to another node is not granted a lease when
 // dropUnless frees the session: it gets the grantable check's error.
 func TestLeaseTableWaiterLosesOwnership(t *testing.T) {
-	lt := newLockTable()
+	lt := newLockTable(time.Now)
 	ctx := context.Background()
 	if _, err := lt.acquire(ctx, "s", time.Minute, 1); err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestLeaseTableWaiterLosesOwnership(t *testing.T) {
 	}
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
-	if l := lt.m["s"]; l != nil {
-		t.Errorf("a lease (nonce %d) was granted at a node that no longer owns the session", l.nonce)
+	if l := lt.t.Lease("s"); l != nil {
+		t.Errorf("a lease (nonce %d) was granted at a node that no longer owns the session", l.Nonce)
 	}
 }

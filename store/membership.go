@@ -30,13 +30,13 @@ func (n *Node) refreshView() {
 	defer n.viewMu.Unlock()
 	old := n.view.Load()
 	members := n.cluster.Members()
-	lost := n.trackLostLocked(old, members, time.Now())
+	lost := n.trackLostLocked(old, members, n.now())
 	n.noteClusterVersion(members, lost)
 	v := newView(n.name, members, lost, len(n.parts), n.leaving.Load(), old)
 	if old != nil && old.id() == v.id() && sameIncarnations(old, v) && slices.Equal(old.lost, v.lost) {
 		return
 	}
-	now := time.Now()
+	now := n.now()
 	returning := n.returningLocked(old, v, now)
 	pending := 0
 	for p, part := range n.parts {
@@ -161,7 +161,7 @@ func (n *Node) lostExpiring(now time.Time) bool {
 // disappearance does not count as a loss.
 func (n *Node) serveDepart(h header) ([]byte, error) {
 	n.viewMu.Lock()
-	n.departedAt[h.from] = time.Now()
+	n.departedAt[h.from] = n.now()
 	n.viewMu.Unlock()
 	return nil, nil
 }
@@ -190,11 +190,11 @@ func (n *Node) kickHandoff() {
 // than by the next periodic push/pull. Rate limited per peer.
 func (n *Node) syncWith(peer string) {
 	n.syncMu.Lock()
-	if time.Since(n.lastSync[peer]) < 500*time.Millisecond {
+	if n.now().Sub(n.lastSync[peer]) < 500*time.Millisecond {
 		n.syncMu.Unlock()
 		return
 	}
-	n.lastSync[peer] = time.Now()
+	n.lastSync[peer] = n.now()
 	n.syncMu.Unlock()
 	for _, m := range n.cluster.Members() {
 		if m.Name == peer {
@@ -228,7 +228,7 @@ func (n *Node) rejoinLoop() {
 		if n.leaving.Load() {
 			continue
 		}
-		missing := n.missingPeers(seen, time.Now())
+		missing := n.missingPeers(seen, n.now())
 		rand.Shuffle(len(missing), func(i, j int) { missing[i], missing[j] = missing[j], missing[i] })
 		if len(missing) > 3 {
 			missing = missing[:3] // each unreachable address can cost a dial timeout

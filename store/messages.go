@@ -86,8 +86,8 @@ func (o *writeOp) encode(e *wire.Encoder) {
 	e.Uvarint(o.lease)
 	e.Varint(int64(o.ttl))
 	encodeMutation(e, &o.mut)
-	e.Uvarint(o.id.node)
-	e.Uvarint(o.id.seq)
+	e.Uvarint(o.id.Node)
+	e.Uvarint(o.id.Seq)
 	e.Bool(o.retry)
 	e.Varint(int64(o.age))
 }
@@ -99,10 +99,9 @@ func decodeWriteOp(d *wire.Decoder) writeOp {
 	o.lease = d.Uvarint()
 	o.ttl = time.Duration(d.Varint())
 	o.mut = decodeMutation(d)
-	o.id = opID{node: d.Uvarint(), seq: d.Uvarint()}
+	o.id = opID{Node: d.Uvarint(), Seq: d.Uvarint()}
 	o.retry = d.Bool()
 	o.age = time.Duration(d.Varint())
-	o.arrived = time.Now()
 	if d.Err() == nil && (o.kind < opCommit || o.kind > opUnlock) {
 		d.Fail(fmt.Sprintf("unknown write op %d", o.kind))
 	}

@@ -31,7 +31,9 @@ type Node struct {
 	log         *slog.Logger
 	parts       []*partition
 	used        atomic.Int64 // bytes held, all partitions
-	stats       counters
+	// clock is Config.Clock: every time compared by a rule reads it (now).
+	clock Clock
+	stats counters
 
 	// clusterVersion is ClusterVersion, set on membership changes (version.go).
 	clusterVersion atomic.Int32
@@ -122,13 +124,13 @@ func Open(cfg Config) (*Node, error) {
 		cfg:         cfg,
 		name:        cfg.Name,
 		incarnation: randUint64(),
+		clock:       cfg.Clock,
 		log:         cfg.Logger.With("node", cfg.Name),
 		parts:       make([]*partition, cfg.Partitions),
 		orphanSince: make([]time.Time, cfg.Partitions),
 		lostAt:      make(map[string]time.Time),
 		departedAt:  make(map[string]time.Time),
 		goneInc:     make(map[string]goneRecord),
-		locks:       newLockTable(),
 		readLeases:  newReadLeases(),
 		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},
 		leaseKick:   make(chan struct{}, 1),
@@ -137,6 +139,7 @@ func Open(cfg Config) (*Node, error) {
 		lastSync:    make(map[string]time.Time),
 		stop:        make(chan struct{}),
 	}
+	n.locks = newLockTable(n.now)
 	n.clusterVersion.Store(version.V1)
 	n.writeVersion = n.ClusterVersion
 	alone := len(cfg.Join) == 0
@@ -437,4 +440,13 @@ func (n *Node) opDeadline(ctx context.Context, start time.Time) time.Time {
 		return dl
 	}
 	return d
+}
+
+// now is the node's current time: Config.Clock, or the system clock for a
+// Node built by hand in a test.
+func (n *Node) now() time.Time {
+	if n.clock == nil {
+		return time.Now()
+	}
+	return n.clock.Now()
 }

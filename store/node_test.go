@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/testkit"
+	"github.com/e5b1d45c/sessring/store/internal/clock"
 )
 
 func TestCommitFindDeleteAnyNode(t *testing.T) {
@@ -317,6 +318,8 @@ func TestValidate(t *testing.T) {
 		{"old keys", Config{SecretKey: key, OldSecretKeys: [][]byte{bytes.Repeat([]byte{2}, 16)}}, true},
 		{"old keys without key", Config{Insecure: true, OldSecretKeys: [][]byte{key}}, false},
 		{"cluster name", Config{SecretKey: key, ClusterName: "prod-eu"}, true},
+		{"manual clock", Config{SecretKey: key, Clock: clock.NewManual(time.Unix(1, 0))}, true},
+		{"clock at the zero time", Config{SecretKey: key, Clock: zeroClock{}}, false},
 		{"evict without a protected field", Config{SecretKey: key, Pressure: EvictUnprotected}, false},
 		{"evict unprotected", Config{SecretKey: key, Pressure: EvictUnprotected, ProtectField: "user"}, true},
 		{"cluster name with space", Config{SecretKey: key, ClusterName: "prod eu"}, false},
@@ -402,3 +405,9 @@ func TestPortZeroAddresses(t *testing.T) {
 		return len(a.Members()) == 2 && len(b.Members()) == 2
 	})
 }
+
+// zeroClock is a broken Config.Clock: every deadline would read as passed
+// or as never reached.
+type zeroClock struct{}
+
+func (zeroClock) Now() time.Time { return time.Time{} }

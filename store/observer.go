@@ -94,7 +94,7 @@ type Event struct {
 // an Observer.
 func (n *Node) observeOp(op Op, start time.Time) {
 	if o := n.cfg.Observer; o != nil {
-		o.ObserveOp(op, time.Since(start))
+		o.ObserveOp(op, n.now().Sub(start))
 	}
 }
 
@@ -102,7 +102,7 @@ func (n *Node) observeEvent(e Event) {
 	if o := n.cfg.Observer; o != nil {
 		e.Node = n.name
 		if e.Time.IsZero() {
-			e.Time = time.Now()
+			e.Time = n.now()
 		}
 		o.ObserveEvent(e)
 	}

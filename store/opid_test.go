@@ -83,7 +83,7 @@ func tokenOwnedBy(t *testing.T, n *Node, owner string) string {
 
 func TestRecordOpHistory(t *testing.T) {
 	now := time.Now().UnixNano()
-	id := func(i int) opID { return opID{node: 7, seq: uint64(i)} }
+	id := func(i int) opID { return opID{Node: 7, Seq: uint64(i)} }
 
 	var cur *entry
 	for i := 1; i <= 3; i++ {

@@ -1,15 +1,14 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
+	"github.com/e5b1d45c/sessring/store/internal/admit"
 )
 
 // localFastRead answers a read this node owns, holds completely and may
@@ -25,14 +24,14 @@ func (n *Node) localFastRead(token string) (*entry, bool) {
 	if owner != n.name {
 		return nil, false
 	}
-	now := time.Now()
+	now := n.now()
 	// The quorum check comes first: after this node was cut off it marks
 	// the partitions for resync (resync.go), which readState must see.
 	if n.checkQuorumAt(v, now) != nil {
 		return nil, false
 	}
 	e, ready, block := n.parts[p].readState(token)
-	if !ready || now.Before(block) || (replica != "" && !n.readLeases.valid(replica, v.id(), now)) {
+	if !ready || !n.readLeases.mayServe(replica, v.id(), block, now) {
 		return nil, false
 	}
 	if e != nil && e.stub {
@@ -67,7 +66,7 @@ func (n *Node) localRead(ctx context.Context, v *view, p int, token string) (*en
 	if err != nil {
 		return nil, err
 	}
-	if !e.live(time.Now().UnixNano()) {
+	if !e.live(n.now().UnixNano()) {
 		e = nil
 		if n.backup != nil {
 			r, err := n.restore(ctx, v, p, token)
@@ -87,7 +86,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	if op.kind == opUnlock && op.ttl < 0 {
 		// An abandoned lock request: whoever holds the session now, the
 		// request may have reached this node when it owned it.
-		n.locks.abandon(token, op.lease, time.Now())
+		n.locks.abandon(token, op.lease, n.now())
 		return nil, 0, nil
 	}
 	if v.table.Owner(p) != n.name || n.leaving.Load() {
@@ -104,7 +103,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 	if err := n.checkQuorum(v); err != nil {
 		return nil, 0, err
 	}
-	if until := n.parts[p].blockedUntil(); time.Now().Before(until) {
+	if until := n.parts[p].blockedUntil(); n.now().Before(until) {
 		return nil, 0, errNotReady
 	}
 	if op.kind == opLock {
@@ -163,9 +162,9 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 		if err != nil {
 			return nil, 0, failed(err)
 		}
-		next, err := n.buildNext(token, cur, op, time.Now().UnixNano())
+		next, err := n.buildNext(token, cur, op, n.now().UnixNano())
 		if err != nil || next == nil {
-			return liveOrNil(cur), 0, failed(err)
+			return liveOrNil(cur, n.now()), 0, failed(err)
 		}
 		if err := n.admit(cur, next); err != nil {
 			return nil, 0, failed(err)
@@ -187,7 +186,7 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 			continue // the replica or a repair had a newer copy: rebuild on it
 		}
 		n.afterWrite(token, cur, next)
-		return liveOrNil(next), 0, nil
+		return liveOrNil(next, n.now()), 0, nil
 	}
 	return nil, 0, errRaced
 }
@@ -198,8 +197,8 @@ func blindWrite(op *writeOp) bool {
 	return op.kind == opCommit || (op.kind == opApply && op.mut.Create)
 }
 
-func liveOrNil(e *entry) *entry {
-	if e.live(time.Now().UnixNano()) {
+func liveOrNil(e *entry, now time.Time) *entry {
+	if e.live(now.UnixNano()) {
 		return e
 	}
 	return nil
@@ -242,7 +241,7 @@ func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, to
 	enc.Bool(next.backed.Load())
 	var start time.Time
 	if n.cfg.Observer != nil {
-		start = time.Now()
+		start = n.now()
 	}
 	resp, err := n.call(ctx, v, replica, mReplicate, enc.B)
 	if err != nil {
@@ -275,11 +274,7 @@ func (n *Node) replicateAsync(v *view, replica string, p int, token string, next
 
 // admit checks size limits for replacing cur by next.
 func (n *Node) admit(cur, next *entry) error {
-	body := len(next.value)
-	for k, v := range next.fields {
-		body += len(k) + len(v)
-	}
-	if body > n.cfg.MaxValueBytes {
+	if body := admit.Body(next.value, next.fields); body > n.cfg.MaxValueBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, body, n.cfg.MaxValueBytes)
 	}
 	grow := int64(next.size)
@@ -292,158 +287,34 @@ func (n *Node) admit(cur, next *entry) error {
 // reserve checks that grow more bytes fit under MaxBytes, passivating
 // backed-up sessions if it has to.
 func (n *Node) reserve(grow int64) error {
-	if grow <= 0 || n.used.Load()+grow <= n.cfg.MaxBytes {
-		return nil
-	}
-	if n.passivate(n.used.Load() + grow - n.cfg.MaxBytes) {
+	need := admit.Need(n.used.Load(), grow, n.cfg.MaxBytes)
+	if need == 0 || n.passivate(need) {
 		return nil
 	}
 	n.stats.full.Add(1)
 	return fmt.Errorf("%w: %s holds %d bytes, limit %d", ErrFull, n.name, n.used.Load(), n.cfg.MaxBytes)
 }
 
-// buildNext computes the entry that op turns cur into. nil means nothing
-// changes (the write is skipped: unchanged sessions cost no replication).
+// buildNext computes the entry that op turns cur into at now (nextEntry,
+// build.go), counting a write found already applied. nil means nothing
+// changes.
 func (n *Node) buildNext(token string, cur *entry, op *writeOp, now int64) (*entry, error) {
-	live := cur
-	if !cur.live(now) {
-		live = nil
+	next, dup, err := nextEntry(token, cur, op, now, n.writeRules())
+	if dup {
+		n.stats.duplicateWrites.Add(1) // an earlier attempt is in cur: report cur
 	}
-	var base uint64
-	if cur != nil {
-		base = cur.version
-	}
-	if done, err := checkRetry(cur, op, now); done || err != nil {
-		if done {
-			n.stats.duplicateWrites.Add(1) // an earlier attempt is in cur: report cur
-		}
-		return nil, err
-	}
-	var next *entry
-	var err error
-	switch op.kind {
-	case opCommit:
-		next = n.buildCommit(live, op, now)
-	case opApply:
-		next, err = n.buildApply(token, live, &op.mut, now)
-	case opDelete:
-		if live == nil {
-			return nil, nil
-		}
-		next = n.tombstone(live, now)
-	default:
-		return nil, fmt.Errorf("store: unknown write op %d", op.kind)
-	}
-	if err != nil || next == nil {
-		return nil, err
-	}
-	if next.version == 0 { // a new version (a touch keeps the version and its history)
-		next.version = base + 1
-		recordOp(next, cur, op.id, now)
-	}
-	next.computeSize(token)
-	return next, nil
+	return next, err
 }
 
-// tombstone is the entry that records the deletion of live at now. It is
-// kept at least TombstoneTTL, and at least until live's own deadline: until
-// then a copy of the session (a replayed memcached value, say) would be
-// live again if nothing remembered the deletion. A session without a
-// deadline is remembered for maxTombstoneLife.
+// writeRules is what building a version needs from this node.
+func (n *Node) writeRules() writeRules {
+	return writeRules{tombstoneTTL: n.cfg.TombstoneTTL, checkLease: n.locks.check}
+}
+
+// tombstone is the entry that records the deletion of live at now
+// (tombstoneFor).
 func (n *Node) tombstone(live *entry, now int64) *entry {
-	until := now + int64(n.cfg.TombstoneTTL)
-	switch d := live.deadline(); {
-	case d == 0:
-		until = max(until, now+int64(maxTombstoneLife))
-	case d > until:
-		until = d
-	}
-	return &entry{kind: live.kind, deleted: true, expiry: until, access: now}
-}
-
-// maxTombstoneLife bounds the memory of deleting a session that had no
-// deadline.
-const maxTombstoneLife = 30 * 24 * time.Hour
-
-func (n *Node) buildCommit(live *entry, op *writeOp, now int64) *entry {
-	if op.expiry != 0 && op.expiry <= now {
-		if live == nil {
-			return nil
-		}
-		return n.tombstone(live, now)
-	}
-	if live != nil && live.kind == KindBytes && live.expiry == op.expiry && bytes.Equal(live.value, op.value) {
-		return nil
-	}
-	return &entry{kind: KindBytes, value: bytes.Clone(op.value), expiry: op.expiry, access: now}
-}
-
-func (n *Node) buildApply(token string, live *entry, m *Mutation, now int64) (*entry, error) {
-	switch {
-	case live != nil && live.kind != KindFields:
-		return nil, ErrKindMismatch
-	case m.Create && live != nil:
-		return nil, fmt.Errorf("%w: session exists", ErrConflict)
-	case m.IfExists && live == nil:
-		return nil, ErrNotFound
-	case m.IfVersion != 0 && (live == nil || live.version != m.IfVersion):
-		return nil, fmt.Errorf("%w: want version %d", ErrConflict, m.IfVersion)
-	}
-	if m.Lease != 0 {
-		if err := n.locks.check(token, m.Lease); err != nil {
-			return nil, err
-		}
-	}
-	if live == nil && m.empty() && !m.Create {
-		return nil, nil // touching a missing session creates nothing
-	}
-	next := &entry{kind: KindFields, access: now}
-	if live != nil {
-		next.expiry, next.idle = live.expiry, live.idle
-		next.fields = maps.Clone(live.fields)
-	}
-	changed := applyFields(next, m)
-	if !m.Expiry.IsZero() && m.Expiry.UnixNano() != next.expiry {
-		next.expiry, changed = m.Expiry.UnixNano(), true
-	}
-	if m.Idle != 0 && int64(m.Idle) != next.idle {
-		next.idle, changed = int64(m.Idle), true
-	}
-	switch {
-	case live == nil || changed:
-		return next, nil
-	case m.Touch:
-		touched := live.clone() // same version: a touch only moves the access time
-		touched.access = now
-		return touched, nil
-	}
-	return nil, nil
-}
-
-// applyFields applies Clear, Delete and Set to e.fields, reporting whether
-// anything changed.
-func applyFields(e *entry, m *Mutation) bool {
-	changed := false
-	if m.Clear && len(e.fields) > 0 {
-		e.fields, changed = nil, true
-	}
-	for _, k := range m.Delete {
-		if _, ok := e.fields[k]; ok {
-			delete(e.fields, k)
-			changed = true
-		}
-	}
-	for k, v := range m.Set {
-		if old, ok := e.fields[k]; ok && bytes.Equal(old, v) {
-			continue
-		}
-		if e.fields == nil {
-			e.fields = make(map[string][]byte, len(m.Set))
-		}
-		e.fields[k] = bytes.Clone(v)
-		changed = true
-	}
-	return changed
+	return tombstoneFor(live, now, n.cfg.TombstoneTTL)
 }
 
 // adopt stores a copy that came from another node (a replica's newer

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/e5b1d45c/sessring/store/internal/admit"
 )
 
 // Passivation: a node over MaxBytes drops the bodies of its least recently
@@ -13,10 +15,6 @@ import (
 // copy qualifies when this node knows its version is stored: the owner's
 // copies once its write-behind or write-through put succeeded, a replica's
 // copies in write-through mode (the owner writes the backup first).
-
-// passivateSlack is freed beyond what was asked, so a node at its limit does
-// not scan its whole memory on every write.
-const passivateSlack = 0.05
 
 // passivate frees at least need bytes by stubbing backed-up sessions. It
 // reports whether enough was freed.
@@ -38,7 +36,7 @@ func (n *Node) passivate(need int64) bool {
 		}
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return int(a.e.access - b.e.access) })
-	target := need + int64(passivateSlack*float64(n.cfg.MaxBytes))
+	target := admit.Target(need, n.cfg.MaxBytes) // beyond need: no scan on every write
 	var freed int64
 	for _, c := range cands {
 		if freed >= target {

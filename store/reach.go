@@ -8,6 +8,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/gossip"
 	"github.com/e5b1d45c/sessring/internal/wire"
+	"github.com/e5b1d45c/sessring/store/internal/reach"
 )
 
 // Reachability quorum.
@@ -23,6 +24,9 @@ import (
 // time a minority's view changes its contact with the majority is stale.
 // Owner reads and writes, replica acknowledgements and read lease grants all
 // require it on the node doing them.
+//
+// The rules (window, majority, silence) are in store/internal/reach; this
+// file keeps the heard times under a mutex and runs the heartbeats.
 
 // reachability records when each member was last heard from.
 type reachability struct {
@@ -44,45 +48,17 @@ func (r *reachability) noteAdded(old, v *view, now time.Time) {
 	if r.added == nil {
 		r.added = make(map[string]time.Time)
 	}
-	for _, m := range v.table.Members() {
-		if (old == nil || !old.table.Has(m)) && r.heard[m].IsZero() {
-			r.added[m] = now
-		}
-	}
+	isNew := func(m string) bool { return old == nil || !old.table.Has(m) }
 	// Forget members that are gone for good (left, or lost and
 	// forgotten), so churn does not grow the maps.
 	gone := func(m string) bool { return !v.table.Has(m) && !slices.Contains(v.lost, m) }
-	for m := range r.added {
-		if gone(m) || !r.heard[m].IsZero() {
-			delete(r.added, m)
-		}
-	}
-	for m := range r.heard {
-		if gone(m) {
-			delete(r.heard, m)
-		}
-	}
+	reach.Admit(r.heard, r.added, v.table.Members(), isNew, gone, now)
 }
 
 func (r *reachability) note(name string, at time.Time) {
 	r.mu.Lock()
-	if at.After(r.heard[name]) {
-		r.heard[name] = at
-	}
+	reach.Note(r.heard, name, at)
 	r.mu.Unlock()
-}
-
-// count reports how many of names were heard from since since.
-func (r *reachability) count(names []string, since time.Time) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := 0
-	for _, n := range names {
-		if r.heard[n].After(since) {
-			c++
-		}
-	}
-	return c
 }
 
 // reachWindow is the freshness window of the reachability quorum: half of
@@ -97,17 +73,22 @@ func (n *Node) reachWindow() time.Duration {
 	if mult == 0 {
 		mult = d.SuspicionMult
 	}
-	return time.Duration(mult) * probe / 2
+	return reach.Window(probe, mult)
 }
 
 // reachableMajority reports whether this node has recently heard from a
 // strict majority of the members it knows (alive plus recently lost),
 // counting itself.
 func (n *Node) reachableMajority(v *view) bool {
-	known := v.table.Len() + len(v.lost)
-	if !v.table.Has(n.name) {
-		known++ // a leaving node still counts itself
-	}
+	known := reach.Known(v.table.Len(), len(v.lost), v.table.Has(n.name))
+	others, window, now := n.others(v), n.reachWindow(), n.now()
+	n.reach.mu.Lock()
+	defer n.reach.mu.Unlock()
+	return reach.Reachable(n.reach.heard, others, known, now, window)
+}
+
+// others lists the members of v but this node.
+func (n *Node) others(v *view) []string {
 	members := v.table.Members()
 	others := members[:0:0]
 	for _, m := range members {
@@ -115,8 +96,7 @@ func (n *Node) reachableMajority(v *view) bool {
 			others = append(others, m)
 		}
 	}
-	reach := 1 + n.reach.count(others, time.Now().Add(-n.reachWindow()))
-	return 2*reach > known
+	return others
 }
 
 // heartbeatLoop pings each member not heard from during the last half reach
@@ -145,7 +125,7 @@ func (n *Node) heartbeatLoop() {
 }
 
 func (n *Node) pingStale(v *view) {
-	recent := time.Now().Add(-n.reachWindow() / 2)
+	recent := n.now().Add(-n.reachWindow() / 2)
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	for _, m := range v.table.Members() {
@@ -170,7 +150,7 @@ func (n *Node) pingStale(v *view) {
 func (r *reachability) startPing(name string, recent time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.pinging[name] || r.heard[name].After(recent) {
+	if !reach.ShouldPing(r.heard[name], r.pinging[name], recent) {
 		return false
 	}
 	r.pinging[name] = true
@@ -182,3 +162,42 @@ func (r *reachability) endPing(name string) {
 	delete(r.pinging, name)
 	r.mu.Unlock()
 }
+
+// checkQuorum refuses service on the minority side of a partition
+// (MinorityRefuse): it cannot tell a cut from a crash, and serving there
+// would fork the session's versions.
+//
+// A positive verdict is cached for an eighth of the reach window (per view),
+// which keeps it off the per-read cost and still well inside the suspicion
+// timeout the window is derived from.
+func (n *Node) checkQuorum(v *view) error { return n.checkQuorumAt(v, n.now()) }
+
+func (n *Node) checkQuorumAt(v *view, now time.Time) error {
+	if n.cfg.Minority != MinorityRefuse {
+		return nil
+	}
+	if n.quorumOK.Load().Fresh(v.id(), now) {
+		n.resyncIfCutOff(v)
+		return nil
+	}
+	if !v.quorate() || !n.reachableMajority(v) {
+		if n.hadQuorum.Load() && n.majoritySilence(v, now) >= n.cutOffAfter() {
+			n.markCutOff()
+		}
+		return errNoQuorum
+	}
+	if last := n.lastQuorate.Swap(now.UnixNano()); n.hadQuorum.Load() && reach.Paused(time.Unix(0, last), now, n.reachWindow()) {
+		// No check passed for as long as the others need to declare this
+		// node dead (it was paused, or starved), and messages queued
+		// meanwhile may have refreshed its contacts before any check saw
+		// the silence: count it as cut off.
+		n.markCutOff()
+	}
+	n.hadQuorum.Store(true)
+	n.resyncIfCutOff(v)
+	n.quorumOK.Store(&quorumVerdict{ViewID: v.id(), Until: now.Add(n.reachWindow() / 8)})
+	return nil
+}
+
+// quorumVerdict caches a positive majority check.
+type quorumVerdict = reach.Verdict

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/wire"
+	"github.com/e5b1d45c/sessring/store/internal/lease"
 )
 
 // Read leases keep an owner from serving a stale copy.
@@ -15,49 +16,48 @@ import (
 // the lease only when its own view agrees (same placement), and remembers how
 // long it granted it. If the replica later takes over the partition (it
 // thinks the owner died), it waits until that grant has run out before it
-// serves as owner. So the old owner (perhaps only cut off, or wrongly
-// declared dead) has stopped serving reads by the time the new owner accepts
-// writes. The old owner computes its lease from the time it sent the
-// request, so the lease ends on its side before the grant ends on the
-// replica's, whatever the clocks say (only their rates must roughly agree).
+// serves as owner. The rules, with their times, are in
+// store/internal/lease; this file runs the requests and keeps the state.
 //
 // When the old owner comes back and its replica is the node that owned the
 // partition meanwhile, the replica sends what it wrote during its tenure
 // with the next lease grant, so the returning owner serves nothing stale.
 
 // leaseDuration is how long a granted read lease lasts; leaseRenew how often
-// owners renew. Detection of a dead node takes longer than leaseDuration
-// with the default gossip timing, so a crash costs no extra wait.
+// owners renew (lease.Duration, lease.Renew).
 const (
-	leaseDuration = time.Second
-	leaseRenew    = leaseDuration / 4
-	leaseMargin   = leaseDuration / 10
+	leaseDuration = lease.Duration
+	leaseRenew    = lease.Renew
 )
-
-type heldLease struct {
-	viewID uint64
-	until  time.Time
-}
 
 // readLeases is the per-node lease state.
 type readLeases struct {
 	// mu guards held and granted.
 	mu      sync.RWMutex
-	held    map[string]heldLease // replica -> lease this node holds as owner
-	granted map[string]time.Time // owner -> end of the lease this node granted it
+	held    map[string]lease.Held // replica -> lease this node holds as owner
+	granted map[string]time.Time  // owner -> end of the lease this node granted it
 }
 
 func newReadLeases() *readLeases {
-	return &readLeases{held: map[string]heldLease{}, granted: map[string]time.Time{}}
+	return &readLeases{held: map[string]lease.Held{}, granted: map[string]time.Time{}}
 }
 
-// valid reports whether this node may serve local reads for partitions
-// replicated on replica under view id.
-func (l *readLeases) valid(replica string, viewID uint64, now time.Time) bool {
+// heldFrom returns the lease this node holds from replica.
+func (l *readLeases) heldFrom(replica string) lease.Held {
 	l.mu.RLock()
-	h := l.held[replica]
-	l.mu.RUnlock()
-	return h.viewID == viewID && now.Before(h.until)
+	defer l.mu.RUnlock()
+	return l.held[replica]
+}
+
+// mayServe reports whether this node may act as owner at now of a
+// partition with replica (none: "") under view viewID, once any lease it
+// granted the previous owner ran out at blockUntil (lease.MayServe).
+func (l *readLeases) mayServe(replica string, viewID uint64, blockUntil, now time.Time) bool {
+	var h lease.Held
+	if replica != "" {
+		h = l.heldFrom(replica)
+	}
+	return lease.MayServe(now, blockUntil, replica != "", h, viewID)
 }
 
 func (l *readLeases) grantedTo(owner string) time.Time {
@@ -110,7 +110,7 @@ func (n *Node) renewLeases() {
 func (n *Node) requestLease(v *view, replica string) {
 	ctx, cancel := context.WithTimeout(context.Background(), leaseDuration/2)
 	defer cancel()
-	sent := time.Now()
+	sent := n.now()
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	resp, err := n.call(ctx, v, replica, mLease, enc.B)
@@ -128,7 +128,7 @@ func (n *Node) requestLease(v *view, replica string) {
 	// Take what the replica wrote as interim owner before serving reads.
 	n.mergeAll(list)
 	n.readLeases.mu.Lock()
-	n.readLeases.held[replica] = heldLease{viewID: v.id(), until: sent.Add(leaseDuration - leaseMargin)}
+	n.readLeases.held[replica] = lease.Hold(v.id(), sent)
 	n.readLeases.mu.Unlock()
 }
 
@@ -151,7 +151,7 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		}
 	}
 	n.readLeases.mu.Lock()
-	n.readLeases.granted[h.from] = time.Now().Add(leaseDuration)
+	n.readLeases.granted[h.from] = lease.Grant(n.now())
 	n.readLeases.mu.Unlock()
 	var enc wire.Encoder
 	encodeEntries(&enc, back)
@@ -165,54 +165,8 @@ func (n *Node) mayServe(v *view, p int) error {
 	if err := n.checkQuorum(v); err != nil {
 		return err
 	}
-	now := time.Now()
-	if until := n.parts[p].blockedUntil(); now.Before(until) {
-		return errNotReady
-	}
-	if r := v.table.Replica(p); r != "" && !n.readLeases.valid(r, v.id(), now) {
+	if !n.readLeases.mayServe(v.table.Replica(p), v.id(), n.parts[p].blockedUntil(), n.now()) {
 		return errNotReady
 	}
 	return nil
-}
-
-// checkQuorum refuses service on the minority side of a partition
-// (MinorityRefuse): it cannot tell a cut from a crash, and serving there
-// would fork the session's versions.
-//
-// A positive verdict is cached for an eighth of the reach window (per view),
-// which keeps it off the per-read cost and still well inside the suspicion
-// timeout the window is derived from.
-func (n *Node) checkQuorum(v *view) error { return n.checkQuorumAt(v, time.Now()) }
-
-func (n *Node) checkQuorumAt(v *view, now time.Time) error {
-	if n.cfg.Minority != MinorityRefuse {
-		return nil
-	}
-	if c := n.quorumOK.Load(); c != nil && c.viewID == v.id() && now.Before(c.until) {
-		n.resyncIfCutOff(v)
-		return nil
-	}
-	if !v.quorate() || !n.reachableMajority(v) {
-		if n.hadQuorum.Load() && n.majoritySilence(v, now) >= n.cutOffAfter() {
-			n.markCutOff()
-		}
-		return errNoQuorum
-	}
-	if last := n.lastQuorate.Swap(now.UnixNano()); n.hadQuorum.Load() && now.UnixNano()-last >= int64(2*n.reachWindow()) {
-		// No check passed for as long as the others need to declare this
-		// node dead (it was paused, or starved), and messages queued
-		// meanwhile may have refreshed its contacts before any check saw
-		// the silence: count it as cut off.
-		n.markCutOff()
-	}
-	n.hadQuorum.Store(true)
-	n.resyncIfCutOff(v)
-	n.quorumOK.Store(&quorumVerdict{viewID: v.id(), until: now.Add(n.reachWindow() / 8)})
-	return nil
-}
-
-// quorumVerdict caches a positive majority check.
-type quorumVerdict struct {
-	viewID uint64
-	until  time.Time
 }

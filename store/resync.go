@@ -1,8 +1,9 @@
 package store
 
 import (
-	"slices"
 	"time"
+
+	"github.com/e5b1d45c/sessring/store/internal/reach"
 )
 
 // Resynchronisation after being cut off.
@@ -46,34 +47,11 @@ func (n *Node) cutOffAfter() time.Duration {
 // majoritySilence is how long ago this node last heard from enough members
 // to make a majority of those it knows (alive plus recently lost).
 func (n *Node) majoritySilence(v *view, now time.Time) time.Duration {
-	known := v.table.Len() + len(v.lost)
-	if !v.table.Has(n.name) {
-		known++
-	}
-	need := known/2 + 1 - 1 // others needed besides this node
-	if need <= 0 {
-		return 0
-	}
-	var times []time.Time
+	known := reach.Known(v.table.Len(), len(v.lost), v.table.Has(n.name))
+	others := n.others(v)
 	n.reach.mu.Lock()
-	for _, m := range v.table.Members() {
-		if m != n.name {
-			t := n.reach.heard[m]
-			if t.IsZero() {
-				t = n.reach.added[m] // never heard from: silent since it joined
-			}
-			times = append(times, t)
-		}
-	}
-	n.reach.mu.Unlock()
-	if len(times) < need {
-		return time.Duration(1<<63 - 1) // not enough members alive to hear from
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return b.Compare(a) })
-	if t := times[need-1]; !t.IsZero() {
-		return now.Sub(t)
-	}
-	return time.Duration(1<<63 - 1)
+	defer n.reach.mu.Unlock()
+	return reach.Silence(n.reach.heard, n.reach.added, others, known, now)
 }
 
 // markCutOff records that this node lost the majority: the next positive

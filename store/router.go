@@ -114,18 +114,19 @@ func (n *Node) write(ctx context.Context, token string, op *writeOp) (*entry, ui
 	var (
 		out   *entry
 		lease uint64
-		first = time.Now()
+		first = n.now()
 	)
 	err := n.retry(ctx, func(v *view) error {
 		if op.retry {
 			// An earlier attempt may have been applied: the owner matches
 			// the write's id against the session's history (opid.go),
 			// which reaches back opMemory; stop well before that.
-			if time.Since(first) > opRetryWindow {
+			if n.now().Sub(first) > opRetryWindow {
 				return fmt.Errorf("%w: not confirmed within %v", ErrUncertain, opRetryWindow)
 			}
 		}
-		op.age, op.arrived = time.Since(first), time.Now()
+		now := n.now()
+		op.age, op.arrived = now.Sub(first), now
 		p := v.table.Partition(token)
 		owner := v.table.Owner(p)
 		var err error
@@ -201,7 +202,7 @@ func (n *Node) callDeadline(ctx context.Context, deadline time.Time, v *view, ta
 	resp, err := n.client.CallDeadline(ctx, deadline, addr, method, body)
 	var re *rpc.RemoteError
 	if err == nil || errors.As(err, &re) {
-		n.reach.note(target, time.Now()) // it answered
+		n.reach.note(target, n.now()) // it answered
 	}
 	if err != nil {
 		err = fromRemote(target, err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/e5b1d45c/sessring/internal/rpc"
 	"github.com/e5b1d45c/sessring/internal/wire"
@@ -191,7 +190,7 @@ func (n *Node) serveScan(ctx context.Context, v *view, h header, d *wire.Decoder
 // partition this node does not own or may not serve yet. The values are
 // the stored ones (shared).
 func (n *Node) scanOwned(ctx context.Context, v *view, ps []int) (items []scanItem, done []int, err error) {
-	now := time.Now().UnixNano()
+	now := n.now().UnixNano()
 	size := 0
 	for _, p := range ps {
 		if v.table.Owner(p) != n.name || n.leaving.Load() {

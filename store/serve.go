@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/e5b1d45c/sessring/internal/rpc"
 
@@ -54,7 +53,7 @@ func (h peerHandler) ServeFast(method uint8, body, buf []byte) ([]byte, bool) {
 	}
 	n.stats.requests.Add(1)
 	if _, member := v.addrs[hd.from]; member {
-		n.reach.note(hd.from, time.Now())
+		n.reach.note(hd.from, n.now())
 	}
 	enc := wire.Encoder{B: buf}
 	encodeOptEntry(&enc, e)
@@ -74,7 +73,7 @@ func (n *Node) replicateFast(v *view, body []byte) ([]byte, bool) {
 		return nil, false // not applied: ServeRPC repeats it and reports the error
 	}
 	n.stats.requests.Add(1)
-	n.reach.note(h.from, time.Now())
+	n.reach.note(h.from, n.now())
 	return resp, true
 }
 
@@ -98,7 +97,7 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		n.stats.viewMismatches.Add(1)
 	}
 	if _, member := v.addrs[h.from]; member {
-		n.reach.note(h.from, time.Now())
+		n.reach.note(h.from, n.now())
 	}
 	var (
 		resp []byte
@@ -172,6 +171,7 @@ func (n *Node) serveWrite(ctx context.Context, v *view, d *wire.Decoder) ([]byte
 		return nil, err
 	}
 	op := decodeWriteOp(d)
+	op.arrived = n.now()
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func (n *Node) sweep() {
 	if v == nil {
 		return
 	}
-	now := time.Now()
+	now := n.now()
 	if n.lostExpiring(now) {
 		n.refreshView()
 		v = n.view.Load()
@@ -81,7 +81,7 @@ func (n *Node) end(v *view, p int, token string, should func(cur *entry, now int
 	part := n.parts[p]
 	part.wmu.Lock()
 	cur := part.get(token)
-	now := time.Now().UnixNano()
+	now := n.now().UnixNano()
 	if cur == nil || cur.deleted || !should(cur, now) {
 		part.wmu.Unlock()
 		return false
