@@ -26,6 +26,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/examples/internal/demo"
 	"github.com/e5b1d45c/sessring/internal/netlab"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // The multi-host tests run each node in its own network namespace (a host
@@ -569,7 +570,7 @@ func (c *labCluster) checkAll(sessions []*labSession) {
 	for _, s := range sessions {
 		for _, i := range c.live() {
 			var last error
-			waitFor(c.t, 20*time.Second, fmt.Sprintf("session %s readable via %s", s.id, c.name(i)), func() (bool, string) {
+			testkit.EventuallyWhy(c.t, 20*time.Second, fmt.Sprintf("session %s readable via %s", s.id, c.name(i)), func() (bool, string) {
 				_, last = c.read(s, i)
 				if errors.Is(last, errStale) {
 					c.t.Fatal(last)
