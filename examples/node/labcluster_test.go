@@ -403,13 +403,10 @@ func (c *labCluster) quiesce(i int) {
 // node name, failing the test after 30 s.
 func waitInflight(t *testing.T, name string, inflight func() int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for n := inflight(); n > 0; n = inflight() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still has %d requests in flight 30s after draining", name, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyWhy(t, 30*time.Second, name+"'s requests in flight done after draining", func() (bool, string) {
+		n := inflight()
+		return n <= 0, fmt.Sprintf("%d in flight", n)
+	})
 }
 
 // live lists the nodes the load balancer may use.
