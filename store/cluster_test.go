@@ -43,6 +43,30 @@ func newTestCluster(t testing.TB, size int) *testCluster {
 	return c
 }
 
+// newTestClusterWith starts size nodes whose config tweak adjusts.
+func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluster {
+	t.Helper()
+	c := newTestCluster(t, 0)
+	c.tweak = tweak
+	for range size {
+		c.Add()
+	}
+	c.WaitConverged()
+	return c
+}
+
+// newTestClusterWithKey starts size nodes keyed with key.
+func newTestClusterWithKey(t *testing.T, size int, key []byte) *testCluster {
+	t.Helper()
+	c := newTestCluster(t, 0)
+	c.key = key
+	for range size {
+		c.Add()
+	}
+	c.WaitConverged()
+	return c
+}
+
 // randomKey returns a fresh cluster key: test clusters run keyed, as
 // Validate requires, and no two tests share a key.
 func randomKey() []byte {

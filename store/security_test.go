@@ -17,17 +17,6 @@ func keyedCluster(t *testing.T, size int) *testCluster {
 	return newTestClusterWithKey(t, size, bytes.Repeat([]byte{7}, 32))
 }
 
-func newTestClusterWithKey(t *testing.T, size int, key []byte) *testCluster {
-	t.Helper()
-	c := newTestCluster(t, 0)
-	c.key = key
-	for range size {
-		c.Add()
-	}
-	c.WaitConverged()
-	return c
-}
-
 func TestWrongKeyCannotJoin(t *testing.T) {
 	c := keyedCluster(t, 2)
 	for _, tc := range []struct {

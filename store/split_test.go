@@ -78,17 +78,6 @@ func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall f
 	checkAfterOrphansGone(t, c, conflict, "after")
 }
 
-func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluster {
-	t.Helper()
-	c := newTestCluster(t, 0)
-	c.tweak = tweak
-	for range size {
-		c.Add()
-	}
-	c.WaitConverged()
-	return c
-}
-
 func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owner, replica string) bool) {
 	n1 := c.Node(big[0])
 	changed, deleted := splitTokens(t, c, small, big, pick, pick)
