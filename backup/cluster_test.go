@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/backup"
-	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/clustertest"
 	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
@@ -62,25 +62,20 @@ func (c *crashable) Delete(ctx context.Context, token string) error {
 
 // member is one running node: a process with its own memcached client.
 type member struct {
-	name, ip string
-	node     *store.Node
-	backup   *crashable
+	name   string
+	node   *store.Node
+	backup *crashable
 }
 
-// cluster runs store nodes on one memnet network, all backed by the same
-// memcached servers.
+// cluster runs store nodes on the shared harness (internal/clustertest),
+// all backed by the same memcached servers.
 type cluster struct {
-	t   testing.TB
-	net *memnet.Network
+	*clustertest.Cluster[*member]
+	t testing.TB
 	// backupCfg is every node's backup config (Servers set by newCluster).
 	backupCfg backup.Config
 	// tweak adjusts every node's store config after the test defaults.
 	tweak func(*store.Config)
-
-	// mu guards members and ips.
-	mu      sync.Mutex
-	members []*member
-	ips     map[string]string // node name -> ip, stable across restarts
 }
 
 // newCluster returns an empty cluster using memcached at servers. Nodes it
@@ -89,34 +84,61 @@ func newCluster(t testing.TB, servers []string, bcfg backup.Config, tweak func(*
 	t.Helper()
 	testkit.SkipShort(t, "starts an in-memory store cluster")
 	bcfg.Servers = servers
-	c := &cluster{t: t, net: memnet.New(1), backupCfg: bcfg, tweak: tweak, ips: map[string]string{}}
-	t.Cleanup(c.crashAll)
+	c := &cluster{t: t, backupCfg: bcfg, tweak: tweak}
+	c.Cluster = clustertest.New(t, clustertest.Hooks[*member]{
+		Open:  c.open,
+		View:  func(m *member) clustertest.View { return storetest.View(m.node) },
+		Halt:  c.halt,
+		Close: c.close,
+	})
+	t.Cleanup(c.crashAll) // before the harness's own cleanup: clients die first
 	return c
 }
 
-// config is store's test tuning (store/cluster_test.go): fast failure
+// config is store's test tuning (storetest.Config): fast failure
 // detection, short timeouts and fewer partitions, with a short write-behind
 // delay and hand-over timeout.
-func (c *cluster) config(name, ip string, join []string, b store.Backup) store.Config {
-	cfg := store.DefaultConfig()
-	cfg.Name = name
-	cfg.BindAddr = ip + ":7946"
-	cfg.RPCAddr = ip + ":7947"
-	cfg.Join = join
-	cfg.SecretKey = clusterKey
-	cfg.Network = c.net.Host(ip)
-	storetest.Fast(&cfg)
+func (c *cluster) config(h clustertest.Host, b store.Backup) store.Config {
+	cfg := storetest.Config(h, clusterKey)
 	// Anti-entropy runs often, so its interplay with the write-behind queue
 	// is exercised (regression_test.go).
 	cfg.AntiEntropyInterval = 200 * time.Millisecond
 	cfg.HandoverTimeout = 500 * time.Millisecond
 	cfg.Backup = b
 	cfg.BackupDelay = 200 * time.Millisecond
-	cfg.Logger = testkit.QuietLogger()
 	if c.tweak != nil {
 		c.tweak(&cfg)
 	}
 	return cfg
+}
+
+// open starts a node at h with a memcached client of its own.
+func (c *cluster) open(h clustertest.Host) (*member, error) {
+	b, err := backup.New(c.backupCfg)
+	if err != nil {
+		c.t.Fatalf("backup.New: %v", err)
+	}
+	m := &member{name: h.Name, backup: &crashable{Memcached: b}}
+	if m.node, err = store.Open(c.config(h, m.backup)); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// halt stops a crashed node: Close finds nobody to hand over to.
+func (c *cluster) halt(m *member) {
+	m.node.Close() // errors expected: there is nobody to hand over to
+	if err := m.backup.Close(); err != nil {
+		c.t.Errorf("backup Close(%s) = %v", m.name, err)
+	}
+}
+
+// close stops a node gracefully, its memcached client last.
+func (c *cluster) close(m *member) error {
+	err := m.node.Close()
+	m.backup.Close()
+	return err
 }
 
 // start opens nodes with the given names, one after the other (the first
@@ -125,81 +147,37 @@ func (c *cluster) config(name, ip string, join []string, b store.Backup) store.C
 func (c *cluster) start(names ...string) {
 	c.t.Helper()
 	for _, name := range names {
-		c.startOne(name)
+		c.Start(name)
 	}
-	c.waitConverged()
-}
-
-func (c *cluster) startOne(name string) *member {
-	c.t.Helper()
-	c.mu.Lock()
-	ip, ok := c.ips[name]
-	if !ok {
-		ip = fmt.Sprintf("127.0.1.%d", len(c.ips)+1)
-		c.ips[name] = ip
-	}
-	var join []string
-	for _, m := range c.members {
-		join = append(join, m.ip+":7946")
-	}
-	c.mu.Unlock()
-	b, err := backup.New(c.backupCfg)
-	if err != nil {
-		c.t.Fatalf("backup.New: %v", err)
-	}
-	m := &member{name: name, ip: ip, backup: &crashable{Memcached: b}}
-	if m.node, err = store.Open(c.config(name, ip, join, m.backup)); err != nil {
-		b.Close()
-		c.t.Fatalf("store.Open(%s) = %v", name, err)
-	}
-	c.mu.Lock()
-	c.members = append(c.members, m)
-	c.mu.Unlock()
-	return m
+	c.WaitConverged()
 }
 
 // nodes returns the running nodes in start order.
 func (c *cluster) nodes() []*store.Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*store.Node, len(c.members))
-	for i, m := range c.members {
-		out[i] = m.node
+	var out []*store.Node
+	for _, m := range c.Nodes() {
+		out = append(out, m.node)
 	}
 	return out
 }
+
+// nodeSet is what the helpers below read and write through: a cluster, or
+// the node in the test's process of a cluster of processes.
+type nodeSet interface{ nodes() []*store.Node }
 
 // crashAll kills every node at once, the way a power cut or a SIGKILL of
 // every process would: their memcached clients die first (no last flush),
 // then their hosts drop off the network, then Close reaps the goroutines,
 // which must not take long with nobody left to hand over to.
 func (c *cluster) crashAll() {
-	c.mu.Lock()
-	ms := c.members
-	c.members = nil
-	c.mu.Unlock()
+	ms := c.Nodes()
 	for _, m := range ms {
 		m.backup.dead.Store(true)
 	}
-	for _, m := range ms {
-		c.net.Crash(m.ip)
-	}
 	start := time.Now()
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		wg.Go(func() {
-			m.node.Close() // errors expected: there is nobody to hand over to
-			if err := m.backup.Close(); err != nil {
-				c.t.Errorf("backup Close(%s) = %v", m.name, err)
-			}
-		})
-	}
-	wg.Wait()
+	c.HaltAll()
 	if d := time.Since(start); d > crashTimeout {
 		c.t.Errorf("stopping %d crashed nodes took %v, want at most %v", len(ms), d, crashTimeout)
-	}
-	for _, m := range ms {
-		c.net.Revive(m.ip)
 	}
 }
 
@@ -220,22 +198,6 @@ func load(t testing.TB, n *store.Node, tok string) (store.Record, bool) {
 		t.Fatalf("Load(%s) via %s = %v", tok, n.Name(), err)
 	}
 	return r, ok
-}
-
-// waitConverged waits until every node sees every other and holds every
-// partition it should.
-func (c *cluster) waitConverged() {
-	c.t.Helper()
-	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
-		nodes := c.nodes()
-		for _, n := range nodes {
-			s := n.Stats()
-			if len(s.Members) != len(nodes) || s.PartitionsPending != 0 || s.TableID != nodes[0].Stats().TableID {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // waitDrained waits until no node has a write-behind backup pending.
@@ -297,7 +259,7 @@ func parallel[T any](items []T, workers int, fn func(worker int, item T)) {
 
 // commitAll commits every token's value through the nodes in turn and
 // fails the test on any error.
-func commitAll(t testing.TB, c *cluster, values map[string]string, expiry time.Time) {
+func commitAll(t testing.TB, c nodeSet, values map[string]string, expiry time.Time) {
 	t.Helper()
 	nodes := c.nodes()
 	toks := make([]string, 0, len(values))
@@ -321,7 +283,7 @@ func commitAll(t testing.TB, c *cluster, values map[string]string, expiry time.T
 // findAll reads every token through the nodes in turn. A missing session
 // maps to "" (no session is committed with an empty value here); a read
 // error fails the test.
-func findAll(t testing.TB, c *cluster, toks []string) map[string]string {
+func findAll(t testing.TB, c nodeSet, toks []string) map[string]string {
 	t.Helper()
 	nodes := c.nodes()
 	var mu sync.Mutex
@@ -350,7 +312,7 @@ func findAll(t testing.TB, c *cluster, toks []string) map[string]string {
 }
 
 // checkValues fails the test unless every token reads back as want.
-func checkValues(t testing.TB, c *cluster, want map[string]string) {
+func checkValues(t testing.TB, c nodeSet, want map[string]string) {
 	t.Helper()
 	toks := make([]string, 0, len(want))
 	for tok := range want {

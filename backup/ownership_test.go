@@ -43,11 +43,8 @@ func TestNoStaleBackupAfterOwnershipMoves(t *testing.T) {
 	commitAll(t, c, moved, time.Now().Add(time.Hour))
 	maps.Copy(want, moved)
 	testkit.Eventually(t, 10*time.Second, "the new owner's queue to drain", func() bool { return newNode.Stats().Backup.Pending == 0 })
-	c.mu.Lock()
-	olds := c.members[:3]
-	c.members = c.members[3:]
-	c.mu.Unlock()
-	for _, m := range olds {
+	for _, name := range names("old", 3) {
+		m := c.Forget(name)
 		if err := m.node.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
 			t.Logf("Close(%s) = %v", m.name, err)
 		}

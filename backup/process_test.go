@@ -198,7 +198,7 @@ func (p *procCluster) start(prefix string, count int) {
 	if err != nil {
 		p.t.Fatalf("backup.New: %v", err)
 	}
-	m := &member{name: name, ip: "127.0.0.1", backup: &crashable{Memcached: b}}
+	m := &member{name: name, backup: &crashable{Memcached: b}}
 	if m.node, err = store.Open(processConfig(name, p.addr(name), seeds, m.backup)); err != nil {
 		b.Close()
 		p.t.Fatalf("store.Open(%s) = %v", name, err)
@@ -210,12 +210,14 @@ func (p *procCluster) start(prefix string, count int) {
 	})
 }
 
-// inProcess is the node in this process as a cluster of one, for the
-// shared helpers (commitAll, checkValues, checkLate); it has no network of
-// its own to crash.
-func (p *procCluster) inProcess() *cluster {
-	return &cluster{t: p.t, members: []*member{p.local}}
-}
+// inProcess is the node in this process, for the shared helpers
+// (commitAll, checkValues, checkLate).
+func (p *procCluster) inProcess() nodeSet { return localNode{p.local.node} }
+
+// localNode is one node as a nodeSet.
+type localNode struct{ n *store.Node }
+
+func (l localNode) nodes() []*store.Node { return []*store.Node{l.n} }
 
 // crashAll kills every node at once: SIGKILL for the processes; the node in
 // this process loses its memcached client first, so stopping it (which

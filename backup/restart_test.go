@@ -91,7 +91,7 @@ func TestFullRestartWriteBehind(t *testing.T) {
 // checkLate checks sessions written just before a crash: each must read
 // back as its late value or, if that write was lost, as its previous value
 // (from before, or none). It returns how many were lost.
-func checkLate(t *testing.T, c *cluster, late, before map[string]string) int {
+func checkLate(t *testing.T, c nodeSet, late, before map[string]string) int {
 	t.Helper()
 	toks := make([]string, 0, len(late))
 	for tok := range late {

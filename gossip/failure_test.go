@@ -107,7 +107,9 @@ func TestGossipUnderLossAndDelay(t *testing.T) {
 	// failure detector gets the tolerance of the store's test clusters.
 	tolerant := func(name string, seeds ...string) gossip.Config {
 		cfg := fastConfig(t, name, seeds...)
-		cfg.ProbeInterval, cfg.ProbeTimeout, cfg.SuspicionMult = 100*time.Millisecond, 80*time.Millisecond, 4
+		tm := testkit.InMemory()
+		cfg.ProbeInterval, cfg.ProbeTimeout = tm.ProbeInterval, tm.ProbeTimeout
+		cfg.SuspicionMult = tm.SuspicionMult + 1 // and one more round: loss delays acks
 		return cfg
 	}
 	a := c.mustStart("127.0.0.11", 7946, tolerant("a"))

@@ -61,11 +61,10 @@ func fastConfig(t *testing.T, name string, seeds ...string) gossip.Config {
 	c.Join = seeds
 	c.JoinTimeout = 10 * time.Second // only reached when a test fails
 	c.JoinRetry = 20 * time.Millisecond
-	c.ProbeInterval = 50 * time.Millisecond
-	c.ProbeTimeout = 25 * time.Millisecond
-	c.GossipInterval = 20 * time.Millisecond
-	c.PushPullInterval = 300 * time.Millisecond
-	c.SuspicionMult = 2
+	tm := testkit.Gossip()
+	c.ProbeInterval, c.ProbeTimeout = tm.ProbeInterval, tm.ProbeTimeout
+	c.GossipInterval, c.PushPullInterval = tm.GossipInterval, tm.PushPullInterval
+	c.SuspicionMult = tm.SuspicionMult
 	c.DeadNodeReclaimTime = 200 * time.Millisecond
 	c.Logger = testLogger(t)
 	c.Meta = gossip.Meta{RPCAddr: "rpc." + name + ":8080", Incarnation: 1}

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/e5b1d45c/sessring/backup"
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
@@ -60,13 +62,10 @@ func TestLiveNode(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for node.Stats().Backup.Pending > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("write-behind queue not empty after 10s: %+v", node.Stats().Backup)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.EventuallyWhy(t, 10*time.Second, "write-behind queue empty", func() (bool, string) {
+		s := node.Stats().Backup
+		return s.Pending == 0, fmt.Sprintf("%+v", s)
+	})
 
 	src := metrics.Sources{Node: node, Sessions: sessions, Memcached: mc, Recorder: rec}
 	got, reg := scrape(t, src)

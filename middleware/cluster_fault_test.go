@@ -41,7 +41,7 @@ func TestClusterNodeCrashBetweenRequests(t *testing.T) {
 			for _, r := range c.replicas() {
 				u.getFrom(r, "/show").want(t, "show after the crash", 200, `2 "ann" book=2`)
 			}
-			c.waitConverged() // the two survivors re-replicate
+			c.WaitConverged() // the two survivors re-replicate
 			for i, r := range c.replicas() {
 				u.getFrom(r, "/count").want(t, "count after convergence", 200, strconv.Itoa(3+i))
 			}

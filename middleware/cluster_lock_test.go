@@ -240,7 +240,7 @@ func testLockLostWithOwner(t *testing.T, otherWrites bool) {
 		t.Fatal("/hold did not reach its handler")
 	}
 	c.crash(owner)
-	c.waitConverged()
+	c.WaitConverged()
 	if otherWrites {
 		// The new owner holds no lease: another request locks and writes.
 		u.getFrom(server, "/count").want(t, "count meanwhile", 200, "2")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/clustertest"
 	"github.com/e5b1d45c/sessring/internal/storetest"
 	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/middleware"
@@ -25,23 +25,24 @@ import (
 // replica is one app server: a store node, its Manager and its HTTP server.
 type replica struct {
 	name string
-	ip   string
 	node *store.Node
 	m    *middleware.Manager
 	srv  *httptest.Server
 }
 
-// testCluster is a cluster of replicas. Its methods may be called from any
-// goroutine of the test.
+// testCluster is a cluster of replicas on the shared harness
+// (internal/clustertest). Its methods may be called from any goroutine of
+// the test.
 type testCluster struct {
+	*clustertest.Cluster[*replica]
 	t   *testing.T
-	net *memnet.Network
 	cfg middleware.Config
+	opt clusterOptions
+	key []byte
 
-	// mu guards all and down.
-	mu   sync.Mutex
-	all  []*replica   // in node order
-	down map[int]bool // indexes in all of crashed or closed replicas
+	// mu guards all.
+	mu  sync.Mutex
+	all []*replica // every replica started, live or not, in start order
 
 	closing sync.WaitGroup // node Close calls in flight
 }
@@ -57,7 +58,7 @@ type clusterOptions struct {
 func newTestCluster(t *testing.T, opt clusterOptions) *testCluster {
 	testkit.SkipShort(t, "starts an in-memory store cluster")
 	t.Helper()
-	c := &testCluster{t: t, net: memnet.New(1), down: map[int]bool{}}
+	c := &testCluster{t: t, opt: opt, key: storetest.Key()}
 	c.cfg = middleware.DefaultConfig()
 	c.cfg.Logger = discardLogger()
 	// Requests during failure detection wait for the store, bounded by its
@@ -66,39 +67,27 @@ func newTestCluster(t *testing.T, opt clusterOptions) *testCluster {
 	if opt.cfg != nil {
 		opt.cfg(&c.cfg)
 	}
-	t.Cleanup(c.close)
-	var seeds []string
-	key := storetest.Key()
-	for i := range 3 {
-		r := &replica{name: fmt.Sprintf("node-%d", i+1), ip: fmt.Sprintf("127.0.0.%d", 11+i)}
-		sc := memnetStoreConfig(c.net, key, r.name, r.ip, seeds)
-		n, err := store.Open(sc)
-		if err != nil {
-			t.Fatalf("store.Open(%s) = %v", r.name, err)
-		}
-		r.node = n
-		c.mu.Lock()
-		c.all = append(c.all, r)
-		c.mu.Unlock()
-		seeds = append(seeds, sc.BindAddr)
-		c.serve(r, opt)
+	t.Cleanup(c.closing.Wait) // after the harness has stopped the live nodes
+	c.Cluster = clustertest.New(t, clustertest.Hooks[*replica]{
+		Open: c.open,
+		View: func(r *replica) clustertest.View { return storetest.View(r.node) },
+		Halt: func(r *replica) {
+			r.srv.Close()
+			_ = r.node.Close()
+		},
+	})
+	for range 3 {
+		c.Add()
 	}
-	c.waitConverged()
+	c.WaitConverged()
 	return c
 }
 
-// memnetStoreConfig is tuned like the store's own tests: failure detection
-// fast enough for short tests, slow enough that a 2-core machine running the
-// race detector does not declare live nodes dead.
-func memnetStoreConfig(net *memnet.Network, key []byte, name, ip string, join []string) store.Config {
-	cfg := store.DefaultConfig()
-	cfg.Name = name
-	cfg.SecretKey = key
-	cfg.BindAddr = ip + ":7946"
-	cfg.RPCAddr = ip + ":7947"
-	cfg.Join = join
-	cfg.Network = net.Host(ip)
-	storetest.Fast(&cfg)
+// memnetStoreConfig is tuned like the store's own tests (storetest.Config):
+// failure detection fast enough for short tests, slow enough that a 2-core
+// machine running the race detector does not declare live nodes dead.
+func memnetStoreConfig(h clustertest.Host, key []byte) store.Config {
+	cfg := storetest.Config(h, key)
 	cfg.AntiEntropyInterval = 500 * time.Millisecond
 	cfg.SweepInterval = 50 * time.Millisecond
 	cfg.HandoverTimeout = 2 * time.Second
@@ -106,13 +95,29 @@ func memnetStoreConfig(net *memnet.Network, key []byte, name, ip string, join []
 	return cfg
 }
 
+// open starts a replica at h: its store node, Manager and HTTP server.
+func (c *testCluster) open(h clustertest.Host) (*replica, error) {
+	n, err := store.Open(memnetStoreConfig(h, c.key))
+	if err != nil {
+		return nil, err
+	}
+	r := &replica{name: h.Name, node: n}
+	if err := c.serve(r, c.opt); err != nil {
+		n.Close()
+		return nil, err
+	}
+	c.mu.Lock()
+	c.all = append(c.all, r)
+	c.mu.Unlock()
+	return r, nil
+}
+
 // serve builds r's Manager and starts its HTTP server. Every response names
 // the replica that served it (X-Replica), outside the session middleware.
-func (c *testCluster) serve(r *replica, opt clusterOptions) {
-	c.t.Helper()
+func (c *testCluster) serve(r *replica, opt clusterOptions) error {
 	m, err := middleware.New(r.node, c.cfg)
 	if err != nil {
-		c.t.Fatalf("middleware.New(%s) = %v", r.name, err)
+		return fmt.Errorf("middleware.New(%s): %w", r.name, err)
 	}
 	r.m = m
 	mux := http.NewServeMux()
@@ -125,84 +130,21 @@ func (c *testCluster) serve(r *replica, opt clusterOptions) {
 		w.Header().Set("X-Replica", r.name)
 		h.ServeHTTP(w, req)
 	}))
+	return nil
 }
 
 // replicas returns the live replicas, in node order.
-func (c *testCluster) replicas() []*replica {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*replica
-	for i, r := range c.all {
-		if !c.down[i] {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// waitConverged waits until every live node sees the same members and holds
-// every partition it should.
-func (c *testCluster) waitConverged() {
-	c.t.Helper()
-	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
-		live := c.replicas()
-		var table uint64
-		for i, r := range live {
-			s := r.node.Stats()
-			if len(s.Members) != len(live) || s.PartitionsPending != 0 {
-				return false
-			}
-			if i == 0 {
-				table = s.TableID
-			} else if s.TableID != table {
-				return false
-			}
-		}
-		return true
-	})
-}
+func (c *testCluster) replicas() []*replica { return c.Nodes() }
 
 // crash kills replica r the way SIGKILL kills a process: its host drops off
 // the network at once (the rest of the cluster only notices through failure
 // detection), and its HTTP server goes away. The node is then closed in the
 // background; with its host down it can hand nothing over.
 func (c *testCluster) crash(r *replica) {
-	c.mu.Lock()
-	for i, x := range c.all {
-		if x == r {
-			c.down[i] = true
-		}
-	}
-	c.mu.Unlock()
-	c.net.Crash(r.ip)
+	c.Kill(r.name)
 	c.closing.Go(func() { _ = r.node.Close() })
 	r.srv.CloseClientConnections() // in-flight requests are cut off
 	r.srv.Close()
-}
-
-// close stops every replica: servers first, then all nodes at once (a
-// whole-cluster shutdown, so nothing waits for a hand-over that will not
-// matter).
-func (c *testCluster) close() {
-	c.mu.Lock()
-	var live []*replica
-	for i, r := range c.all {
-		if !c.down[i] {
-			live = append(live, r)
-			c.down[i] = true
-		}
-	}
-	c.mu.Unlock()
-	for _, r := range live {
-		if r.srv != nil { // nil when the test failed while starting it
-			r.srv.Close()
-		}
-		c.net.Crash(r.ip)
-	}
-	for _, r := range live {
-		c.closing.Go(func() { _ = r.node.Close() })
-	}
-	c.closing.Wait()
 }
 
 // stats sums the Managers' counters over every replica, live or not.

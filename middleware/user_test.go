@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/middleware/internal/memstore"
 	"github.com/e5b1d45c/sessring/store"
 )
@@ -570,20 +571,12 @@ func TestSetUserRenewsTokenRace(t *testing.T) {
 // waitPruned waits until the background index maintenance is idle.
 func (e *env) waitPruned() {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(e.t, 10*time.Second, "user index maintenance idle", func() bool {
 		j := &e.m.janitor
 		j.mu.Lock()
-		idle := !j.running && len(j.pending) == 0
-		j.mu.Unlock()
-		if idle {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatal("user index maintenance still running after 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer j.mu.Unlock()
+		return !j.running && len(j.pending) == 0
+	})
 }
 
 // TestSessionsPerUserCapped: an account that logs in far more often than

@@ -29,7 +29,7 @@ func TestAccountingTracksHeap(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t, 1)
-			n := c.live()[0]
+			n := c.Nodes()[0]
 			heap := func() uint64 {
 				runtime.GC()
 				var ms runtime.MemStats

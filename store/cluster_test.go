@@ -8,22 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/e5b1d45c/sessring/internal/memnet"
+	"github.com/e5b1d45c/sessring/internal/clustertest"
 	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
-// testCluster runs nodes of one cluster on an in-memory network.
+// testCluster is the shared harness (internal/clustertest) running this
+// package's nodes, with the config they start with: fast failure detection
+// in memory, a key and a tweak a test may change between starts.
 type testCluster struct {
+	*clustertest.Cluster[*Node]
 	t     testing.TB
-	net   *memnet.Network
 	key   []byte
 	tweak func(*Config)
-
-	// mu guards nodes and ips.
-	mu    sync.Mutex
-	nodes map[string]*Node
-	ips   map[string]string
-	next  int
 }
 
 func newTestCluster(t testing.TB, size int) *testCluster {
@@ -31,12 +27,43 @@ func newTestCluster(t testing.TB, size int) *testCluster {
 	if size != 1 { // one node starts in milliseconds: golden and API tests keep running under -short
 		testkit.SkipShort(t, "starts an in-memory store cluster")
 	}
-	c := &testCluster{t: t, net: memnet.New(1), key: randomKey(), nodes: map[string]*Node{}, ips: map[string]string{}}
-	t.Cleanup(c.closeAll)
+	c := &testCluster{t: t, key: randomKey()}
+	c.Cluster = clustertest.New(t, clustertest.Hooks[*Node]{
+		Open: func(h clustertest.Host) (*Node, error) { return Open(c.config(h.Name, h.IP, h.Join)) },
+		View: func(n *Node) clustertest.View {
+			s := n.Stats()
+			return clustertest.View{Members: len(s.Members), Pending: s.PartitionsPending, Table: s.TableID}
+		},
+		Halt: (*Node).halt,
+	})
 	for range size {
-		c.add()
+		c.Add()
 	}
-	c.waitConverged()
+	c.WaitConverged()
+	return c
+}
+
+// newTestClusterWith starts size nodes whose config tweak adjusts.
+func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluster {
+	t.Helper()
+	c := newTestCluster(t, 0)
+	c.tweak = tweak
+	for range size {
+		c.Add()
+	}
+	c.WaitConverged()
+	return c
+}
+
+// newTestClusterWithKey starts size nodes keyed with key.
+func newTestClusterWithKey(t *testing.T, size int, key []byte) *testCluster {
+	t.Helper()
+	c := newTestCluster(t, 0)
+	c.key = key
+	for range size {
+		c.Add()
+	}
+	c.WaitConverged()
 	return c
 }
 
@@ -56,7 +83,7 @@ func (c *testCluster) config(name, ip string, join []string) Config {
 	cfg.RPCAddr = ip + ":7947"
 	cfg.Join = join
 	cfg.SecretKey = c.key
-	cfg.Network = c.net.Host(ip)
+	cfg.Network = c.Net.Host(ip)
 	setTiming(&cfg, testkit.InMemory())
 	// Fewer partitions than the default keep five nodes in one race-enabled
 	// process cheap; placement's own tests cover the default count.
@@ -87,114 +114,11 @@ func setTiming(cfg *Config, tm testkit.Timing) {
 	cfg.SuspicionMult = tm.SuspicionMult
 }
 
-// add starts a new node joining the cluster (the first starts it).
-func (c *testCluster) add() *Node {
-	c.mu.Lock()
-	c.next++
-	name := fmt.Sprintf("node-%02d", c.next)
-	ip := fmt.Sprintf("127.0.0.%d", 10+c.next)
-	c.mu.Unlock()
-	return c.startAs(name, ip)
-}
-
-func (c *testCluster) startAs(name, ip string) *Node {
-	c.t.Helper()
-	n, err := Open(c.config(name, ip, c.seeds(name)))
-	if err != nil {
-		c.t.Fatalf("Open(%s) = %v", name, err)
-	}
-	c.mu.Lock()
-	c.nodes[name], c.ips[name] = n, ip
-	c.mu.Unlock()
-	return n
-}
-
-func (c *testCluster) seeds(except string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var s []string
-	for name, ip := range c.ips {
-		if name != except && c.nodes[name] != nil {
-			s = append(s, ip+":7946")
-		}
-	}
-	return s
-}
-
-func (c *testCluster) node(name string) *Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[name]
-}
-
-func (c *testCluster) live() []*Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*Node
-	for _, n := range c.nodes {
-		if n != nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// crash kills a node the way SIGKILL does: its host drops off the network
-// first, then its goroutines stop without handing anything over.
-func (c *testCluster) crash(name string) {
-	c.mu.Lock()
-	n, ip := c.nodes[name], c.ips[name]
-	c.nodes[name] = nil
-	c.mu.Unlock()
-	c.net.Crash(ip)
-	n.halt()
-	c.net.Revive(ip)
-}
-
-// leave closes a node gracefully.
-func (c *testCluster) leave(name string) {
-	c.mu.Lock()
-	n := c.nodes[name]
-	c.nodes[name] = nil
-	c.mu.Unlock()
-	if err := n.Close(); err != nil {
-		c.t.Errorf("Close(%s) = %v", name, err)
-	}
-}
-
-func (c *testCluster) closeAll() {
-	for _, n := range c.live() {
-		n.halt()
-	}
-}
-
-// waitConverged waits until every live node sees the same members and holds
-// every partition it should (handoff done).
-func (c *testCluster) waitConverged() {
-	c.t.Helper()
-	testkit.Eventually(c.t, 20*time.Second, "cluster converged", func() bool {
-		nodes := c.live()
-		var id uint64
-		for i, n := range nodes {
-			s := n.Stats()
-			if len(s.Members) != len(nodes) || s.PartitionsPending != 0 {
-				return false
-			}
-			if i == 0 {
-				id = s.TableID
-			} else if s.TableID != id {
-				return false
-			}
-		}
-		return true
-	})
-}
-
 // writeMany commits count sessions through random nodes with parallel
 // writers and returns the acknowledged values.
 func writeMany(t testing.TB, c *testCluster, prefix string, count int) map[string]string {
 	t.Helper()
-	nodes := c.live()
+	nodes := c.Nodes()
 	acked := make(map[string]string, count)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -229,7 +153,7 @@ func writeMany(t testing.TB, c *testCluster, prefix string, count int) map[strin
 // and reports the ones missing or wrong.
 func checkAll(t testing.TB, c *testCluster, acked map[string]string) {
 	t.Helper()
-	nodes := c.live()
+	nodes := c.Nodes()
 	var mu sync.Mutex
 	bad := 0
 	var wg sync.WaitGroup

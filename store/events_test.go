@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/gossip"
-	"github.com/e5b1d45c/sessring/internal/memnet"
 	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
@@ -123,14 +122,7 @@ func (l *eventLog) opCount(op Op) int {
 // majority; node= once per line.
 func TestMembershipLogs(t *testing.T) {
 	logs, obs := newCapture(), &eventLog{}
-	testkit.SkipShort(t, "starts an in-memory store cluster")
-	c := &testCluster{t: t, net: memnet.New(1), key: randomKey(), nodes: map[string]*Node{}, ips: map[string]string{}}
-	c.tweak = func(cfg *Config) { cfg.Logger, cfg.Observer = slog.New(logs), obs }
-	t.Cleanup(c.closeAll)
-	for range 3 {
-		c.add()
-	}
-	c.waitConverged()
+	c := newTestClusterWith(t, 3, func(cfg *Config) { cfg.Logger, cfg.Observer = slog.New(logs), obs })
 	for _, r := range logs.records() {
 		if strings.Contains(r.msg, "cut off") || strings.Contains(r.msg, "majority reachable") {
 			t.Errorf("healthy start logged %q (node %s)", r.msg, r.attr("node"))
@@ -145,10 +137,10 @@ func TestMembershipLogs(t *testing.T) {
 	// Traffic, so the latency hooks fire on both paths.
 	for i := range 20 {
 		tok := fmt.Sprintf("obs-%02d", i)
-		if err := c.node("node-01").Commit(tok, []byte("v"), time.Now().Add(time.Hour)); err != nil {
+		if err := c.Node("node-01").Commit(tok, []byte("v"), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.node("node-01").Find(tok); err != nil {
+		if _, _, err := c.Node("node-01").Find(tok); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,7 +150,7 @@ func TestMembershipLogs(t *testing.T) {
 		}
 	}
 
-	c.crash("node-03")
+	c.Crash("node-03")
 	for _, n := range []string{"node-01", "node-02"} {
 		testkit.Eventually(t, 20*time.Second, n+" logs node-03 failed", func() bool { return logs.count("member failed", n, "node-03") > 0 })
 		testkit.Eventually(t, 20*time.Second, n+" caught up after the failure", func() bool {
@@ -170,7 +162,7 @@ func TestMembershipLogs(t *testing.T) {
 			t.Errorf("%s reported node-03 failed %d times, detection %v; want once, with a positive detection time", n, k, e.Took)
 		}
 	}
-	c.leave("node-02")
+	c.Leave("node-02")
 	testkit.Eventually(t, 20*time.Second, "node-01 logs node-02 left", func() bool { return logs.count("member left", "node-01", "node-02") > 0 })
 
 	for msg, member := range map[string]string{"member failed": "node-03", "member left": "node-02"} {

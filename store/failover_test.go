@@ -22,10 +22,10 @@ func TestCrashThenSecondCrash(t *testing.T) {
 		t.Run(fmt.Sprintf("N=%d", size), func(t *testing.T) {
 			c := newTestCluster(t, size)
 			acked := writeMany(t, c, "crash", 10000)
-			c.crash("node-02")
+			c.Crash("node-02")
 			checkAll(t, c, acked)
-			c.waitConverged()
-			c.crash(fmt.Sprintf("node-%02d", size))
+			c.WaitConverged()
+			c.Crash(fmt.Sprintf("node-%02d", size))
 			checkAll(t, c, acked)
 		})
 	}
@@ -37,10 +37,10 @@ func TestCrashThenSecondCrash(t *testing.T) {
 func TestReReplicationWithoutTraffic(t *testing.T) {
 	c := newTestCluster(t, 4)
 	acked := writeMany(t, c, "rr", 3000)
-	c.crash("node-01")
-	c.waitConverged()
-	c.crash("node-03")
-	c.waitConverged()
+	c.Crash("node-01")
+	c.WaitConverged()
+	c.Crash("node-03")
+	c.WaitConverged()
 	checkAll(t, c, acked)
 }
 
@@ -69,7 +69,7 @@ func startTraffic(t *testing.T, c *testCluster, writers int) *traffic {
 					return
 				default:
 				}
-				nodes := c.live()
+				nodes := c.Nodes()
 				n := nodes[(w+i)%len(nodes)]
 				tok := fmt.Sprintf("live-%d-%d", w, i%200)
 				val := fmt.Sprintf("%d", i)
@@ -110,7 +110,7 @@ func (tr *traffic) finish() map[string]string {
 // value or a value whose write was attempted after it (outcome unknown).
 func (tr *traffic) check(t *testing.T, c *testCluster) {
 	t.Helper()
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	bad := 0
 	for tok, want := range tr.acked {
 		got, ok, err := n.Find(tok)
@@ -131,9 +131,9 @@ func TestJoinUnderTraffic(t *testing.T) {
 	base := writeMany(t, c, "base", 5000)
 	tr := startTraffic(t, c, 4)
 	time.Sleep(200 * time.Millisecond) // let traffic run before the join
-	c.add()
-	c.add()
-	c.waitConverged()
+	c.Add()
+	c.Add()
+	c.WaitConverged()
 	tr.finish()
 	if e := tr.errors.Load(); e > 0 {
 		t.Errorf("%d writes failed while two nodes joined, want 0", e)
@@ -147,8 +147,8 @@ func TestGracefulLeaveUnderTraffic(t *testing.T) {
 	base := writeMany(t, c, "base", 5000)
 	tr := startTraffic(t, c, 4)
 	time.Sleep(200 * time.Millisecond)
-	c.leave("node-02")
-	c.waitConverged()
+	c.Leave("node-02")
+	c.WaitConverged()
 	time.Sleep(200 * time.Millisecond)
 	tr.finish()
 	if e := tr.errors.Load(); e > 0 {
@@ -162,8 +162,8 @@ func TestCrashUnderTraffic(t *testing.T) {
 	c := newTestCluster(t, 5)
 	tr := startTraffic(t, c, 4)
 	time.Sleep(200 * time.Millisecond)
-	c.crash("node-03")
-	c.waitConverged()
+	c.Crash("node-03")
+	c.WaitConverged()
 	time.Sleep(200 * time.Millisecond)
 	tr.finish()
 	if e := tr.errors.Load(); e > 0 {
@@ -175,23 +175,23 @@ func TestCrashUnderTraffic(t *testing.T) {
 func TestRestartSameName(t *testing.T) {
 	c := newTestCluster(t, 3)
 	acked := writeMany(t, c, "rs", 3000)
-	c.crash("node-02")
+	c.Crash("node-02")
 	// Restart under the same name and address before or after detection:
 	// it must refill from its peers, never answer from an empty memory.
-	c.startAs("node-02", "127.0.0.12")
+	c.StartAt("node-02", "127.0.0.12")
 	checkAll(t, c, acked)
-	c.waitConverged()
+	c.WaitConverged()
 	checkAll(t, c, acked)
 }
 
 func TestAntiEntropyRepairsReplica(t *testing.T) {
 	c := newTestCluster(t, 3)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	if err := n.Commit("repairme", []byte("v1"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	_, replica := n.Locate("repairme")
-	r := c.node(replica)
+	r := c.Node(replica)
 	p := r.partitionOf("repairme")
 	r.parts[p].remove("repairme", r.parts[p].get("repairme"), &r.used) // lose the replica copy
 	testkit.Eventually(t, 10*time.Second, "anti-entropy repaired the replica", func() bool {

@@ -39,7 +39,7 @@ func FuzzUnmarshalEntry(f *testing.F) {
 // refused request must leave it alone.)
 func FuzzServeRPC(f *testing.F) {
 	c := newTestCluster(f, 1)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	if err := n.Commit("keep", []byte("safe"), time.Time{}); err != nil {
 		f.Fatal(err)
 	}

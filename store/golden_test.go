@@ -219,7 +219,7 @@ func goldenMessages() map[string]goldenMessage {
 // but it must decode it.
 func TestGoldenMessagesV1(t *testing.T) {
 	c := newTestCluster(t, 1)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	for name, m := range goldenMessages() {
 		t.Run(name, func(t *testing.T) {
 			var req, rep wire.Encoder

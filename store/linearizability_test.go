@@ -129,7 +129,7 @@ func runClient(c *testCluster, id int, rng *rand.Rand, h *history, start time.Ti
 			return
 		default:
 		}
-		nodes := c.live()
+		nodes := c.Nodes()
 		if len(nodes) == 0 {
 			continue
 		}
@@ -200,67 +200,67 @@ type nemesis struct {
 }
 
 func pickNode(c *testCluster, rng *rand.Rand) string {
-	names := slices.Sorted(maps.Keys(c.ipsSnapshot()))
+	names := slices.Sorted(maps.Keys(c.IPs()))
 	return names[rng.IntN(len(names))]
 }
 
 var nemeses = []nemesis{
 	{"crash-restart", func(c *testCluster, rng *rand.Rand) func() {
 		name := pickNode(c, rng)
-		ip := c.ipsSnapshot()[name]
-		c.crash(name)
-		return func() { c.startAs(name, ip) }
+		ip := c.IPs()[name]
+		c.Crash(name)
+		return func() { c.StartAt(name, ip) }
 	}},
 	{"isolate-one", func(c *testCluster, rng *rand.Rand) func() {
 		name := pickNode(c, rng)
 		c.t.Logf("isolating %s", name)
-		c.net.Isolate(c.ipsSnapshot()[name])
-		return c.net.Heal
+		c.Net.Isolate(c.IPs()[name])
+		return c.Net.Heal
 	}},
 	{"partition-3-2", func(c *testCluster, rng *rand.Rand) func() {
-		ips := slices.Sorted(maps.Values(c.ipsSnapshot()))
+		ips := slices.Sorted(maps.Values(c.IPs()))
 		rng.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
 		c.t.Logf("partition %v | %v", ips[:3], ips[3:])
-		c.net.Partition(ips[:3], ips[3:])
-		return c.net.Heal
+		c.Net.Partition(ips[:3], ips[3:])
+		return c.Net.Heal
 	}},
 	{"one-way", func(c *testCluster, rng *rand.Rand) func() {
-		ips := slices.Sorted(maps.Values(c.ipsSnapshot()))
+		ips := slices.Sorted(maps.Values(c.IPs()))
 		rng.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
 		c.t.Logf("blocking %s -> %s only", ips[0], ips[1])
-		dropped := c.net.Stats().PacketsDropped
-		c.net.Block(ips[0], ips[1])
+		dropped := c.Net.Stats().PacketsDropped
+		c.Net.Block(ips[0], ips[1])
 		return func() {
 			// Memberlist routes around one cut link (indirect probes), so
 			// nobody need be declared dead; but gossip across it is lost.
-			if c.net.Stats().PacketsDropped == dropped {
+			if c.Net.Stats().PacketsDropped == dropped {
 				c.t.Errorf("one-way block %s -> %s dropped nothing: the fault had no effect", ips[0], ips[1])
 			}
-			c.net.Heal()
+			c.Net.Heal()
 		}
 	}},
 	{"mute-one", func(c *testCluster, rng *rand.Rand) func() {
 		// One node hears everyone and nobody hears it: it cannot refute
 		// being declared dead, and may believe it still owns partitions.
-		ips := slices.Sorted(maps.Values(c.ipsSnapshot()))
+		ips := slices.Sorted(maps.Values(c.IPs()))
 		mute := ips[rng.IntN(len(ips))]
 		c.t.Logf("muting %s (it still hears the others)", mute)
 		for _, ip := range ips {
 			if ip != mute {
-				c.net.Block(mute, ip)
+				c.Net.Block(mute, ip)
 			}
 		}
 		return func() {
 			// The others must lose it (nobody hears its refutations); on a
 			// loaded machine that may take longer than the fault lasts.
 			name := ""
-			for n, ip := range c.ipsSnapshot() {
+			for n, ip := range c.IPs() {
 				if ip == mute {
 					name = n
 				}
 			}
 			lostEverywhere := func() bool {
-				for _, n := range c.live() {
+				for _, n := range c.Nodes() {
 					if v := n.view.Load(); n.Name() != name && (v == nil || !slices.Contains(v.lost, name)) {
 						return false
 					}
@@ -273,35 +273,23 @@ var nemeses = []nemesis{
 					break
 				}
 			}
-			c.net.Heal()
+			c.Net.Heal()
 		}
 	}},
 	{"delay", func(c *testCluster, rng *rand.Rand) func() {
-		c.net.SetDelay(20*time.Millisecond, 20*time.Millisecond)
-		return func() { c.net.SetDelay(0, 0) }
+		c.Net.SetDelay(20*time.Millisecond, 20*time.Millisecond)
+		return func() { c.Net.SetDelay(0, 0) }
 	}},
 	{"drop", func(c *testCluster, rng *rand.Rand) func() {
-		c.net.SetDropRate(0.15)
-		return func() { c.net.SetDropRate(0) }
+		c.Net.SetDropRate(0.15)
+		return func() { c.Net.SetDropRate(0) }
 	}},
 	{"leave-rejoin", func(c *testCluster, rng *rand.Rand) func() {
 		name := pickNode(c, rng)
-		ip := c.ipsSnapshot()[name]
-		c.leave(name)
-		return func() { c.startAs(name, ip) }
+		ip := c.IPs()[name]
+		c.Leave(name)
+		return func() { c.StartAt(name, ip) }
 	}},
-}
-
-func (c *testCluster) ipsSnapshot() map[string]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]string{}
-	for name, ip := range c.ips {
-		if c.nodes[name] != nil {
-			out[name] = ip
-		}
-	}
-	return out
 }
 
 // TestLinearizableUnderFaults checks, per session, that the history of
@@ -327,14 +315,13 @@ func TestLinearizableUnderFaults(t *testing.T) {
 				// LAN-like failure detection: the reachability window (half
 				// of SuspicionMult × ProbeInterval = 400ms) stays meaningful
 				// on a loaded 2-core machine running the race detector.
-				cfg.ProbeInterval = 200 * time.Millisecond
-				cfg.ProbeTimeout = 150 * time.Millisecond
+				setTiming(cfg, testkit.Processes())
 				cfg.SuspicionMult = 4
 			}
 			for range 5 {
-				c.add()
+				c.Add()
 			}
-			c.waitConverged()
+			c.WaitConverged()
 			h := &history{}
 			start := time.Now()
 			stop := make(chan struct{})
@@ -357,7 +344,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			close(stop)
 			wg.Wait()
 			if len(h.ops) < 200 {
-				for _, n := range c.live() {
+				for _, n := range c.Nodes() {
 					v := n.view.Load()
 					n.reach.mu.Lock()
 					ages := map[string]string{}
@@ -459,10 +446,10 @@ func TestCheckerCatchesSplitBrain(t *testing.T) {
 	c := newTestCluster(t, 0)
 	c.tweak = func(cfg *Config) { cfg.Minority = MinorityServe }
 	for range 3 {
-		c.add()
+		c.Add()
 	}
-	c.waitConverged()
-	cut, other := c.node("node-01"), c.node("node-02")
+	c.WaitConverged()
+	cut, other := c.Node("node-01"), c.Node("node-02")
 	key := "split-reg"
 	h := &history{}
 	start := time.Now()
@@ -476,7 +463,7 @@ func TestCheckerCatchesSplitBrain(t *testing.T) {
 	}
 	record(other, linInput{key: key, write: true, value: "v1"})
 	record(cut, linInput{key: key})
-	c.net.Isolate(c.ipsSnapshot()["node-01"])
+	c.Net.Isolate(c.IPs()["node-01"])
 	testkit.Eventually(t, 20*time.Second, "both sides see the split", func() bool {
 		return len(cut.Members()) == 1 && len(other.Members()) == 2
 	})
@@ -486,7 +473,7 @@ func TestCheckerCatchesSplitBrain(t *testing.T) {
 		return err == nil
 	})
 	record(cut, linInput{key: key})
-	c.net.Heal()
+	c.Net.Heal()
 	if res := porcupine.CheckOperationsTimeout(linModel, h.ops, 10*time.Second); res != porcupine.Illegal {
 		t.Fatalf("split-brain history judged %v, want Illegal: the checker cannot see stale reads", res)
 	}

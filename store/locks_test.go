@@ -79,9 +79,9 @@ func TestLockDeliveredAfterCallerGaveUp(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
 	const token = "late-lock"
-	ownerName, _ := c.live()[0].Locate(token)
+	ownerName, _ := c.Nodes()[0].Locate(token)
 	var caller, other *Node
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		switch {
 		case n.Name() == ownerName:
 		case caller == nil:
@@ -95,15 +95,15 @@ func TestLockDeliveredAfterCallerGaveUp(t *testing.T) {
 	if err := caller.Commit(token, []byte("v"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	ips := c.ipsSnapshot()
-	c.net.Block(ips[caller.Name()], ips[ownerName])
+	ips := c.IPs()
+	c.Net.Block(ips[caller.Name()], ips[ownerName])
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	_, err := caller.Lock(short, token, 30*time.Second)
 	cancel()
 	if err == nil {
 		t.Fatalf("Lock across a one-way cut succeeded")
 	}
-	c.net.Heal()
+	c.Net.Heal()
 	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := other.Lock(wait, token, time.Second); err != nil {
@@ -116,7 +116,7 @@ func TestLockDeliveredAfterCallerGaveUp(t *testing.T) {
 // the first owner must not block the session for the rest of its ttl.
 func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
 	c := newTestCluster(t, 2)
-	first := c.node("node-01")
+	first := c.Node("node-01")
 	two := placement.New([]string{"node-01", "node-02"}, 2048)
 	three := placement.New([]string{"node-01", "node-02", "node-03"}, 2048)
 	tok := ""
@@ -133,10 +133,10 @@ func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
 	if _, err := first.Lock(ctx, tok, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	c.add() // node-03 joins and owns tok
-	c.waitConverged()
-	c.leave("node-03") // tok is back at node-01
-	c.waitConverged()
+	c.Add() // node-03 joins and owns tok
+	c.WaitConverged()
+	c.Leave("node-03") // tok is back at node-01
+	c.WaitConverged()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if _, err := first.Lock(wctx, tok, time.Minute); err != nil {

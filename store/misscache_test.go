@@ -12,8 +12,8 @@ func TestUnknownTokensCostOneBackupGet(t *testing.T) {
 	b := newMemBackup()
 	c := newTestCluster(t, 0)
 	c.tweak = func(cfg *Config) { cfg.Backup = b }
-	n := c.add()
-	c.waitConverged()
+	n := c.Add()
+	c.WaitConverged()
 	for i := range 50 {
 		if _, ok, err := n.Find("unknown-token"); ok || err != nil {
 			t.Fatalf("Find #%d = %v, %v; want not found", i, ok, err)

@@ -18,7 +18,7 @@ import (
 
 func TestCommitFindDeleteAnyNode(t *testing.T) {
 	c := newTestCluster(t, 3)
-	nodes := c.live()
+	nodes := c.Nodes()
 	for i, n := range nodes {
 		tok := fmt.Sprintf("tok-%d", i)
 		if err := n.Commit(tok, []byte("v"+tok), time.Now().Add(time.Hour)); err != nil {
@@ -47,20 +47,20 @@ func TestCommitFindDeleteAnyNode(t *testing.T) {
 
 func TestOwnerAndReplicaBothHold(t *testing.T) {
 	c := newTestCluster(t, 3)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	tok := "held-twice"
 	if err := n.Commit(tok, []byte("x"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	owner, replica := n.Locate(tok)
 	for _, name := range []string{owner, replica} {
-		m := c.node(name)
+		m := c.Node(name)
 		p := m.partitionOf(tok)
 		if e := m.parts[p].get(tok); e == nil || string(e.value) != "x" {
 			t.Errorf("%s (owner %s, replica %s) holds %v, want the committed value", name, owner, replica, e)
 		}
 	}
-	for _, m := range c.live() {
+	for _, m := range c.Nodes() {
 		if m.Name() != owner && m.Name() != replica && m.parts[m.partitionOf(tok)].get(tok) != nil {
 			t.Errorf("%s holds a copy but is neither owner nor replica", m.Name())
 		}
@@ -69,12 +69,12 @@ func TestOwnerAndReplicaBothHold(t *testing.T) {
 
 func TestExpiry(t *testing.T) {
 	c := newTestCluster(t, 3)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	if err := n.Commit("short", []byte("x"), time.Now().Add(300*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	expired := make(chan string, 4)
-	for _, m := range c.live() {
+	for _, m := range c.Nodes() {
 		m.OnExpire(func(tok string, r Record) { expired <- tok })
 	}
 	if _, ok, _ := n.Find("short"); !ok {
@@ -128,7 +128,7 @@ func TestExpiry(t *testing.T) {
 func TestApplyMergesFieldsFromConcurrentNodes(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	nodes := c.live()
+	nodes := c.Nodes()
 	var wg sync.WaitGroup
 	for i := range 30 {
 		wg.Add(1)
@@ -157,7 +157,7 @@ func TestApplyMergesFieldsFromConcurrentNodes(t *testing.T) {
 func TestApplyConditions(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	r, err := n.Apply(ctx, "s", Mutation{Create: true, Set: map[string][]byte{"a": []byte("1")}})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestApplyConditions(t *testing.T) {
 	if err != nil || r3.Version != r2.Version {
 		t.Errorf("unchanged Apply: version %d -> %d, err %v; want no new version", r2.Version, r3.Version, err)
 	}
-	if _, err := c.live()[1].Apply(ctx, "gone", Mutation{IfExists: true, Set: map[string][]byte{"a": nil}}); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Nodes()[1].Apply(ctx, "gone", Mutation{IfExists: true, Set: map[string][]byte{"a": nil}}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("IfExists on a missing session = %v, want ErrNotFound", err)
 	}
 	if err := n.Commit("bytes", []byte("x"), time.Time{}); err != nil {
@@ -190,7 +190,7 @@ func TestApplyConditions(t *testing.T) {
 func TestLocks(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	a, b := c.live()[0], c.live()[1]
+	a, b := c.Nodes()[0], c.Nodes()[1]
 	lease, err := a.Lock(ctx, "locked", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -233,10 +233,10 @@ func TestLocks(t *testing.T) {
 func TestLimits(t *testing.T) {
 	c := newTestCluster(t, 0)
 	c.tweak = func(cfg *Config) { cfg.MaxBytes = 64 << 10; cfg.MaxValueBytes = 16 << 10 }
-	c.add()
-	c.add()
-	c.waitConverged()
-	n := c.live()[0]
+	c.Add()
+	c.Add()
+	c.WaitConverged()
+	n := c.Nodes()[0]
 	if err := n.Commit("big", make([]byte, 17<<10), time.Time{}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Commit over MaxValueBytes = %v, want ErrTooLarge", err)
 	}
@@ -247,7 +247,7 @@ func TestLimits(t *testing.T) {
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("filling past MaxBytes = %v, want ErrFull", err)
 	}
-	for _, m := range c.live() {
+	for _, m := range c.Nodes() {
 		if s := m.Stats(); s.BytesHeld > 64<<10 {
 			t.Errorf("%s holds %d bytes, limit %d", m.Name(), s.BytesHeld, 64<<10)
 		}
@@ -265,13 +265,13 @@ func TestMemoryIsTwoOverN(t *testing.T) {
 	total := 0
 	testkit.Eventually(t, 10*time.Second, "exactly two copies of every session", func() bool {
 		total = 0
-		for _, n := range c.live() {
+		for _, n := range c.Nodes() {
 			s := n.Stats()
 			total += s.OwnedSessions + s.ReplicaSessions + s.OrphanSessions
 		}
 		return total == 2*len(acked)
 	})
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		s := n.Stats()
 		held := s.OwnedSessions + s.ReplicaSessions + s.OrphanSessions
 		if want := 2 * len(acked) / 5; float64(held) > 1.25*float64(want) {
@@ -282,7 +282,7 @@ func TestMemoryIsTwoOverN(t *testing.T) {
 
 func TestNewTokenLocal(t *testing.T) {
 	c := newTestCluster(t, 3)
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		for range 20 {
 			tok, err := n.NewToken(true)
 			if err != nil {
@@ -354,7 +354,7 @@ func TestValidate(t *testing.T) {
 func TestRemoteRecordSlicesAreCapped(t *testing.T) {
 	c := newTestCluster(t, 3)
 	ctx := context.Background()
-	nodes := c.live()
+	nodes := c.Nodes()
 	caller := nodes[0]
 	tok := tokenOwnedBy(t, caller, nodes[1].Name())
 	set := map[string][]byte{"a": []byte("first"), "b": []byte("second"), "c": []byte("third")}

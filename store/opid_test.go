@@ -19,7 +19,7 @@ import (
 // owner, which knows the write from the replicated history.
 func TestRetriedWriteAppliedOnce(t *testing.T) {
 	c := newTestCluster(t, 3)
-	origin, other := c.node("node-01"), c.node("node-03")
+	origin, other := c.Node("node-01"), c.Node("node-03")
 	tok := tokenOwnedBy(t, origin, "node-02")
 	ctx := context.Background()
 
@@ -51,11 +51,11 @@ func TestRetriedWriteAppliedOnce(t *testing.T) {
 		}
 	}
 	replay("at the same owner")
-	if d := c.node("node-02").Stats().DuplicateWrites; d != 1 {
+	if d := c.Node("node-02").Stats().DuplicateWrites; d != 1 {
 		t.Errorf("owner DuplicateWrites = %d, want 1", d)
 	}
 
-	c.crash("node-02")
+	c.Crash("node-02")
 	replay("at the new owner after the old one crashed")
 
 	// A write with a fresh id is applied as usual.
@@ -164,7 +164,7 @@ func TestRecordOpHistory(t *testing.T) {
 // (ErrUncertain): only an attempt whose fate is unknown may.
 func TestBusySessionSurvivesOwnerCrash(t *testing.T) {
 	c := newTestCluster(t, 3)
-	caller := c.node("node-01")
+	caller := c.Node("node-01")
 	tok := tokenOwnedBy(t, caller, "node-02")
 	ctx := context.Background()
 	expiry := time.Now().Add(time.Hour)
@@ -173,7 +173,7 @@ func TestBusySessionSurvivesOwnerCrash(t *testing.T) {
 			t.Fatalf("warm-up commit %d: %v", i, err)
 		}
 	}
-	c.crash("node-02")
+	c.Crash("node-02")
 	for i := range 5 {
 		want := fmt.Sprintf("after crash %d", i)
 		if err := caller.CommitCtx(ctx, tok, []byte(want), expiry); err != nil {
@@ -197,7 +197,7 @@ func TestBusySessionSurvivesReplicaCrash(t *testing.T) {
 	for _, via := range []string{"owner", "forwarded"} {
 		t.Run(via, func(t *testing.T) {
 			c := newTestCluster(t, 3)
-			owner := c.node("node-02")
+			owner := c.Node("node-02")
 			tok := ""
 			for tok == "" {
 				cand := tokenOwnedBy(t, owner, "node-02")
@@ -207,7 +207,7 @@ func TestBusySessionSurvivesReplicaCrash(t *testing.T) {
 			}
 			caller := owner
 			if via == "forwarded" {
-				caller = c.node("node-01")
+				caller = c.Node("node-01")
 			}
 			expiry := time.Now().Add(time.Hour)
 			for i := range 2 * maxOpRecords {
@@ -215,7 +215,7 @@ func TestBusySessionSurvivesReplicaCrash(t *testing.T) {
 					t.Fatalf("warm-up commit %d: %v", i, err)
 				}
 			}
-			c.crash("node-03")
+			c.Crash("node-03")
 			for i := range 5 {
 				want := fmt.Sprintf("after crash %d", i)
 				if err := caller.Commit(tok, []byte(want), expiry); err != nil {

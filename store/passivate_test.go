@@ -56,10 +56,10 @@ func TestPassivation(t *testing.T) {
 		cfg.MaxBytes = 256 << 10
 	}
 	for range 3 {
-		c.add()
+		c.Add()
 	}
-	c.waitConverged()
-	n := c.live()[0]
+	c.WaitConverged()
+	n := c.Nodes()[0]
 	val := make([]byte, 2<<10)
 	const count = 600 // ~1.2 MiB of bodies per copy: far past 3 x 256 KiB
 	for i := range count {
@@ -69,7 +69,7 @@ func TestPassivation(t *testing.T) {
 		}
 	}
 	var passivated uint64
-	for _, m := range c.live() {
+	for _, m := range c.Nodes() {
 		s := m.Stats()
 		passivated += s.Backup.Passivated
 		if s.BytesHeld > 256<<10+8<<10 {
@@ -80,7 +80,7 @@ func TestPassivation(t *testing.T) {
 		t.Fatal("no session was passivated")
 	}
 	for i := range count {
-		got, ok, err := c.live()[i%3].FindCtx(context.Background(), fmt.Sprintf("p-%04d", i))
+		got, ok, err := c.Nodes()[i%3].FindCtx(context.Background(), fmt.Sprintf("p-%04d", i))
 		want := fmt.Sprintf("session-%04d", i)
 		if err != nil || !ok || string(got[:len(want)]) != want {
 			t.Fatalf("Find(p-%04d) = %q..., %v, %v; want %s", i, got[:min(len(got), 12)], ok, err, want)

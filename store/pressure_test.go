@@ -20,8 +20,8 @@ func TestEvictUnprotectedKeepsLoggedInUsers(t *testing.T) {
 		cfg.ProtectField = "user"
 		cfg.SweepInterval = 20 * time.Millisecond
 	}
-	n := c.add()
-	c.waitConverged()
+	n := c.Add()
+	c.WaitConverged()
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
 	for i := range 20 {

@@ -17,16 +17,16 @@ func TestReadyWaitsForPull(t *testing.T) {
 	writeMany(t, c, "r", 20)
 	// node-03 (127.0.0.13) will join through node-01 but cannot exchange
 	// anything with node-02 (127.0.0.12), which holds every partition.
-	c.net.Block("127.0.0.13", "127.0.0.12")
-	c.net.Block("127.0.0.12", "127.0.0.13")
-	n := c.add()
+	c.Net.Block("127.0.0.13", "127.0.0.12")
+	c.Net.Block("127.0.0.12", "127.0.0.13")
+	n := c.Add()
 	err := n.Ready()
 	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "pulling") {
 		t.Fatalf("Ready() of a node that cannot pull = %v, want ErrNotReady: pulling", err)
 	}
-	c.net.Heal()
+	c.Net.Heal()
 	testkit.Eventually(t, 20*time.Second, "the new node ready", func() bool { return n.Ready() == nil })
-	for _, m := range c.live() {
+	for _, m := range c.Nodes() {
 		if err := m.Ready(); err != nil {
 			t.Errorf("%s: Ready() = %v after the cluster settled, want nil", m.Name(), err)
 		}
@@ -37,17 +37,15 @@ func TestReadyWaitsForPull(t *testing.T) {
 // handing over, not when it is done.
 func TestNotReadyOnceClosing(t *testing.T) {
 	c := newTestCluster(t, 2)
-	leaving := c.node("node-02")
+	leaving := c.Node("node-02")
 	if err := leaving.Ready(); err != nil {
 		t.Fatalf("Ready() = %v before Close, want nil", err)
 	}
 	// With its peer unreachable the hand-over takes at least a call timeout,
 	// time enough to see readiness change while Close runs.
-	c.net.Partition([]string{"127.0.0.12"})
+	c.Net.Partition([]string{"127.0.0.12"})
 	closed := make(chan struct{})
-	c.mu.Lock()
-	c.nodes["node-02"] = nil
-	c.mu.Unlock()
+	c.Forget("node-02")
 	go func() { leaving.Close(); close(closed) }() // its error: the hand-over could not reach node-01
 	for {
 		err := leaving.Ready()

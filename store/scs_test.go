@@ -33,7 +33,7 @@ var (
 func TestSCSSessionManager(t *testing.T) {
 	c := newTestCluster(t, 3)
 	var urls []string
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		sm := scs.New()
 		sm.Store = n
 		name := n.Name()
@@ -77,7 +77,7 @@ func TestSCSSessionManager(t *testing.T) {
 // application minted, refuses one.
 func TestSCSMalformedToken(t *testing.T) {
 	c := newTestCluster(t, 1)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, token string
@@ -121,7 +121,7 @@ func TestSCSMalformedToken(t *testing.T) {
 func TestSCSLongCookie(t *testing.T) {
 	c := newTestCluster(t, 1)
 	sm := scs.New()
-	sm.Store = c.live()[0]
+	sm.Store = c.Nodes()[0]
 	srv := httptest.NewServer(sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sm.Put(r.Context(), "seen", true)
 		fmt.Fprint(w, "ok")
@@ -164,26 +164,26 @@ func TestSCSLongCookie(t *testing.T) {
 // changes no stored copy, and owner and replica stay equal.
 func TestFindReturnsCopy(t *testing.T) {
 	c := newTestCluster(t, 3)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	const tok, want = "copy-me", "original"
 	if err := n.Commit(tok, []byte(want), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	owner, replica := n.Locate(tok)
-	for _, via := range c.live() {
+	for _, via := range c.Nodes() {
 		t.Run(via.Name(), func(t *testing.T) {
 			got, ok, err := via.Find(tok)
 			if err != nil || !ok || string(got) != want {
 				t.Fatalf("Find(%q) = %q, %v, %v; want %q", tok, got, ok, err, want)
 			}
 			copy(got, "MODIFIED")
-			for _, m := range c.live() {
+			for _, m := range c.Nodes() {
 				if again, _, err := m.Find(tok); string(again) != want {
 					t.Errorf("after changing the result from %s: Find(%q) via %s = %q, %v; want %q", via.Name(), tok, m.Name(), again, err, want)
 				}
 			}
 			for _, name := range []string{owner, replica} {
-				m := c.node(name)
+				m := c.Node(name)
 				if e := m.parts[m.partitionOf(tok)].get(tok); e == nil || string(e.value) != want {
 					t.Errorf("stored copy on %s = %v, want %q", name, e, want)
 				}
@@ -198,7 +198,7 @@ func TestFindReturnsCopy(t *testing.T) {
 // internal records (keys outside the token alphabet) are left out.
 func TestSCSIterate(t *testing.T) {
 	c := newTestCluster(t, 3)
-	nodes := c.live()
+	nodes := c.Nodes()
 	ctx := context.Background()
 	managers := make([]*scs.SessionManager, len(nodes))
 	for i, n := range nodes {
@@ -289,7 +289,7 @@ func TestSCSIterate(t *testing.T) {
 // member (maxPullBytes) gets every session, from this node and a peer.
 func TestAllPages(t *testing.T) {
 	c := newTestCluster(t, 2)
-	nodes := c.live()
+	nodes := c.Nodes()
 	const size = 600 << 10
 	count := 4 * maxPullBytes / size // about twice a page per member
 	want := make(map[string]byte, count)
@@ -321,7 +321,7 @@ func TestAllPages(t *testing.T) {
 // from a failure.
 func TestUnknownMethod(t *testing.T) {
 	c := newTestCluster(t, 1)
-	n := c.live()[0]
+	n := c.Nodes()[0]
 	var enc wire.Encoder
 	header{"peer", n.view.Load().id()}.encode(&enc)
 	_, err := n.serveRPC(context.Background(), 250, enc.B)

@@ -17,17 +17,6 @@ func keyedCluster(t *testing.T, size int) *testCluster {
 	return newTestClusterWithKey(t, size, bytes.Repeat([]byte{7}, 32))
 }
 
-func newTestClusterWithKey(t *testing.T, size int, key []byte) *testCluster {
-	t.Helper()
-	c := newTestCluster(t, 0)
-	c.key = key
-	for range size {
-		c.add()
-	}
-	c.waitConverged()
-	return c
-}
-
 func TestWrongKeyCannotJoin(t *testing.T) {
 	c := keyedCluster(t, 2)
 	for _, tc := range []struct {
@@ -38,7 +27,7 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 		{"no key", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := c.config("intruder-"+tc.name[:2], "127.0.0.99", c.seeds(""))
+			cfg := c.config("intruder-"+tc.name[:2], "127.0.0.99", c.Seeds(""))
 			cfg.SecretKey = tc.key
 			cfg.Insecure = tc.key == nil
 			cfg.JoinTimeout = 500 * time.Millisecond
@@ -47,7 +36,7 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 				n.halt()
 				t.Fatalf("Open with %s joined a keyed cluster", tc.name)
 			}
-			for _, m := range c.live() {
+			for _, m := range c.Nodes() {
 				if len(m.Members()) != 2 {
 					t.Errorf("%s sees members %v after a rejected join", m.Name(), m.Members())
 				}
@@ -61,12 +50,12 @@ func TestWrongKeyCannotJoin(t *testing.T) {
 // so nothing can be read or written.
 func TestPeerTrafficNeedsKey(t *testing.T) {
 	c := keyedCluster(t, 2)
-	target := c.live()[0]
+	target := c.Nodes()[0]
 	if err := target.Commit("secret", []byte("data"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	addr := target.ln.Addr().String()
-	host := c.net.Host("127.0.0.98")
+	host := c.Net.Host("127.0.0.98")
 	for _, tc := range []struct {
 		name string
 		key  []byte
@@ -111,15 +100,15 @@ func TestPeerTrafficNeedsKey(t *testing.T) {
 func TestClusterNameSeparates(t *testing.T) {
 	c := newTestCluster(t, 0)
 	c.tweak = func(cfg *Config) { cfg.ClusterName = "blue" }
-	c.add()
-	c.add()
-	c.waitConverged()
-	target := c.live()[0]
+	c.Add()
+	c.Add()
+	c.WaitConverged()
+	target := c.Nodes()[0]
 	if err := target.Commit("secret", []byte("data"), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg := c.config("green-1", "127.0.0.97", c.seeds(""))
+	cfg := c.config("green-1", "127.0.0.97", c.Seeds(""))
 	cfg.ClusterName = "green"
 	cfg.JoinTimeout = 500 * time.Millisecond
 	n, err := Open(cfg)
@@ -129,7 +118,7 @@ func TestClusterNameSeparates(t *testing.T) {
 	}
 
 	rcfg := rpc.DefaultConfig()
-	rcfg.Dial = c.net.Host("127.0.0.96").Dial
+	rcfg.Dial = c.Net.Host("127.0.0.96").Dial
 	rcfg.CallTimeout = 500 * time.Millisecond
 	base, err := peerTLSFor(c.key)
 	if err != nil {
@@ -161,12 +150,12 @@ func TestKeyRotationKeepsServing(t *testing.T) {
 	c := newTestCluster(t, 0)
 	c.key = oldKey
 	c.tweak = func(cfg *Config) { cfg.OldSecretKeys = [][]byte{newKey} } // step 1
-	a := c.add()
-	c.add()
+	a := c.Add()
+	c.Add()
 	c.key = newKey
 	c.tweak = func(cfg *Config) { cfg.OldSecretKeys = [][]byte{oldKey} } // step 2
-	b := c.add()
-	c.waitConverged()
+	b := c.Add()
+	c.WaitConverged()
 	for i := range 20 {
 		tok := fmt.Sprintf("rot-%d", i)
 		if err := a.Commit(tok, []byte(tok), time.Time{}); err != nil {
@@ -185,10 +174,10 @@ func TestHandoverChecksHolderAndMemory(t *testing.T) {
 	c := newTestCluster(t, 0)
 	c.tweak = func(cfg *Config) { cfg.MaxBytes = 256 << 10 }
 	for range 4 { // without the leaver, three: not every node holds every session
-		c.add()
+		c.Add()
 	}
-	c.waitConverged()
-	target, leaver := c.node("node-02"), c.node("node-01")
+	c.WaitConverged()
+	target, leaver := c.Node("node-02"), c.Node("node-01")
 	after := target.view.Load().table.Without(leaver.Name())
 	tokenWhere := func(held bool) string {
 		for i := range 10000 {
@@ -202,7 +191,7 @@ func TestHandoverChecksHolderAndMemory(t *testing.T) {
 		return ""
 	}
 	rcfg := rpc.DefaultConfig()
-	rcfg.Dial = c.net.Host("127.0.0.95").Dial
+	rcfg.Dial = c.Net.Host("127.0.0.95").Dial
 	rcfg.CallTimeout = time.Second
 	rcfg.MaxFrame = 4 << 20
 	var err error

@@ -23,11 +23,11 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	base := writeMany(t, c, "roll", 2000)
 	tr := startTraffic(t, c, 4)
 	for _, name := range []string{"node-01", "node-02", "node-03", "node-04"} {
-		ip := c.ipsSnapshot()[name]
-		c.leave(name)
-		c.waitConverged()
-		c.startAs(name, ip)
-		c.waitConverged()
+		ip := c.IPs()[name]
+		c.Leave(name)
+		c.WaitConverged()
+		c.StartAt(name, ip)
+		c.WaitConverged()
 	}
 	tr.finish()
 	if e := tr.errors.Load(); e > 0 {
@@ -46,7 +46,7 @@ func TestSustainedLoadIsFlat(t *testing.T) {
 		phase = *soakFor
 	}
 	c := newTestCluster(t, 3)
-	nodes := c.live()
+	nodes := c.Nodes()
 	var ops, failed atomic.Int64
 	load := func(d time.Duration) {
 		var wg sync.WaitGroup

@@ -38,7 +38,7 @@ func TestSplitHeal(t *testing.T) {
 }
 
 func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall func(string) bool) {
-	n1, n4 := c.node(big[0]), c.node(small[0])
+	n1, n4 := c.Node(big[0]), c.Node(small[0])
 	// conflict has both holders on the small side; deleted its owner there
 	// and its replica on the majority side.
 	conflict, deleted := splitTokens(t, c, small, big,
@@ -54,10 +54,10 @@ func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall f
 	testkit.Eventually(t, 20*time.Second, "the small side to accept writes", func() bool {
 		return n4.Commit(conflict, []byte("small"), expiry) == nil
 	})
-	c.net.Heal()
-	c.waitConverged()
+	c.Net.Heal()
+	c.WaitConverged()
 	var agreed string
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		got, ok, err := n.Find(conflict)
 		if err != nil || !ok || (string(got) != "majority" && string(got) != "small") {
 			t.Errorf("Find(conflict) via %s = %q, %v, %v; want one side's value", n.Name(), got, ok, err)
@@ -78,24 +78,13 @@ func splitBrainHeal(t *testing.T, c *testCluster, small, big []string, onSmall f
 	checkAfterOrphansGone(t, c, conflict, "after")
 }
 
-func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluster {
-	t.Helper()
-	c := newTestCluster(t, 0)
-	c.tweak = tweak
-	for range size {
-		c.add()
-	}
-	c.waitConverged()
-	return c
-}
-
 func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owner, replica string) bool) {
-	n1 := c.node(big[0])
+	n1 := c.Node(big[0])
 	changed, deleted := splitTokens(t, c, small, big, pick, pick)
 	expiry := time.Now().Add(time.Hour)
 	testkit.Eventually(t, 20*time.Second, "the majority to drop the small side", func() bool {
 		for _, name := range big {
-			if len(c.node(name).Stats().Members) != 3 {
+			if len(c.Node(name).Stats().Members) != 3 {
 				return false
 			}
 		}
@@ -108,12 +97,12 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 		t.Fatalf("Delete on the majority side = %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	if _, _, err := c.node(small[0]).FindCtx(ctx, changed); !errors.Is(err, ErrUnavailable) {
+	if _, _, err := c.Node(small[0]).FindCtx(ctx, changed); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Find on the small side = %v, want ErrUnavailable", err)
 	}
 	cancel()
 
-	c.net.Heal()
+	c.Net.Heal()
 	// From the heal on, every node must serve the majority's state or
 	// nothing.
 	check := func(when string, n *Node) {
@@ -131,22 +120,22 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for !t.Failed() {
-		for _, n := range c.live() {
+		for _, n := range c.Nodes() {
 			check("while healing", n)
 		}
-		if s := c.node(small[0]).Stats(); len(s.Members) == 5 && s.PartitionsPending == 0 {
+		if s := c.Node(small[0]).Stats(); len(s.Members) == 5 && s.PartitionsPending == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the small side did not rejoin")
 		}
 	}
-	c.waitConverged()
-	for _, n := range c.live() {
+	c.WaitConverged()
+	for _, n := range c.Nodes() {
 		check("after healing", n)
 	}
 	for _, name := range small {
-		if r := c.node(name).Stats().Resyncs; r == 0 {
+		if r := c.Node(name).Stats().Resyncs; r == 0 {
 			t.Errorf("%s: Resyncs = 0, want at least 1 after being cut off", name)
 		}
 	}
@@ -154,7 +143,7 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 	// A write through the returning owner builds on the majority's version
 	// and stays after the former interim holders' copies are gone.
 	owner, _ := n1.Locate(changed)
-	if err := c.node(owner).Commit(changed, []byte("after"), expiry); err != nil {
+	if err := c.Node(owner).Commit(changed, []byte("after"), expiry); err != nil {
 		t.Fatalf("Commit via %s after heal = %v", owner, err)
 	}
 	checkAfterOrphansGone(t, c, changed, "after")
@@ -164,7 +153,7 @@ func splitHeal(t *testing.T, c *testCluster, small, big []string, pick func(owne
 // first and second, then cuts the cluster between small and big.
 func splitTokens(t *testing.T, c *testCluster, small, big []string, first, second func(owner, replica string) bool) (string, string) {
 	t.Helper()
-	n1 := c.node(big[0])
+	n1 := c.Node(big[0])
 	var a, b string
 	for a == "" || b == "" {
 		tok, err := n1.NewToken(false)
@@ -184,8 +173,8 @@ func splitTokens(t *testing.T, c *testCluster, small, big []string, first, secon
 			t.Fatalf("Commit(%s) = %v", shortToken(tok), err)
 		}
 	}
-	ips := c.ipsSnapshot()
-	c.net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
+	ips := c.IPs()
+	c.Net.Partition([]string{ips[big[0]], ips[big[1]], ips[big[2]]}, []string{ips[small[0]], ips[small[1]]})
 	return a, b
 }
 
@@ -194,14 +183,14 @@ func splitTokens(t *testing.T, c *testCluster, small, big []string, first, secon
 func checkAfterOrphansGone(t *testing.T, c *testCluster, tok, want string) {
 	t.Helper()
 	testkit.Eventually(t, 10*time.Second, "orphaned copies dropped", func() bool {
-		for _, n := range c.live() {
+		for _, n := range c.Nodes() {
 			if n.Stats().OrphanSessions != 0 {
 				return false
 			}
 		}
 		return true
 	})
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		if got, ok, err := n.Find(tok); err != nil || !ok || string(got) != want {
 			t.Errorf("Find via %s at the end = %q, %v, %v; want %q", n.Name(), got, ok, err, want)
 		}

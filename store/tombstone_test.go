@@ -44,8 +44,8 @@ func TestReplayedBackupCannotRestoreLogout(t *testing.T) {
 		cfg.BackupMode = WriteThrough
 		cfg.TombstoneTTL = time.Minute
 	}
-	n := c.add()
-	c.waitConverged()
+	n := c.Add()
+	c.WaitConverged()
 	const tok = "logged-out"
 	if err := n.Commit(tok, []byte("user=alice"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)

@@ -19,12 +19,12 @@ func TestClusterVersion(t *testing.T) {
 	c := newTestCluster(t, 2)
 	old := addFirstRelease(t, c)
 	wantBackupVersion(t, c, version.V1) // the format every member reads
-	c.leave(old.name)
+	c.Leave(old.name)
 	waitVersion(t, c, version.Max)
 	wantBackupVersion(t, c, version.Max)
 
 	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: version.Max + 1, Max: version.Max + 2} }
-	cfg := c.config("future", "127.0.0.99", c.seeds("future"))
+	cfg := c.config("future", "127.0.0.99", c.Seeds("future"))
 	n, err := Open(cfg)
 	if err == nil {
 		n.Close()
@@ -34,7 +34,7 @@ func TestClusterVersion(t *testing.T) {
 	if !errors.Is(err, gossip.ErrIncompatible) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), version.Supported().String()) {
 		t.Errorf("Open(a node speaking %v) error = %v, want ErrIncompatible naming %q and %v", cfg.versions, err, want, version.Supported())
 	}
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		if got := len(n.Stats().Members); got != 2 {
 			t.Errorf("%s has %d members after the refusal, want 2", n.name, got)
 		}
@@ -48,9 +48,9 @@ func addFirstRelease(t *testing.T, c *testCluster) *Node {
 	t.Helper()
 	waitVersion(t, c, version.Max)
 	c.tweak = func(cfg *Config) { cfg.versions = version.Range{Min: 1, Max: 1} }
-	old := c.add()
+	old := c.Add()
 	c.tweak = nil
-	c.waitConverged()
+	c.WaitConverged()
 	waitVersion(t, c, version.V1)
 	return old
 }
@@ -59,7 +59,7 @@ func addFirstRelease(t *testing.T, c *testCluster) *Node {
 // version want.
 func wantBackupVersion(t *testing.T, c *testCluster, want int) {
 	t.Helper()
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		if v := n.writeVersion(); v != want {
 			t.Errorf("%s writes backup values at version %d, want %d", n.name, v, want)
 		}
@@ -70,7 +70,7 @@ func wantBackupVersion(t *testing.T, c *testCluster, want int) {
 func waitVersion(t *testing.T, c *testCluster, want int) {
 	t.Helper()
 	testkit.Eventually(t, 10*time.Second, "cluster version "+version.Range{Min: want, Max: want}.String(), func() bool {
-		for _, n := range c.live() {
+		for _, n := range c.Nodes() {
 			if n.ClusterVersion() != want || n.Stats().ClusterVersion != want {
 				return false
 			}
@@ -86,16 +86,16 @@ func waitVersion(t *testing.T, c *testCluster, want int) {
 func TestClusterVersionKeepsLostMembers(t *testing.T) {
 	c := newTestCluster(t, 2)
 	old := addFirstRelease(t, c)
-	c.crash(old.name)
+	c.Crash(old.name)
 	testkit.Eventually(t, 10*time.Second, "the crash noticed", func() bool {
-		for _, n := range c.live() {
+		for _, n := range c.Nodes() {
 			if len(n.Stats().Members) != 2 {
 				return false
 			}
 		}
 		return true
 	})
-	for _, n := range c.live() {
+	for _, n := range c.Nodes() {
 		if got := n.ClusterVersion(); got != version.V1 {
 			t.Fatalf("%s speaks version %d after the only version-1 member crashed, want 1 until it is forgotten", n.name, got)
 		}

@@ -47,8 +47,11 @@ func runFailover(o options, key []byte) (*failoverResult, error) {
 		return nil, err
 	}
 	defer stopApps(apps)
-	lb := newBalancer(httpAddrs(apps), false, o.concurrency*sessionsPerClient)
-	addr, stop, err := lb.serve()
+	bal, err := newBalancer(httpAddrs(apps), false, o.concurrency*sessionsPerClient)
+	if err != nil {
+		return nil, err
+	}
+	addr, stop, err := bal.ServeLoopback()
 	if err != nil {
 		return nil, err
 	}

@@ -45,8 +45,11 @@ func runHTTP(o options, key []byte, c httpCase, measureMem bool) (*httpRun, erro
 		return nil, err
 	}
 	defer stopApps(apps)
-	lb := newBalancer(httpAddrs(apps), c.sticky, o.concurrency*2)
-	addr, stop, err := lb.serve()
+	bal, err := newBalancer(httpAddrs(apps), c.sticky, o.concurrency*2)
+	if err != nil {
+		return nil, err
+	}
+	addr, stop, err := bal.ServeLoopback()
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/examples/internal/lb"
 )
 
 // With childEnv set, this test binary is a cluster node (see supervisor).
@@ -52,8 +54,8 @@ func newTestBackend(t *testing.T, name string) *testBackend {
 	return tb
 }
 
-func (tb *testBackend) backend() backend {
-	return backend{name: tb.name, host: strings.TrimPrefix(tb.srv.URL, "http://")}
+func (tb *testBackend) backend() lb.Backend {
+	return lb.Backend{Name: tb.name, Addr: strings.TrimPrefix(tb.srv.URL, "http://")}
 }
 
 func (tb *testBackend) got() []string {
@@ -63,14 +65,14 @@ func (tb *testBackend) got() []string {
 }
 
 // deadBackend is an address nobody listens on: connections are refused.
-func deadBackend(t *testing.T, name string) backend {
+func deadBackend(t *testing.T, name string) lb.Backend {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	host := l.Addr().String()
 	l.Close()
-	return backend{name: name, host: host}
+	return lb.Backend{Name: name, Addr: host}
 }
 
 // lbResult is one response from the balancer.
@@ -80,12 +82,16 @@ type lbResult struct {
 	pin  string // the sticky cookie set, if any
 }
 
-func newLB(t *testing.T, sticky bool, backends ...backend) string {
-	lb := newBalancer(backends, sticky, func(w http.ResponseWriter, r *http.Request) {
+func newLB(t *testing.T, sticky bool, backends ...lb.Backend) string {
+	b, err := newBalancer(backends, sticky, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "all down", http.StatusBadGateway)
 	})
-	srv := httptest.NewServer(lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
+	t.Cleanup(b.Close)
 	return srv.URL
 }
 
@@ -96,7 +102,7 @@ func lbDo(t *testing.T, method, url, body, pin string) lbResult {
 		t.Fatal(err)
 	}
 	if pin != "" {
-		req.AddCookie(&http.Cookie{Name: stickyCookie, Value: pin})
+		req.AddCookie(&http.Cookie{Name: lb.DefaultCookie, Value: pin})
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Do(req)
@@ -107,7 +113,7 @@ func lbDo(t *testing.T, method, url, body, pin string) lbResult {
 	b, _ := io.ReadAll(resp.Body)
 	r := lbResult{code: resp.StatusCode, body: string(b)}
 	for _, c := range resp.Cookies() {
-		if c.Name == stickyCookie {
+		if c.Name == lb.DefaultCookie {
 			r.pin = c.Value
 		}
 	}
@@ -116,10 +122,10 @@ func lbDo(t *testing.T, method, url, body, pin string) lbResult {
 
 func TestBalancerRoundRobinSkipsDeadNodes(t *testing.T) {
 	n1, n3 := newTestBackend(t, "n1"), newTestBackend(t, "n3")
-	lb := newLB(t, false, n1.backend(), deadBackend(t, "n2"), n3.backend())
+	front := newLB(t, false, n1.backend(), deadBackend(t, "n2"), n3.backend())
 	counts := map[string]int{}
 	for i := range 6 {
-		r := lbDo(t, "POST", lb+"/incr", fmt.Sprintf("form-%d", i), "")
+		r := lbDo(t, "POST", front+"/incr", fmt.Sprintf("form-%d", i), "")
 		if r.code != http.StatusOK {
 			t.Fatalf("request %d: %d %q, want 200", i, r.code, r.body)
 		}
@@ -144,8 +150,8 @@ func TestBalancerRoundRobinSkipsDeadNodes(t *testing.T) {
 
 func TestBalancerDoesNotReplayAfterConnecting(t *testing.T) {
 	n1, n2 := newTestBackend(t, "n1"), newTestBackend(t, "n2")
-	lb := newLB(t, false, n1.backend(), n2.backend())
-	r := lbDo(t, "POST", lb+"/die", "once", "")
+	front := newLB(t, false, n1.backend(), n2.backend())
+	r := lbDo(t, "POST", front+"/die", "once", "")
 	if r.code != http.StatusBadGateway {
 		t.Errorf("node died mid-request: %d %q, want 502", r.code, r.body)
 	}
@@ -155,8 +161,8 @@ func TestBalancerDoesNotReplayAfterConnecting(t *testing.T) {
 }
 
 func TestBalancerAllDown(t *testing.T) {
-	lb := newLB(t, false, deadBackend(t, "n1"), deadBackend(t, "n2"))
-	if r := lbDo(t, "GET", lb+"/", "", ""); r.code != http.StatusBadGateway || !strings.Contains(r.body, "all down") {
+	front := newLB(t, false, deadBackend(t, "n1"), deadBackend(t, "n2"))
+	if r := lbDo(t, "GET", front+"/", "", ""); r.code != http.StatusBadGateway || !strings.Contains(r.body, "all down") {
 		t.Errorf("all nodes down: %d %q, want the all-down page", r.code, r.body)
 	}
 }
@@ -164,26 +170,26 @@ func TestBalancerAllDown(t *testing.T) {
 func TestBalancerSticky(t *testing.T) {
 	n1, n2 := newTestBackend(t, "n1"), newTestBackend(t, "n2")
 	dead := deadBackend(t, "n3")
-	lb := newLB(t, true, n1.backend(), n2.backend(), dead)
+	front := newLB(t, true, n1.backend(), n2.backend(), dead)
 
-	first := lbDo(t, "GET", lb+"/", "", "")
+	first := lbDo(t, "GET", front+"/", "", "")
 	if first.pin != first.body {
 		t.Fatalf("first response from %s pinned %q, want a pin to it", first.body, first.pin)
 	}
 	for range 5 {
-		if r := lbDo(t, "GET", lb+"/", "", first.pin); r.body != first.pin || r.pin != "" {
+		if r := lbDo(t, "GET", front+"/", "", first.pin); r.body != first.pin || r.pin != "" {
 			t.Errorf("pinned to %s: served by %s, set pin %q; want %s and no new cookie", first.pin, r.body, r.pin, first.pin)
 		}
 	}
 	// Pinned to a dead node: served elsewhere and re-pinned there.
-	r := lbDo(t, "GET", lb+"/", "", "n3")
+	r := lbDo(t, "GET", front+"/", "", "n3")
 	if r.code != http.StatusOK || r.body == "n3" || r.pin != r.body {
 		t.Errorf("pinned to dead n3: %d from %q, pin %q; want another node and a pin to it", r.code, r.body, r.pin)
 	}
 	// Not sticky: no cookie ever.
 	plain := newLB(t, false, n1.backend())
 	if r := lbDo(t, "GET", plain+"/", "", ""); r.pin != "" {
-		t.Errorf("non-sticky balancer set %s=%s", stickyCookie, r.pin)
+		t.Errorf("non-sticky balancer set %s=%s", lb.DefaultCookie, r.pin)
 	}
 }
 

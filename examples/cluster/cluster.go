@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/examples/internal/demo"
+	"github.com/e5b1d45c/sessring/examples/internal/lb"
 )
 
 // Shutdown bounds: the balancer's in-flight requests, then each node's
@@ -28,7 +29,7 @@ const (
 type cluster struct {
 	o      options
 	sup    *supervisor
-	lb     *balancer
+	lb     *lb.Balancer
 	srv    *http.Server
 	url    string
 	served chan error // the balancer's Serve result
@@ -67,14 +68,26 @@ func startCluster(o options) (*cluster, error) {
 			return nil, err
 		}
 	}
-	var backends []backend
+	var backends []lb.Backend
 	for _, n := range c.sup.snapshot() {
-		backends = append(backends, backend{name: n.Name, host: strings.TrimPrefix(n.URL, "http://")})
+		backends = append(backends, lb.Backend{Name: n.Name, Addr: strings.TrimPrefix(n.URL, "http://")})
 	}
-	c.lb = newBalancer(backends, o.sticky, c.allDown)
+	if c.lb, err = newBalancer(backends, o.sticky, c.allDown); err != nil {
+		ln.Close()
+		c.sup.stopAll(nodeLeave)
+		return nil, err
+	}
 	c.srv = &http.Server{Handler: c.routes(ln.Addr().String()), ReadHeaderTimeout: 5 * time.Second}
 	go func() { c.served <- c.srv.Serve(ln) }()
 	return c, nil
+}
+
+// newBalancer is the demo's load balancer over the nodes: round-robin, a
+// node that refuses the connection (it crashed) passed over at once and
+// tried again on its next turn, so a restarted node is back immediately;
+// the nodes trust its X-Forwarded-Proto.
+func newBalancer(backends []lb.Backend, sticky bool, onAllDown http.HandlerFunc) (*lb.Balancer, error) {
+	return lb.New(backends, lb.Config{Sticky: sticky, Forwarded: true, OnAllDown: onAllDown})
 }
 
 // routes serves the crash and start controls and hands everything else to
@@ -146,7 +159,7 @@ func (c *cluster) printBanner() {
 	w := c.o.stdout
 	mode := "round-robin"
 	if c.o.sticky {
-		mode = "sticky (cookie " + stickyCookie + ")"
+		mode = "sticky (cookie " + lb.DefaultCookie + ")"
 	}
 	fmt.Fprintf(w, "sessring demo: %d nodes, each a child process, behind a %s load balancer\n", c.o.nodes, mode)
 	for _, n := range c.sup.snapshot() {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/examples/internal/demo"
 	"github.com/e5b1d45c/sessring/internal/netlab"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // The multi-host tests run each node in its own network namespace (a host
@@ -402,13 +403,10 @@ func (c *labCluster) quiesce(i int) {
 // node name, failing the test after 30 s.
 func waitInflight(t *testing.T, name string, inflight func() int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for n := inflight(); n > 0; n = inflight() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still has %d requests in flight 30s after draining", name, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.EventuallyWhy(t, 30*time.Second, name+"'s requests in flight done after draining", func() (bool, string) {
+		n := inflight()
+		return n <= 0, fmt.Sprintf("%d in flight", n)
+	})
 }
 
 // live lists the nodes the load balancer may use.
@@ -569,7 +567,7 @@ func (c *labCluster) checkAll(sessions []*labSession) {
 	for _, s := range sessions {
 		for _, i := range c.live() {
 			var last error
-			waitFor(c.t, 20*time.Second, fmt.Sprintf("session %s readable via %s", s.id, c.name(i)), func() (bool, string) {
+			testkit.EventuallyWhy(c.t, 20*time.Second, fmt.Sprintf("session %s readable via %s", s.id, c.name(i)), func() (bool, string) {
 				_, last = c.read(s, i)
 				if errors.Is(last, errStale) {
 					c.t.Fatal(last)

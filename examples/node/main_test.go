@@ -137,22 +137,6 @@ func tryCall(method, url string, cookie *http.Cookie) (apiResult, error) {
 	return r, err
 }
 
-// waitFor polls cond every 50ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 var shortIDRE = regexp.MustCompile(`^[0-9a-f]{12}$`)
 
 // sessionDoc checks r is a session document with exactly the contract's

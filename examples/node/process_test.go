@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/examples/internal/demo"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // TestCrashKeepsSessions runs three node processes on loopback, uses a
@@ -84,7 +85,7 @@ func TestCrashKeepsSessions(t *testing.T) {
 	doc = sessionDoc(t, call(t, "POST", survivors[1].url+"/api/incr", cookie))
 	checkDoc(t, doc, id, 3, survivors[1].name)
 	t.Logf("session written %v after the crash", time.Since(crashed))
-	waitFor(t, 20*time.Second, "owner and replica among the survivors", func() (bool, string) {
+	testkit.EventuallyWhy(t, 20*time.Second, "owner and replica among the survivors", func() (bool, string) {
 		r, err := tryCall("GET", survivors[0].url+"/api/session", cookie)
 		if err != nil || r.code != http.StatusOK {
 			return false, fmt.Sprint(r.code, err)
@@ -144,7 +145,7 @@ func TestSIGTERMHandsOver(t *testing.T) {
 // its partitions (/status repair_backlog 0).
 func waitSettled(t *testing.T, p *proc, members int) {
 	t.Helper()
-	waitFor(t, 20*time.Second, p.name+" settled", func() (bool, string) {
+	testkit.EventuallyWhy(t, 20*time.Second, p.name+" settled", func() (bool, string) {
 		r, err := tryCall("GET", p.url+"/status", nil)
 		if err != nil {
 			return false, err.Error()
@@ -179,7 +180,7 @@ func checkClusterAfterCrash(t *testing.T, survivors []*proc, dead string) {
 	}
 	slices.Sort(want)
 	for _, p := range survivors {
-		waitFor(t, 20*time.Second, p.name+"'s /api/cluster without "+dead, func() (bool, string) {
+		testkit.EventuallyWhy(t, 20*time.Second, p.name+"'s /api/cluster without "+dead, func() (bool, string) {
 			d, body, err := getCluster(p.url)
 			if err != nil || d.Self != p.name {
 				return false, fmt.Sprint(body, err)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // procInfo is what the test knows of one node process.
@@ -225,7 +227,7 @@ func (c *upgradeCluster) clusterVersion(i int) (int, string) {
 func (c *upgradeCluster) waitClusterVersion(want int) {
 	c.t.Helper()
 	for i := range c.nodes {
-		waitFor(c.t, 20*time.Second, fmt.Sprintf("%s at cluster version %d", c.name(i), want), func() (bool, string) {
+		testkit.EventuallyWhy(c.t, 20*time.Second, fmt.Sprintf("%s at cluster version %d", c.name(i), want), func() (bool, string) {
 			v, body := c.clusterVersion(i)
 			return v == want, body
 		})
@@ -233,7 +235,7 @@ func (c *upgradeCluster) waitClusterVersion(want int) {
 		logPath := c.logs[i]
 		c.mu.Unlock()
 		logged := fmt.Sprintf("to=%d", want)
-		waitFor(c.t, 5*time.Second, fmt.Sprintf("%s logging the cluster version change", c.name(i)), func() (bool, string) {
+		testkit.EventuallyWhy(c.t, 5*time.Second, fmt.Sprintf("%s logging the cluster version change", c.name(i)), func() (bool, string) {
 			b, _ := os.ReadFile(logPath)
 			for _, line := range strings.Split(string(b), "\n") {
 				if strings.Contains(line, `msg="cluster version changed"`) && strings.Contains(line, logged) {

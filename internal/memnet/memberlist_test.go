@@ -18,12 +18,11 @@ func fastConfig(name string, tr memberlist.NodeAwareTransport) *memberlist.Confi
 	c.Name = name
 	c.Transport = tr
 	c.Logger = log.New(io.Discard, "", 0)
-	c.ProbeInterval = 50 * time.Millisecond
-	c.ProbeTimeout = 25 * time.Millisecond
-	c.GossipInterval = 20 * time.Millisecond
-	c.PushPullInterval = 500 * time.Millisecond
+	tm := testkit.Gossip()
+	c.ProbeInterval, c.ProbeTimeout = tm.ProbeInterval, tm.ProbeTimeout
+	c.GossipInterval, c.PushPullInterval = tm.GossipInterval, tm.PushPullInterval
+	c.SuspicionMult = tm.SuspicionMult
 	c.GossipToTheDeadTime = 500 * time.Millisecond
-	c.SuspicionMult = 2
 	c.TCPTimeout = 500 * time.Millisecond
 	return c
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // TestServerBatchesRepliesToRequestsThatArriveTogether: requests that
@@ -51,7 +53,7 @@ func TestServerBatchesRepliesToRequestsThatArriveTogether(t *testing.T) {
 				}
 			}
 			// The count is taken after the write returns: wait for it.
-			waitFor(t, "the server's writes counted", func() bool { return srv.Stats().Writes >= tc.wantWrites })
+			testkit.Eventually(t, testTimeout, "the server's writes counted", func() bool { return srv.Stats().Writes >= tc.wantWrites })
 			if got := srv.Stats().Writes; got != tc.wantWrites {
 				t.Errorf("server made %d writes for %d replies, want %d", got, len(tc.wantIDs), tc.wantWrites)
 			}

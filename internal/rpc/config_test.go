@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -67,7 +69,7 @@ func TestConstructorsRejectBadConfig(t *testing.T) {
 }
 
 func TestServeAfterClose(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	s, err := NewServer(Config{}, &testHandler{})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func TestMalformedFramesCloseOnlyThatConnection(t *testing.T) {
@@ -33,14 +35,14 @@ func TestMalformedFramesCloseOnlyThatConnection(t *testing.T) {
 		{"truncated body", valid[:len(valid)-2]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			h := &testHandler{}
 			srv, addr := startServer(t, tcpNet{}, "", Config{}, h)
 			c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
 			mustEcho(t, c, addr, []byte("before"))
 
 			attack(t, addr, tc.data)
-			waitFor(t, "frame rejected", func() bool { return srv.Stats().FramesRejected == 1 })
+			testkit.Eventually(t, testTimeout, "frame rejected", func() bool { return srv.Stats().FramesRejected == 1 })
 
 			mustEcho(t, c, addr, []byte("after"))
 			if got := c.Stats().ConnsTotal; got != 1 {
@@ -75,12 +77,12 @@ func attack(t *testing.T, addr string, data []byte) {
 func TestServerKilledMidCall(t *testing.T) {
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			h := &testHandler{}
 			srv, addr := startServer(t, tr.net, "", Config{}, h)
 			c := newClient(t, tr.net, Config{ConnsPerPeer: 1, DialTimeout: 200 * time.Millisecond})
 			go func() {
-				waitFor(t, "blocking call started", func() bool { return h.count() == 1 })
+				testkit.Eventually(t, testTimeout, "blocking call started", func() bool { return h.count() == 1 })
 				srv.Close()
 			}()
 			start := time.Now()
@@ -107,7 +109,7 @@ func TestServerKilledMidCall(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	l := tcpNet{}.Listen(t, "")
 	addr := l.Addr().String()
 	l.Close() // nothing listens here now
@@ -122,7 +124,7 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestCloseWaitsForHandlers(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var returned bool
 	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
@@ -160,12 +162,12 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 }
 
 func TestClientClose(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	h := &testHandler{}
 	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
 	c := newClient(t, tcpNet{}, Config{})
 	go func() {
-		waitFor(t, "blocking call started", func() bool { return h.count() == 1 })
+		testkit.Eventually(t, testTimeout, "blocking call started", func() bool { return h.count() == 1 })
 		c.Close()
 	}()
 	if _, err := c.Call(context.Background(), addr, opBlock, nil); !errors.Is(err, ErrClosed) {
@@ -192,15 +194,15 @@ func TestForgetAndIdleTimeoutCloseConnections(t *testing.T) {
 		{"idle timeout", Config{IdleTimeout: 30 * time.Millisecond}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			srv, addr := startServer(t, tcpNet{}, "", Config{}, &testHandler{})
 			c := newClient(t, tcpNet{}, tc.cfg)
 			mustEcho(t, c, addr, []byte("one"))
 			if tc.forget {
 				c.Forget(addr)
 			}
-			waitFor(t, "client connections closed", func() bool { return c.Stats().ConnsOpen == 0 })
-			waitFor(t, "server connections closed", func() bool { return srv.Stats().ConnsOpen == 0 })
+			testkit.Eventually(t, testTimeout, "client connections closed", func() bool { return c.Stats().ConnsOpen == 0 })
+			testkit.Eventually(t, testTimeout, "server connections closed", func() bool { return srv.Stats().ConnsOpen == 0 })
 			mustEcho(t, c, addr, []byte("two"))
 			if got := c.Stats().ConnsTotal; got != 2 {
 				t.Errorf("ConnsTotal = %d, want 2 (redialled)", got)
@@ -210,7 +212,7 @@ func TestForgetAndIdleTimeoutCloseConnections(t *testing.T) {
 }
 
 func TestIdleTimeoutSparesBusyConnections(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	h := &testHandler{}
 	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
 	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1, IdleTimeout: 10 * time.Millisecond})
@@ -223,7 +225,7 @@ func TestIdleTimeoutSparesBusyConnections(t *testing.T) {
 }
 
 func TestStalledPeerCannotBlockWriters(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	nw := newPipeNet()
 	l := nw.Listen(t, "")
 	defer l.Close()

@@ -11,24 +11,10 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
-	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // testTimeout bounds every wait in the tests.
 const testTimeout = 5 * time.Second
-
-// checkLeaks fails t if goroutines outlive it. Call it first so its
-// cleanup runs last.
-func checkLeaks(t testing.TB) {
-	t.Helper()
-	testkit.CheckGoroutines(t, testTimeout)
-}
-
-// waitFor polls cond until it holds or testTimeout passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, testTimeout, what, cond)
-}
 
 // network is a way for tests to listen and dial: real loopback TCP or the
 // in-memory pipeNet.

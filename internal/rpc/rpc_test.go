@@ -10,13 +10,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func TestRoundTrip(t *testing.T) {
 	sizes := []int{0, 1, 64, 1 << 10, 16 << 10, bodyChunk + 1, 1 << 20}
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			_, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
 			c := newClient(t, tr.net, Config{})
 			for _, n := range sizes {
@@ -33,7 +35,7 @@ func TestRoundTrip(t *testing.T) {
 func TestConcurrentCallsShareConnections(t *testing.T) {
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			srv, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
 			c := newClient(t, tr.net, Config{ConnsPerPeer: 2})
 			const workers, perWorker = 32, 50
@@ -51,7 +53,7 @@ func TestConcurrentCallsShareConnections(t *testing.T) {
 }
 
 func TestRemoteErrors(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	long := strings.Repeat("x", 2*maxErrorMsg)
 	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
 		switch string(body) {
@@ -101,7 +103,7 @@ func TestRemoteErrors(t *testing.T) {
 func TestDeadlineExceededKeepsConnection(t *testing.T) {
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			_, addr := startServer(t, tr.net, "", Config{}, &testHandler{})
 			c := newClient(t, tr.net, Config{ConnsPerPeer: 1, CallTimeout: 50 * time.Millisecond})
 			mustEcho(t, c, addr, []byte("warm up"))
@@ -124,12 +126,12 @@ func TestDeadlineExceededKeepsConnection(t *testing.T) {
 }
 
 func TestCancelledCall(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	_, addr := startServer(t, tcpNet{}, "", Config{}, &testHandler{})
 	c := newClient(t, tcpNet{}, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		waitFor(t, "call in flight", func() bool { return c.Stats().BytesOut > 0 })
+		testkit.Eventually(t, testTimeout, "call in flight", func() bool { return c.Stats().BytesOut > 0 })
 		cancel()
 	}()
 	if _, err := c.Call(ctx, addr, opBlock, nil); !errors.Is(err, context.Canceled) {
@@ -141,7 +143,7 @@ func TestCancelledCall(t *testing.T) {
 }
 
 func TestLateReplyIsDropped(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	started, release := make(chan struct{}), make(chan struct{})
 	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
 		if method == 1 {
@@ -162,7 +164,7 @@ func TestLateReplyIsDropped(t *testing.T) {
 		t.Fatalf("Call(slow, cancelled) error = %v, want context.Canceled", err)
 	}
 	close(release)
-	waitFor(t, "late reply sent", func() bool { return s.Stats().BytesOut == headerLen+4 })
+	testkit.Eventually(t, testTimeout, "late reply sent", func() bool { return s.Stats().BytesOut == headerLen+4 })
 	// Nobody reads the idle connection: the next caller reads the late
 	// reply off it, drops it, and gets its own.
 	for range 3 {
@@ -177,7 +179,7 @@ func TestLateReplyIsDropped(t *testing.T) {
 }
 
 func TestDeadlineSentToHandler(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
 		d, ok := ctx.Deadline()
 		if !ok {
@@ -210,7 +212,7 @@ func TestDeadlineSentToHandler(t *testing.T) {
 }
 
 func TestBackPressure(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	var running, peak atomic.Int32
 	release := make(chan struct{})
 	h := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
@@ -228,8 +230,8 @@ func TestBackPressure(t *testing.T) {
 	for range calls {
 		wg.Go(func() { mustEcho(t, c, addr, []byte("x")) })
 	}
-	waitFor(t, "all requests sent", func() bool { return c.Stats().BytesOut == calls*(headerLen+1) })
-	waitFor(t, "two handlers running", func() bool { return running.Load() == 2 })
+	testkit.Eventually(t, testTimeout, "all requests sent", func() bool { return c.Stats().BytesOut == calls*(headerLen+1) })
+	testkit.Eventually(t, testTimeout, "two handlers running", func() bool { return running.Load() == 2 })
 	if got := srv.Stats().Calls; got > 3 {
 		t.Errorf("server read %d requests with 2 handlers busy, want <= 3", got)
 	}
@@ -241,7 +243,7 @@ func TestBackPressure(t *testing.T) {
 }
 
 func TestFrameTooLargeOutgoing(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	big := HandlerFunc(func(ctx context.Context, method uint8, body []byte) ([]byte, error) {
 		return make([]byte, 2<<10), nil
 	})
@@ -268,7 +270,7 @@ func TestFastHandlerReplies(t *testing.T) {
 	sizes := []int{0, 10, 1 << 10, 20 << 10, 100, maxScratch + 1, 5, 8 << 10}
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			h := &fastEchoHandler{}
 			_, addr := startServer(t, tr.net, "", Config{}, h)
 			c := newClient(t, tr.net, Config{ConnsPerPeer: 1})
@@ -301,7 +303,7 @@ func (h *retainingHandler) ServeFast(method uint8, body, buf []byte) ([]byte, bo
 }
 
 func TestFastHandlerReplyIsNotReused(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	h := &retainingHandler{kept: bytes.Repeat([]byte("k"), 4<<10)}
 	want := bytes.Clone(h.kept)
 	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
@@ -322,7 +324,7 @@ func TestFastHandlerReplyIsNotReused(t *testing.T) {
 // ctx's end, whether the caller reads its own reply or waits for another
 // caller to pass it on, and sends the deadline to the handler.
 func TestCallDeadline(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	h := &testHandler{}
 	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
 	// A CallTimeout longer than the test: only the deadlines under test end
@@ -341,7 +343,7 @@ func TestCallDeadline(t *testing.T) {
 	}
 	cctx, ccancel := context.WithCancel(context.Background())
 	go func() {
-		waitFor(t, "blocked call reached the handler", func() bool { return h.count() == 3 })
+		testkit.Eventually(t, testTimeout, "blocked call reached the handler", func() bool { return h.count() == 3 })
 		ccancel()
 	}()
 	if _, err := c.CallDeadline(cctx, later(), addr, opBlock, nil); !errors.Is(err, context.Canceled) {
@@ -355,7 +357,7 @@ func TestCallDeadline(t *testing.T) {
 		_, err := c.CallDeadline(hctx, later(), addr, opBlock, nil)
 		held <- err
 	}()
-	waitFor(t, "turn holder blocked in the handler", func() bool { return h.count() == 4 })
+	testkit.Eventually(t, testTimeout, "turn holder blocked in the handler", func() bool { return h.count() == 4 })
 	if _, err := c.CallDeadline(context.Background(), soon(), addr, opBlock, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("CallDeadline(block, soon) behind another caller error = %v, want context.DeadlineExceeded", err)
 	}

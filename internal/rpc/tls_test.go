@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/peertls"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 func tlsConfig(t testing.TB, fill byte) *tls.Config {
@@ -26,7 +27,7 @@ func tlsConfig(t testing.TB, fill byte) *tls.Config {
 func TestTLSSameSecret(t *testing.T) {
 	for _, tr := range transports() {
 		t.Run(tr.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			_, addr := startServer(t, tr.net, "", Config{TLS: tlsConfig(t, 1)}, &testHandler{})
 			c := newClient(t, tr.net, Config{TLS: tlsConfig(t, 1)})
 			for _, n := range []int{0, 100, 64 << 10} {
@@ -47,7 +48,7 @@ func TestTLSRejectsOutsiders(t *testing.T) {
 		{"plaintext server", nil, tlsConfig(t, 1), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			h := &testHandler{}
 			srv, addr := startServer(t, tcpNet{}, "", Config{TLS: tc.server}, h)
 			c := newClient(t, tcpNet{}, Config{TLS: tc.client})
@@ -59,11 +60,11 @@ func TestTLSRejectsOutsiders(t *testing.T) {
 				t.Errorf("Call error = %v, want it to wrap peertls.ErrPeerUnauthenticated", err)
 			}
 			if tc.server != nil {
-				waitFor(t, "server handshake failure counted", func() bool {
+				testkit.Eventually(t, testTimeout, "server handshake failure counted", func() bool {
 					return srv.Stats().HandshakesFailed == 1
 				})
 			} else {
-				waitFor(t, "server frame rejection counted", func() bool {
+				testkit.Eventually(t, testTimeout, "server frame rejection counted", func() bool {
 					return srv.Stats().FramesRejected == 1
 				})
 			}
@@ -89,7 +90,7 @@ func (c writeCountingConn) Write(b []byte) (int, error) {
 // 8 KiB frame into records of one TCP segment, one write each; the client
 // and server send it as one record.
 func TestTLSFramesGoOutWhole(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	_, addr := startServer(t, tcpNet{}, "", Config{TLS: tlsConfig(t, 1)}, &testHandler{})
 	var writes atomic.Int64
 	c := newClient(t, tcpNet{}, Config{TLS: tlsConfig(t, 1), ConnsPerPeer: 1})
@@ -114,7 +115,7 @@ func TestTLSFramesGoOutWhole(t *testing.T) {
 // MaxConns a new connection is closed at once; a member can connect again
 // once a slot is free.
 func TestUnauthenticatedConnectionsBounded(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	cfg := Config{TLS: tlsConfig(t, 1), MaxConns: 2, DialTimeout: time.Minute}
 	srv, addr := startServer(t, tcpNet{}, "", cfg, &testHandler{})
 	idle := make([]net.Conn, 2)
@@ -126,7 +127,7 @@ func TestUnauthenticatedConnectionsBounded(t *testing.T) {
 		defer c.Close()
 		idle[i] = c
 	}
-	waitFor(t, "two idle connections accepted", func() bool { return srv.Stats().ConnsOpen == 2 })
+	testkit.Eventually(t, testTimeout, "two idle connections accepted", func() bool { return srv.Stats().ConnsOpen == 2 })
 	extra, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func TestUnauthenticatedConnectionsBounded(t *testing.T) {
 		t.Errorf("ConnsRefused = %d, want 1", got)
 	}
 	idle[0].Close()
-	waitFor(t, "slot freed", func() bool { return srv.Stats().ConnsOpen == 1 })
+	testkit.Eventually(t, testTimeout, "slot freed", func() bool { return srv.Stats().ConnsOpen == 1 })
 	c := newClient(t, tcpNet{}, Config{TLS: tlsConfig(t, 1), ConnsPerPeer: 1})
 	mustEcho(t, c, addr, []byte("member"))
 }
@@ -148,7 +149,7 @@ func TestUnauthenticatedConnectionsBounded(t *testing.T) {
 // TestHandshakeDeadline: a connection that sends nothing is closed once
 // DialTimeout passes without a completed handshake.
 func TestHandshakeDeadline(t *testing.T) {
-	checkLeaks(t)
+	testkit.CheckGoroutines(t, testTimeout)
 	cfg := Config{TLS: tlsConfig(t, 1), DialTimeout: 100 * time.Millisecond}
 	srv, addr := startServer(t, tcpNet{}, "", cfg, &testHandler{})
 	c, err := net.Dial("tcp", addr)
@@ -160,5 +161,5 @@ func TestHandshakeDeadline(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read on a silent connection = %v, want it closed by the server", err)
 	}
-	waitFor(t, "handshake failure counted", func() bool { return srv.Stats().HandshakesFailed == 1 })
+	testkit.Eventually(t, testTimeout, "handshake failure counted", func() bool { return srv.Stats().HandshakesFailed == 1 })
 }

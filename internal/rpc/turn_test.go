@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // Tests of the read turn: callers read their own replies off a connection
@@ -116,7 +118,7 @@ func TestInterruptedReaderKeepsStreamPosition(t *testing.T) {
 	for _, sec := range []string{"plain", "tls"} {
 		for _, stop := range []string{"cancel", "deadline"} {
 			t.Run(sec+"/"+stop, func(t *testing.T) {
-				checkLeaks(t)
+				testkit.CheckGoroutines(t, testTimeout)
 				var cfg Config
 				if sec == "tls" {
 					cfg.TLS = tlsConfig(t, 1)
@@ -154,7 +156,7 @@ func TestInterruptedReaderKeepsStreamPosition(t *testing.T) {
 				hs.reply(t, bytes.Repeat([]byte("1"), 1000))
 				half := hs.held.release(t, len(hs.held.held)/2)
 				if stop == "cancel" {
-					waitFor(t, "half a reply read", func() bool { return read.Load() >= before+int64(half) })
+					testkit.Eventually(t, testTimeout, "half a reply read", func() bool { return read.Load() >= before+int64(half) })
 					cancel()
 				}
 				want := context.Canceled
@@ -193,7 +195,7 @@ func TestInterruptedReaderKeepsStreamPosition(t *testing.T) {
 func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 	for _, leave := range []string{"reply", "give up", "both give up"} {
 		t.Run(leave, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			releaseA, releaseB := make(chan struct{}), make(chan struct{})
 			var onceB sync.Once
 			freeB := func() { onceB.Do(func() { close(releaseB) }) }
@@ -235,9 +237,9 @@ func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 				return res, cancel
 			}
 			resA, cancelA := start(5, "a")
-			waitFor(t, "A reading", func() bool { r, p := turn(); return r && p == 1 })
+			testkit.Eventually(t, testTimeout, "A reading", func() bool { r, p := turn(); return r && p == 1 })
 			resB, cancelB := start(6, "b")
-			waitFor(t, "B waiting", func() bool { _, p := turn(); return p == 2 })
+			testkit.Eventually(t, testTimeout, "B waiting", func() bool { _, p := turn(); return p == 2 })
 
 			if leave == "reply" {
 				releaseA <- struct{}{}
@@ -259,14 +261,14 @@ func TestReadTurnPassesToWaitingCalls(t *testing.T) {
 					t.Fatalf("call B error = %v, want context.Canceled", err)
 				}
 				// No frame arrives, yet the reader goroutine must not linger.
-				waitFor(t, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
+				testkit.Eventually(t, testTimeout, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
 				freeB()
 			} else {
 				freeB()
 				if err := <-resB; err != nil {
 					t.Fatalf("call B: %v", err)
 				}
-				waitFor(t, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
+				testkit.Eventually(t, testTimeout, "reader goroutine gone", func() bool { r, _ := turn(); return !r })
 			}
 			mustEcho(t, c, addr, []byte("after")) // read by its caller again
 			if got := c.Stats().ConnsTotal; got != 1 {
@@ -286,7 +288,7 @@ func TestIdleConnectionClosedByPeerIsReplaced(t *testing.T) {
 		tls  bool
 	}{{"tcp", tcpNet{}, false}, {"tcp-tls", tcpNet{}, true}, {"memnet", newMemNet(), false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			testkit.CheckGoroutines(t, testTimeout)
 			// The last call's deadline passes before the peer restarts: a
 			// read deadline in the past must not hide the close.
 			cfg := Config{ConnsPerPeer: 1, CallTimeout: 100 * time.Millisecond}
@@ -299,7 +301,7 @@ func TestIdleConnectionClosedByPeerIsReplaced(t *testing.T) {
 			if _, err := c.Call(context.Background(), addr, opEcho, []byte("before")); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the last call's deadline to pass", func() bool { return time.Since(used) > 2*cfg.CallTimeout })
+			testkit.Eventually(t, testTimeout, "the last call's deadline to pass", func() bool { return time.Since(used) > 2*cfg.CallTimeout })
 			srv.Close()
 			startServer(t, tc.nw, addr, cfg, &testHandler{})
 			mustEcho(t, c, addr, []byte("after"))

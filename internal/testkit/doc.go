@@ -3,8 +3,9 @@
 //
 // # Waiting
 //
-// Eventually polls a condition until it holds or a deadline passes; tests
-// never sleep for a fixed time to let something happen.
+// Eventually polls a condition until it holds or a deadline passes
+// (EventuallyWhy also reports why it did not hold at the last check);
+// tests never sleep for a fixed time to let something happen.
 //
 // # Leaks
 //

@@ -18,9 +18,24 @@ const maxPoll = 20 * time.Millisecond
 // hammered.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	EventuallyWhy(t, timeout, what, func() (bool, string) { return cond(), "" })
+}
+
+// EventuallyWhy is Eventually for a condition that says why it does not
+// hold yet (what a process last answered, say); the failure message ends
+// with the last reason.
+func EventuallyWhy(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, why string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for wait := time.Millisecond; !cond(); wait = min(2*wait, maxPoll) {
+	for wait := time.Millisecond; ; wait = min(2*wait, maxPoll) {
+		ok, why := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
+			if why != "" {
+				t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, why)
+			}
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(wait)

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,11 +13,16 @@ import (
 type recorder struct {
 	testing.TB
 	failed   atomic.Bool
+	msg      string // of the last Fatalf
 	cleanups []func()
 }
 
-func (r *recorder) Helper()               {}
-func (r *recorder) Fatalf(string, ...any) { r.failed.Store(true); panic(r) }
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed.Store(true)
+	r.msg = fmt.Sprintf(format, args...)
+	panic(r)
+}
 func (r *recorder) Errorf(string, ...any) { r.failed.Store(true) }
 func (r *recorder) Cleanup(f func())      { r.cleanups = append(r.cleanups, f) }
 func (r *recorder) runCleanups() {
@@ -45,6 +52,23 @@ func TestEventually(t *testing.T) {
 	r := &recorder{TB: t}
 	if !fatalOf(r, func() { Eventually(r, 30*time.Millisecond, "never", func() bool { return false }) }) {
 		t.Errorf("Eventually of a condition that never holds returned, want a fatal failure")
+	}
+}
+
+func TestEventuallyWhy(t *testing.T) {
+	var n atomic.Int32
+	EventuallyWhy(t, time.Second, "second check", func() (bool, string) { return n.Add(1) >= 2, "first" })
+	if got := n.Load(); got != 2 {
+		t.Errorf("cond called %d times, want 2", got)
+	}
+	r := &recorder{TB: t}
+	if !fatalOf(r, func() {
+		EventuallyWhy(r, 30*time.Millisecond, "never", func() (bool, string) { return false, "still no" })
+	}) {
+		t.Errorf("EventuallyWhy of a condition that never holds returned, want a fatal failure")
+	}
+	if !strings.HasSuffix(r.msg, "last: still no") {
+		t.Errorf("EventuallyWhy failed with %q, want it to end with the last reason", r.msg)
 	}
 }
 

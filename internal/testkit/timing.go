@@ -3,8 +3,10 @@ package testkit
 import "time"
 
 // Timing is the failure-detection tuning of a test cluster; each harness
-// copies it into its own Config (store.Config, gossip.Config), which this
-// package cannot import.
+// copies it into its own Config (store.Config, gossip.Config,
+// memberlist.Config), which this package does not import. Every test
+// cluster's timing is one of the functions below, adjusted in place only
+// where a test explains why.
 type Timing struct {
 	ProbeInterval    time.Duration
 	ProbeTimeout     time.Duration
@@ -36,4 +38,18 @@ func Processes() Timing {
 	t.ProbeInterval = 200 * time.Millisecond
 	t.ProbeTimeout = 150 * time.Millisecond
 	return t
+}
+
+// Gossip is the tuning for bare gossip members with no store on top
+// (package gossip's tests, memberlist on internal/memnet): a failure is
+// detected in about 150ms, which the small goroutine load of such tests
+// allows.
+func Gossip() Timing {
+	return Timing{
+		ProbeInterval:    50 * time.Millisecond,
+		ProbeTimeout:     25 * time.Millisecond,
+		GossipInterval:   20 * time.Millisecond,
+		PushPullInterval: 300 * time.Millisecond,
+		SuspicionMult:    2,
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/e5b1d45c/sessring/internal/memnet"
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/store"
 )
 
@@ -43,15 +44,14 @@ func TestDefaultTimeoutWaitsOutFailover(t *testing.T) {
 		t.Cleanup(func() { n.Close() })
 		nodes, ips = append(nodes, n), append(ips, ip)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, n := range nodes {
-		for len(n.Members()) != 3 || n.Ready() != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: members %v, Ready %v after 30s", n.Name(), n.Members(), n.Ready())
+	testkit.EventuallyWhy(t, 30*time.Second, "3 members, every node ready", func() (bool, string) {
+		for _, n := range nodes {
+			if len(n.Members()) != 3 || n.Ready() != nil {
+				return false, fmt.Sprintf("%s: members %v, Ready %v", n.Name(), n.Members(), n.Ready())
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
-	}
+		return true, ""
+	})
 
 	s := New(nodes[0])
 	if s.StoreTimeout != store.DefaultOpTimeout {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/storetest"
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/metrics"
 	"github.com/e5b1d45c/sessring/middleware"
 	"github.com/e5b1d45c/sessring/store"
@@ -193,13 +194,9 @@ func TestRunOneNode(t *testing.T) {
 	// The directory record is written in the background. Once the store
 	// holds it (two records owned: the session and the directory), the
 	// counts must still show exactly the one session.
-	deadline := time.Now().Add(10 * time.Second)
-	for ownedRecords(t, client, ready.URL) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("directory record not written within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "directory record written", func() bool {
+		return ownedRecords(t, client, ready.URL) == 2
+	})
 	resp, err = client.Get(ready.URL + "/api/cluster")
 	if err != nil {
 		t.Fatal(err)
