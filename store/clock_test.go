@@ -20,8 +20,8 @@ func manualNode(t *testing.T) (*Node, *clock.Manual) {
 		cfg.Clock = clk
 		cfg.Minority = MinorityServe
 	}
-	n := c.add()
-	c.waitConverged()
+	n := c.Add()
+	c.WaitConverged()
 	return n, clk
 }
 
