@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/testkit"
 	"github.com/e5b1d45c/sessring/placement"
 	"github.com/e5b1d45c/sessring/store/internal/locktable"
 )
@@ -182,5 +183,48 @@ func TestLeaseTableWaiterLosesOwnership(t *testing.T) {
 	defer lt.mu.Unlock()
 	if l := lt.t.Lease("s"); l != nil {
 		t.Errorf("a lease (nonce %d) was granted at a node that no longer owns the session", l.Nonce)
+	}
+}
+
+// TestLeaseDroppedAfterCutOff: the owner grants a lock, is cut off from the
+// majority long enough for the others to take the session over, and the
+// holder's Unlock goes to the interim owner. When the old owner is back
+// and owns the session again, the lease it granted before is gone: the
+// next Lock is granted at once, not after the lease's ttl. (A paused
+// process that wakes is the same case: TestMultiHostPausedOwner in
+// examples/node.)
+func TestLeaseDroppedAfterCutOff(t *testing.T) {
+	c := newTestCluster(t, 3)
+	first, second := c.Node("node-01"), c.Node("node-02")
+	three := placement.New([]string{"node-01", "node-02", "node-03"}, 2048)
+	tok := ""
+	for tok == "" {
+		cand, err := first.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if three.OwnerOf(cand) == "node-01" {
+			tok = cand
+		}
+	}
+	ctx := context.Background()
+	lease, err := second.Lock(ctx, tok, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := c.IPs()
+	c.Net.Partition([]string{ips["node-01"]}, []string{ips["node-02"], ips["node-03"]})
+	testkit.Eventually(t, 20*time.Second, "node-02 sees node-01 gone", func() bool {
+		return len(second.Stats().Members) == 2
+	})
+	if err := second.Unlock(ctx, tok, lease); err != nil {
+		t.Fatalf("Unlock at the interim owner = %v", err)
+	}
+	c.Net.Heal()
+	c.WaitConverged()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := second.Lock(wctx, tok, time.Minute); err != nil {
+		t.Fatalf("Lock after the owner came back = %v, want the lease: the one it granted before was released", err)
 	}
 }

@@ -91,6 +91,13 @@ func (n *Node) resyncIfCutOff(v *view) {
 			count++
 		}
 	}
+	// Every lock granted before the cut-off goes too. Meanwhile another
+	// node owned these sessions, and a holder's Unlock went there: kept
+	// here, a lease nobody holds would block its session for the rest of
+	// its ttl once ownership came back. A holder still writing with it is
+	// refused (ErrLeaseLost), as after any ownership move; it runs before
+	// any lock is granted again, since every grant checks the quorum first.
+	n.locks.dropUnless(func(string) bool { return false })
 	n.cutOff.Store(false)
 	n.stats.resyncs.Add(1)
 	n.log.Warn("majority reachable again; re-pulling held partitions from their other holders", "partitions", count)
