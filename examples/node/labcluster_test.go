@@ -447,9 +447,46 @@ func (c *labCluster) term(i int) {
 }
 
 func (c *labCluster) signal(i int, sig syscall.Signal) {
-	if n := c.node(i); n != nil {
-		n.cmd.Process.Signal(sig)
+	n := c.node(i)
+	if n == nil {
+		return
 	}
+	n.cmd.Process.Signal(sig)
+	if sig == syscall.SIGSTOP {
+		// The stop takes effect as each thread next enters the kernel:
+		// on a busy machine a node has served requests for milliseconds
+		// after kill returned. Wait until every thread is stopped.
+		pid := n.cmd.Process.Pid
+		testkit.EventuallyWhy(c.t, 10*time.Second, fmt.Sprintf("%s (pid %d) stopped", c.name(i), pid), func() (bool, string) {
+			return allThreadsStopped(pid)
+		})
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in state T
+// (stopped), and if not, which one runs.
+func allThreadsStopped(pid int) (bool, string) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return false, err.Error()
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		rest := stat[bytes.LastIndexByte(stat, ')')+1:]
+		f := bytes.Fields(rest)
+		if len(f) == 0 {
+			return false, fmt.Sprintf("thread %s: unreadable stat %q", task.Name(), stat)
+		}
+		if f[0][0] != 'T' && f[0][0] != 't' {
+			return false, fmt.Sprintf("thread %s is in state %q", task.Name(), f[0])
+		}
+	}
+	return true, ""
 }
 
 func (c *labCluster) killAll() {
