@@ -185,17 +185,17 @@ func (n *Node) kickHandoff() {
 	}
 }
 
-// syncWith forces a gossip state exchange with a peer whose placement view
+// gossipWith forces a gossip state exchange with a peer whose placement view
 // differs from ours, so a stale view is corrected in one round trip rather
 // than by the next periodic push/pull. Rate limited per peer.
-func (n *Node) syncWith(peer string) {
-	n.syncMu.Lock()
-	if n.now().Sub(n.lastSync[peer]) < 500*time.Millisecond {
-		n.syncMu.Unlock()
+func (n *Node) gossipWith(peer string) {
+	n.gossipMu.Lock()
+	if n.now().Sub(n.lastGossip[peer]) < 500*time.Millisecond {
+		n.gossipMu.Unlock()
 		return
 	}
-	n.lastSync[peer] = n.now()
-	n.syncMu.Unlock()
+	n.lastGossip[peer] = n.now()
+	n.gossipMu.Unlock()
 	for _, m := range n.cluster.Members() {
 		if m.Name == peer {
 			addr := m.Addr

@@ -75,8 +75,8 @@ type Node struct {
 
 	handoffKick chan struct{}
 	catchUp     atomic.Pointer[catchUp] // the change being caught up on (events.go)
-	syncMu      sync.Mutex              // guards lastSync
-	lastSync    map[string]time.Time    // peer -> last forced gossip sync
+	gossipMu    sync.Mutex              // guards lastGossip
+	lastGossip  map[string]time.Time    // peer -> last forced gossip exchange
 
 	abandons abandonQueue // lock requests to call off (abandon.go)
 
@@ -136,7 +136,7 @@ func Open(cfg Config) (*Node, error) {
 		leaseKick:   make(chan struct{}, 1),
 		handoffKick: make(chan struct{}, 1),
 		abandons:    abandonQueue{kick: make(chan struct{}, 1)},
-		lastSync:    make(map[string]time.Time),
+		lastGossip:  make(map[string]time.Time),
 		stop:        make(chan struct{}),
 	}
 	n.locks = newLockTable(n.now)

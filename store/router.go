@@ -207,7 +207,7 @@ func (n *Node) callDeadline(ctx context.Context, deadline time.Time, v *view, ta
 	if err != nil {
 		err = fromRemote(target, err)
 		if errors.Is(err, errOtherView) || errors.Is(err, errNotOwner) || errors.Is(err, errNotHolder) {
-			n.syncWith(target)
+			n.gossipWith(target)
 		}
 		return nil, err
 	}
