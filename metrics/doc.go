@@ -27,7 +27,7 @@
 //	sessring_store_read_seconds{node,path="local"|"forwarded"}
 //	sessring_store_write_seconds{node,path="local"|"forwarded"}
 //	sessring_store_replicate_seconds{node}   owner to replica, acknowledged
-//	sessring_store_handoff_seconds{node}     one pull after a membership change
+//	sessring_store_pull_seconds{node}     one pull after a membership change
 //	sessring_sessions_load_seconds           the middleware's load, per request
 //	sessring_sessions_save_seconds           the middleware's write, per request
 //

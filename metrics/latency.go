@@ -28,5 +28,5 @@ func (e emitter) storeLatency(r *Recorder, node label) {
 	e.histogram(write, writeHelp, r.ops[store.OpWriteLocal], node, local)
 	e.histogram(write, writeHelp, r.ops[store.OpWriteForwarded], node, forwarded)
 	e.histogram("sessring_store_replicate_seconds", "Versions sent by the owner to the replica, until acknowledged.", r.ops[store.OpReplicate], node)
-	e.histogram("sessring_store_handoff_seconds", "Partition pulls from one source after a membership change (all pages).", r.ops[store.OpHandoff], node)
+	e.histogram("sessring_store_pull_seconds", "Partition pulls from one source after a membership change (all pages).", r.ops[store.OpPull], node)
 }

@@ -331,7 +331,7 @@ func TestLatencyHistograms(t *testing.T) {
 	rec.ObserveOp(store.OpReadForwarded, 700*time.Microsecond)
 	rec.ObserveOp(store.OpWriteForwarded, time.Millisecond)
 	rec.ObserveOp(store.OpReplicate, 400*time.Microsecond)
-	rec.ObserveOp(store.OpHandoff, 20*time.Millisecond)
+	rec.ObserveOp(store.OpPull, 20*time.Millisecond)
 	rec.ObserveLoad(200 * time.Microsecond)
 	rec.ObserveSave(2 * time.Second)
 	got, reg := scrape(t, metrics.Sources{Node: fakeNode(store.Stats{Name: "n1"}), Sessions: fakeSessions{}, Recorder: rec})
@@ -342,7 +342,7 @@ func TestLatencyHistograms(t *testing.T) {
 		`sessring_store_write_seconds_count{node="n1",path="local"}`:     0,
 		`sessring_store_write_seconds_count{node="n1",path="forwarded"}`: 1,
 		`sessring_store_replicate_seconds_count{node="n1"}`:              1,
-		`sessring_store_handoff_seconds_count{node="n1"}`:                1,
+		`sessring_store_pull_seconds_count{node="n1"}`:                1,
 		`sessring_sessions_load_seconds_count`:                           1,
 		`sessring_sessions_save_seconds_sum`:                             2,
 	} {

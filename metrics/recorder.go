@@ -29,7 +29,7 @@ const maxEvents = 100
 // its events. Observing costs one atomic histogram update, no lock; events
 // (rare) take a mutex. Use one Recorder per node.
 type Recorder struct {
-	ops        [store.OpHandoff + 1]prometheus.Histogram // by store.Op
+	ops        [store.OpPull + 1]prometheus.Histogram // by store.Op
 	load, save prometheus.Histogram
 
 	// mu guards events, the most recent last.

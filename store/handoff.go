@@ -82,7 +82,7 @@ func (n *Node) pullPending() int {
 			if err != nil {
 				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)
 			} else {
-				n.observeOp(OpHandoff, start)
+				n.observeOp(OpPull, start)
 			}
 			mu.Lock()
 			for _, p := range done {

@@ -32,13 +32,13 @@ const (
 	// OpReplicate: one version sent by the owner to the replica and
 	// acknowledged.
 	OpReplicate
-	// OpHandoff: one pull of partitions from one source after a
+	// OpPull: one pull of partitions from one source after a
 	// membership change (all its pages).
-	OpHandoff
+	OpPull
 	numOps
 )
 
-var opNames = [numOps]string{"read_local", "write_local", "read_forwarded", "write_forwarded", "replicate", "handoff"}
+var opNames = [numOps]string{"read_local", "write_local", "read_forwarded", "write_forwarded", "replicate", "pull"}
 
 // String returns the operation's name: read_local, write_forwarded, ...
 func (o Op) String() string {

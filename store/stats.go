@@ -51,7 +51,7 @@ type Stats struct {
 	// accepted as replica; ReplicationErrors failed sends; Repairs newer
 	// copies adopted from a replica; AntiEntropyRepairs partitions synced by
 	// anti-entropy; HandoffEntries sessions received by pull or handover;
-	// PartitionsPulled partitions completed by handoff.
+	// PartitionsPulled partitions completed by pull.
 	Replicated, ReplicaWrites, ReplicationErrors, Repairs uint64
 	AntiEntropyRepairs, HandoffEntries, PartitionsPulled  uint64
 	// ViewMismatches counts requests whose sender used another placement.
