@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -11,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -73,7 +75,15 @@ func newCodec(cfg Config) (*codec, error) {
 	if err != nil {
 		return nil, err
 	}
+	seen := [][]byte{cfg.SecretKey}
 	for _, k := range cfg.OldSecretKeys {
+		// The current key listed again (rotation step 2 with the new key
+		// left here from step 1) would make every Put delete what it just
+		// wrote: each key is used once, the current one as current.
+		if slices.ContainsFunc(seen, func(s []byte) bool { return bytes.Equal(s, k) }) {
+			continue
+		}
+		seen = append(seen, k)
 		o, err := keyedCodec(cfg, k)
 		if err != nil {
 			return nil, err

@@ -60,9 +60,12 @@ type Config struct {
 	// losing the cold tier: a token not found under SecretKey is looked up
 	// under each of these in turn, and every Put or Delete of a token also
 	// removes its copies under them, so at most one copy of a session
-	// outlives a write whichever key a node writes with. Keep a key here
-	// until every value written under it has expired or been rewritten.
-	// Each must be 16, 24 or 32 bytes; they need a SecretKey.
+	// outlives a write whichever key a node writes with. A session read
+	// under an old key moves to SecretKey on its next write (a touch
+	// included); keep a key here for the longest session lifetime after
+	// the last node stopped writing with it, or sessions not used since
+	// cannot be restored. Each must be 16, 24 or 32 bytes; they need a
+	// SecretKey. SecretKey itself or a repeated key listed here is ignored.
 	OldSecretKeys [][]byte
 
 	// CompressAbove is the size in bytes above which values are compressed

@@ -124,3 +124,20 @@ func TestOldSecretKeysValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestOldSecretKeysListingTheCurrentKey: the current key left among the old
+// ones (step 2 of a rotation done halfway) must not make a Put delete what
+// it wrote.
+func TestOldSecretKeysListingTheCurrentKey(t *testing.T) {
+	srv := memcachedtest.Start(t)
+	ctx := context.Background()
+	m := newBackup(t, Config{Servers: []string{srv.Addr}, SecretKey: rotatedSecret,
+		OldSecretKeys: [][]byte{rotatedSecret, testSecret, testSecret}})
+	if err := m.Put(ctx, "tok", []byte("v1"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	getWant(t, m, "m", "tok", []byte("v1"))
+	if n := len(m.codec.Load().old); n != 1 {
+		t.Fatalf("%d old keys in use, want 1 (duplicates and the current key dropped)", n)
+	}
+}

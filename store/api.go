@@ -111,7 +111,7 @@ func (n *Node) load(ctx context.Context, token string) (*entry, error) {
 	n.stats.reads.Add(1)
 	var start time.Time
 	if n.cfg.Observer != nil {
-		start = n.now()
+		start = time.Now()
 	}
 	e, ok := n.localFastRead(token)
 	if ok {
@@ -219,7 +219,7 @@ func (n *Node) writeOp(ctx context.Context, token string, op *writeOp) (*entry, 
 	timed := n.cfg.Observer != nil && op.kind != opLock && op.kind != opUnlock // lock waits are not write latency
 	var start time.Time
 	if timed {
-		start = n.now()
+		start = time.Now()
 	}
 	e, lease, err := n.write(ctx, token, op)
 	if timed {

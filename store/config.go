@@ -108,8 +108,9 @@ type Config struct {
 	// key here on every node; 2: make it SecretKey on every node, moving the
 	// old one here; 3: drop the old one. A Backup keyed from SecretKey
 	// (package backup) reads values written under these keys too and
-	// removes them when a session is written again; keep a key here until
-	// the cold tier's values under it have expired or been rewritten.
+	// removes them when a session is written again; keep a key here for
+	// the longest session lifetime after step 2, or sessions only in the
+	// cold tier and not used since cannot be restored.
 	OldSecretKeys [][]byte
 	// ClusterName, when set, separates this cluster from others that share
 	// its key: it is memberlist's Label on all gossip, and peer TLS agrees
@@ -185,7 +186,10 @@ type Config struct {
 	// MinorityRefuse (default) stops serving as owner, so the two sides of a
 	// network partition cannot both accept writes; MinorityServe keeps
 	// serving (available, but the sides diverge and the higher version wins
-	// when they merge).
+	// when they merge). Under MinorityRefuse a node back from a cut-off or
+	// a pause forgets the locks (Lock) it granted before; under
+	// MinorityServe it keeps them, so a lock whose holder unlocked at the
+	// other side blocks the session until its ttl.
 	Minority MinorityMode
 	// LostMemberTTL is how long a member that disappeared without leaving
 	// gracefully still counts as a member (for the majority rule and as the

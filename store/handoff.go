@@ -77,7 +77,7 @@ func (n *Node) pullPending() int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			start := n.now()
+			start := time.Now()
 			done, complete, err := n.pullFrom(v, src, ps)
 			if err != nil {
 				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)

@@ -111,6 +111,12 @@ func (n *Node) ownerWrite(ctx context.Context, v *view, p int, token string, op 
 			if cur := n.view.Load(); cur.table.Owner(p) != n.name || n.leaving.Load() {
 				return errNotOwner
 			}
+			// A request that waited for the holder while this node got
+			// cut off is not granted: resyncIfCutOff will drop the table
+			// (it cannot run here: the table's lock is held).
+			if n.cutOff.Load() {
+				return errNoQuorum
+			}
 			return nil
 		}
 		lease, err := n.locks.acquireIf(ctx, token, op.ttl, op.lease, stillOwner)
@@ -241,7 +247,7 @@ func (n *Node) replicate(ctx context.Context, v *view, replica string, p int, to
 	enc.Bool(next.backed.Load())
 	var start time.Time
 	if n.cfg.Observer != nil {
-		start = n.now()
+		start = time.Now()
 	}
 	resp, err := n.call(ctx, v, replica, mReplicate, enc.B)
 	if err != nil {

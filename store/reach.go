@@ -109,16 +109,15 @@ func (n *Node) heartbeatLoop() {
 	t := time.NewTicker(n.reachWindow() / 4)
 	defer t.Stop()
 	for {
-		var now time.Time
 		select {
 		case <-n.stop:
 			return
-		case now = <-t.C:
+		case <-t.C:
 		}
 		if v := n.view.Load(); v != nil && !n.leaving.Load() {
 			// Notice losing the majority (and getting it back) without
 			// waiting for a request to check.
-			n.checkQuorumAt(v, now)
+			n.checkQuorumAt(v, n.now())
 			n.pingStale(v)
 		}
 	}
