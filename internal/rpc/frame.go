@@ -92,6 +92,9 @@ type frameReader struct {
 	h       header // the frame whose body is being read, when inBody
 	inBody  bool
 	body    []byte // the part of h's body read so far
+	// large is set while the body being read is larger than bufSize:
+	// frames behind it wait. Read by other goroutines (see bulky).
+	large atomic.Bool
 }
 
 func newFrameReader(r io.Reader, maxBody int) *frameReader {
@@ -120,6 +123,9 @@ func (fr *frameReader) next() (header, []byte, error) {
 			return header{}, nil, err
 		}
 		fr.h, fr.inBody, fr.body = h, true, nil
+		if h.length > bufSize {
+			fr.large.Store(true)
+		}
 	}
 	var err error
 	fr.body, err = readBody(fr.br, fr.body, int(fr.h.length))
@@ -131,6 +137,9 @@ func (fr *frameReader) next() (header, []byte, error) {
 	}
 	h, body := fr.h, fr.body
 	fr.inBody, fr.body = false, nil
+	if h.length > bufSize {
+		fr.large.Store(false)
+	}
 	return h, body, nil
 }
 
@@ -183,6 +192,9 @@ type frameWriter struct {
 	// waiting counts goroutines blocked on mu; read without mu to decide
 	// whether to flush.
 	waiting atomic.Int32
+	// large counts frames larger than bufSize being written or waiting to
+	// be: frames behind them wait. Read without mu (see bulky).
+	large atomic.Int32
 
 	mu       sync.Mutex  // guards buf, vec, vecs, err and deadline
 	buf      []byte      // frames not yet written; capacity bufSize
@@ -243,6 +255,10 @@ func (w *frameWriter) flush() error {
 
 func (w *frameWriter) put(h header, body []byte, hold bool) error {
 	h.length = uint32(len(body))
+	if len(body) > bufSize {
+		w.large.Add(1)
+		defer w.large.Add(-1)
+	}
 	w.waiting.Add(1)
 	w.mu.Lock()
 	w.waiting.Add(-1)
