@@ -3,7 +3,9 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 )
 
@@ -39,7 +41,10 @@ func TestLargeFrameSendsCallsToNextConnection(t *testing.T) {
 
 	results := make(chan error, 3)
 	call := func(method uint8, body []byte) {
-		got, err := c.Call(context.Background(), addr, method, body)
+		// Moving the large frames takes a while under -race.
+		ctx, cancel := context.WithTimeout(context.Background(), 6*testTimeout)
+		defer cancel()
+		got, err := c.Call(ctx, addr, method, body)
 		if err == nil && method == opEcho && !bytes.Equal(got, body) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -103,5 +108,34 @@ func TestFrameReaderMarksLargeBody(t *testing.T) {
 	}
 	if fr.large.Load() {
 		t.Errorf("large still set after the body was read")
+	}
+}
+
+// decliningHandler declines every request on the fast path, counting the
+// offers, and echoes through ServeRPC.
+type decliningHandler struct {
+	testHandler
+	offers atomic.Int64
+}
+
+func (h *decliningHandler) ServeFast(method uint8, body, buf []byte) ([]byte, bool) {
+	h.offers.Add(1)
+	return nil, false
+}
+
+// A request whose frame lies whole in the read buffer is offered to the
+// FastHandler there, and once declined it goes to ServeRPC without a second
+// offer, with its own copy of the body.
+func TestDeclinedFastRequestOfferedOnce(t *testing.T) {
+	checkLeaks(t)
+	h := &decliningHandler{}
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 1})
+	const workers, perWorker = 8, 50
+	echoConcurrently(t, c, addr, workers, perWorker, func(w, i int) []byte {
+		return fmt.Appendf(nil, "worker %d call %d", w, i)
+	})
+	if got, calls := h.offers.Load(), h.count(); got != workers*perWorker || calls != workers*perWorker {
+		t.Errorf("ServeFast offers = %d, ServeRPC calls = %d; want %d each", got, calls, workers*perWorker)
 	}
 }

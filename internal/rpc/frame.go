@@ -143,6 +143,33 @@ func (fr *frameReader) next() (header, []byte, error) {
 	return h, body, nil
 }
 
+// peekFrame returns the next frame when the whole of it is already in br's
+// buffer, without consuming it or reading the connection: body aliases br's
+// buffer and is valid only until br is next read, peeked or discarded.
+// ok=false when it is not all buffered, or its header is invalid (readFrame
+// then reports that).
+func peekFrame(br *bufio.Reader, maxBody int) (h header, body []byte, ok bool) {
+	n := br.Buffered()
+	if n < headerLen {
+		return header{}, nil, false
+	}
+	b, err := br.Peek(headerLen)
+	if err != nil {
+		return header{}, nil, false
+	}
+	if h, err = parseHeader(b, maxBody); err != nil || n < headerLen+int(h.length) {
+		return header{}, nil, false
+	}
+	if h.length == 0 {
+		return h, nil, true
+	}
+	b, err = br.Peek(headerLen + int(h.length))
+	if err != nil {
+		return header{}, nil, false
+	}
+	return h, b[headerLen:], true
+}
+
 // readFrame reads one frame from br; see frameReader.next.
 func readFrame(br *bufio.Reader, maxBody int) (header, []byte, error) {
 	fr := frameReader{br: br, maxBody: maxBody}
