@@ -139,3 +139,33 @@ func TestDeclinedFastRequestOfferedOnce(t *testing.T) {
 		t.Errorf("ServeFast offers = %d, ServeRPC calls = %d; want %d each", got, calls, workers*perWorker)
 	}
 }
+
+// Calls go to the next connection while half of MaxInFlight calls wait on
+// the first: its server may soon stop reading it.
+func TestCrowdedConnectionSendsCallsToNext(t *testing.T) {
+	checkLeaks(t)
+	h := &gateHandler{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 2, MaxInFlight: 4})
+	results := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := c.Call(context.Background(), addr, opBlock, nil)
+			results <- err
+		}()
+		<-h.entered
+	}
+	if got := c.Stats().ConnsTotal; got != 1 {
+		t.Fatalf("client ConnsTotal = %d with 2 calls waiting, want 1", got)
+	}
+	mustEcho(t, c, addr, []byte("small"))
+	if got := c.Stats().ConnsTotal; got != 2 {
+		t.Errorf("client ConnsTotal = %d, want 2 (the call beside 2 waiting ones on the second connection)", got)
+	}
+	close(h.release)
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Errorf("blocked call = %v, want nil once released", err)
+		}
+	}
+}

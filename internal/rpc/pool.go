@@ -52,8 +52,10 @@ func (p *peer) closeAll(err error) {
 // write, and the server answers them in one), which halves the system
 // calls per call with 16 callers between processes. A frame larger than
 // the connection's buffer, in either direction, holds up every frame behind
-// it, so while one is on the move calls go to the next slot. With every
-// connection busy they are spread round-robin.
+// it, so while one is on the move calls go to the next slot; so do they
+// while half of MaxInFlight calls wait on it (slow handlers, such as lock
+// waits): its server may be about to stop reading it. With every connection
+// busy they are spread round-robin.
 func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 	p, err := c.peer(addr)
 	if err != nil {
@@ -65,7 +67,7 @@ func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 		if cc == nil || !cc.usable() {
 			return c.redial(ctx, p, s)
 		}
-		if !cc.bulky() {
+		if !cc.bulky() && !cc.crowded(c.cfg.MaxInFlight/2) {
 			return cc, nil
 		}
 	}
