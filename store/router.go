@@ -200,8 +200,7 @@ func (n *Node) callDeadline(ctx context.Context, deadline time.Time, v *view, ta
 		return nil, fmt.Errorf("%w: no address for %s", errNotReady, target)
 	}
 	resp, err := n.client.CallDeadline(ctx, deadline, addr, method, body)
-	var re *rpc.RemoteError
-	if err == nil || errors.As(err, &re) {
+	if err == nil || isRemoteError(err) {
 		n.reach.note(target, n.now()) // it answered
 	}
 	if err != nil {
@@ -212,4 +211,12 @@ func (n *Node) callDeadline(ctx context.Context, deadline time.Time, v *view, ta
 		return nil, err
 	}
 	return resp, nil
+}
+
+// isRemoteError reports whether err is the peer's answer. Apart from
+// callDeadline so that the target errors.As needs is allocated only when a
+// call failed, not on every call.
+func isRemoteError(err error) bool {
+	var re *rpc.RemoteError
+	return errors.As(err, &re)
 }

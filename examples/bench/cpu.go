@@ -46,6 +46,32 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
+// syscalls is the number of read and write system calls (of every kind:
+// read, write, readv, writev, sendmsg...) process pid has made so far, from
+// syscr and syscw in /proc/<pid>/io. Counted per operation they show how
+// well requests and replies share system calls. ok=false when the file
+// cannot be read (it needs the same user, or ptrace access).
+func syscalls(pid int) (n uint64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, false
+	}
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		if k != "syscr" && k != "syscw" {
+			continue
+		}
+		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		n += c
+		found++
+	}
+	return n, found == 2
+}
+
 // cpuSet is the processes a row uses, by role.
 type cpuSet struct {
 	roles []string
@@ -57,25 +83,35 @@ func (s *cpuSet) add(role string, pids ...int) {
 	s.pids = append(s.pids, pids)
 }
 
-// sample reads every process's CPU time so far, per role.
-func (s *cpuSet) sample() ([]time.Duration, error) {
-	out := make([]time.Duration, len(s.roles))
+// sample reads every process's CPU time and system calls so far, per
+// role; calls is nil when some process's count cannot be read.
+func (s *cpuSet) sample() (cpu []time.Duration, calls []uint64, err error) {
+	cpu = make([]time.Duration, len(s.roles))
+	calls = make([]uint64, len(s.roles))
 	for i, pids := range s.pids {
 		for _, pid := range pids {
 			t, err := cpuTime(pid)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			out[i] += t
+			cpu[i] += t
+			n, ok := syscalls(pid)
+			if !ok {
+				calls = nil
+			}
+			if calls != nil {
+				calls[i] += n
+			}
 		}
 	}
-	return out, nil
+	return cpu, calls, nil
 }
 
 // cpuUse is the CPU a run used, per role, and in total.
 type cpuUse struct {
 	roles []string
 	used  []time.Duration
+	calls []uint64 // read and write system calls per role; nil: unknown
 }
 
 func (c *cpuUse) total() time.Duration {
@@ -106,20 +142,39 @@ func (c *cpuUse) text(n int) string {
 	return strings.Join(parts, ", ")
 }
 
+// callsText lists the read and write system calls per request of each
+// role: "this process 1.2, nodes 0.9"; "" when unknown.
+func (c *cpuUse) callsText(n int) string {
+	if c == nil || n <= 0 || c.calls == nil {
+		return ""
+	}
+	var parts []string
+	for i, r := range c.roles {
+		parts = append(parts, fmt.Sprintf("%s %.2f", r, float64(c.calls[i])/float64(n)))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // measureCPU runs f and reports the CPU time each role of s used meanwhile.
 func measureCPU(s *cpuSet, f func()) (*cpuUse, error) {
-	before, err := s.sample()
+	before, callsBefore, err := s.sample()
 	if err != nil {
 		return nil, err
 	}
 	f()
-	after, err := s.sample()
+	after, callsAfter, err := s.sample()
 	if err != nil {
 		return nil, err
 	}
 	u := &cpuUse{roles: s.roles, used: make([]time.Duration, len(after))}
 	for i := range after {
 		u.used[i] = after[i] - before[i]
+	}
+	if callsBefore != nil && callsAfter != nil {
+		u.calls = make([]uint64, len(callsAfter))
+		for i := range callsAfter {
+			u.calls[i] = callsAfter[i] - callsBefore[i]
+		}
 	}
 	return u, nil
 }

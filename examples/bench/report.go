@@ -69,7 +69,7 @@ func (rep *report) storeRows(key []byte, mc, rd *extServer) error {
 	}
 	for _, sc := range append(cases, more...) {
 		progress("  %s", sc.row.name)
-		r, err := measure(sc.mk, o.duration, o.concurrency, sc.procs)
+		r, err := measure(sc.mk, o.duration, o.concurrency, sc.procs, storeProfiler(o, c, sc))
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.row.name, err)
 		}
@@ -220,6 +220,9 @@ func (rep *report) printStore(w io.Writer) {
 		}
 		if per := r.r.cpu.perRequest(r.r.parOps); per > 0 {
 			note = strings.TrimPrefix(note+fmt.Sprintf("; CPU %s per op with %d callers (%s)", dur(per), rep.o.concurrency, r.r.cpu.text(r.r.parOps)), "; ")
+			if calls := r.r.cpu.callsText(r.r.parOps); calls != "" {
+				note += "; read+write system calls per op: " + calls
+			}
 		}
 		fmt.Fprintf(w, "| store | %s | %s | %s | %s ops/s (1 caller), %s ops/s (%d) | %s | %s |\n",
 			r.name, dur(r.r.p50), dur(r.r.p99), rate(r.r.seq), rate(r.r.par), rep.o.concurrency, vs, note)
@@ -282,6 +285,9 @@ func (rep *report) printHTTP(w io.Writer) {
 		note := fmt.Sprintf("%d requests, %d errors, %d lost updates", r.requests(), r.counts[outFailed], r.counts[outLost]+r.counts[outSkipped])
 		if per := h.cpu.perRequest(r.requests()); per > 0 {
 			note += fmt.Sprintf("; CPU %s per request (%s)", dur(per), h.cpu.text(r.requests()))
+			if calls := h.cpu.callsText(r.requests()); calls != "" {
+				note += "; read+write system calls per request: " + calls
+			}
 			if d, ok := rep.sessionCPU(h); ok && h.c.backend != backendNone {
 				note += fmt.Sprintf(", session CPU %s", dur(d))
 			}
@@ -341,7 +347,8 @@ func (rep *report) printLegend(w io.Writer) {
 		"A lost update is a counter that went back. "+
 		"CPU per request: user+system CPU time from /proc/<pid>/stat of every process the row uses (the 3 app processes, "+
 		"this process as balancer and load generator, and the memcached or Redis server of its row), divided by the row's requests; "+
-		"session CPU is that minus the floor row's.\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
+		"session CPU is that minus the floor row's. "+
+		"System calls per op or request: syscr+syscw from /proc/<pid>/io of the same processes (reads and writes of every kind).\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
 }
 
 // errSample names the three most common errors, if any.

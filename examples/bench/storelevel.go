@@ -39,8 +39,9 @@ type opResult struct {
 const storeKeys = 64 // sessions cycled through per row
 
 // measure runs op for d/2 from one caller, then for d/2 from conc callers,
-// charging the CPU time of procs during the latter.
-func measure(mk opMaker, d time.Duration, conc int, procs *cpuSet) (opResult, error) {
+// charging the CPU time of procs during the latter; prof, when not nil, is
+// started as the conc callers start and stopped when they end.
+func measure(mk opMaker, d time.Duration, conc int, procs *cpuSet, prof func(d time.Duration) (stop func())) (opResult, error) {
 	op := mk()
 	if err := warmUp(op); err != nil {
 		return opResult{}, err
@@ -59,7 +60,12 @@ func measure(mk opMaker, d time.Duration, conc int, procs *cpuSet) (opResult, er
 	r.seq = float64(n) / time.Since(start).Seconds()
 	r.p50, r.p99 = lat.percentiles()
 	var errs int
-	cpu, err := measureCPU(procs, func() { r.par, r.parOps, errs = parallel(mk, d/2, conc) })
+	cpu, err := measureCPU(procs, func() {
+		if prof != nil {
+			defer prof(d / 2)()
+		}
+		r.par, r.parOps, errs = parallel(mk, d/2, conc)
+	})
 	if err != nil {
 		return r, fmt.Errorf("CPU time: %w", err)
 	}

@@ -97,6 +97,17 @@ func newClientConn(c *Client, addr string, nc net.Conn) *clientConn {
 
 func (cc *clientConn) usable() bool { return !cc.broken.Load() }
 
+// bulky reports whether a frame larger than the connection's buffer is
+// being written or read on it: a new call would wait behind it.
+func (cc *clientConn) bulky() bool { return cc.w.large.Load() > 0 || cc.fr.large.Load() }
+
+// crowded reports whether at least n calls wait on the connection.
+func (cc *clientConn) crowded(n int) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.pending) >= n
+}
+
 // probeIdle is how long a connection nobody reads must have been unused
 // before it is probed: a peer rarely closes a connection within a
 // millisecond of using it, and the router retries the call that hits one.

@@ -32,9 +32,11 @@ type Config struct {
 	TLS *tls.Config
 
 	// ConnsPerPeer is the number of persistent connections kept per remote
-	// address. Default 2: requests are multiplexed over each connection and
-	// spread round-robin, so one large frame does not stall every call to
-	// that peer, while the connection count stays small on big clusters.
+	// address. Default 2: requests are multiplexed over the first
+	// connection, where concurrent ones share system calls, and go to the
+	// next while a frame larger than its buffer (16 KiB) is on the move on
+	// it, so one large frame does not stall every call to that peer; the
+	// connection count stays small on big clusters.
 	ConnsPerPeer int
 
 	// MaxFrame is the largest frame body accepted or sent, in bytes. Default

@@ -15,7 +15,10 @@
 // id, replies may come back in any order and are matched by id. A call whose
 // deadline passes stops waiting; its late reply is dropped and the
 // connection stays in use. When a connection breaks, every call waiting on
-// it fails at once with ErrUnreachable and the next call redials.
+// it fails at once with ErrUnreachable and the next call redials. Calls use
+// the first connection, where concurrent ones share system calls, and the
+// next only while the first moves a frame larger than its buffer or has half
+// of MaxInFlight calls waiting.
 //
 // A caller whose connection nobody else is reading reads its reply off the
 // connection itself rather than waiting for a reader goroutine to hand it

@@ -92,6 +92,9 @@ type frameReader struct {
 	h       header // the frame whose body is being read, when inBody
 	inBody  bool
 	body    []byte // the part of h's body read so far
+	// large is set while the body being read is larger than bufSize:
+	// frames behind it wait. Read by other goroutines (see bulky).
+	large atomic.Bool
 }
 
 func newFrameReader(r io.Reader, maxBody int) *frameReader {
@@ -120,6 +123,9 @@ func (fr *frameReader) next() (header, []byte, error) {
 			return header{}, nil, err
 		}
 		fr.h, fr.inBody, fr.body = h, true, nil
+		if h.length > bufSize {
+			fr.large.Store(true)
+		}
 	}
 	var err error
 	fr.body, err = readBody(fr.br, fr.body, int(fr.h.length))
@@ -131,7 +137,37 @@ func (fr *frameReader) next() (header, []byte, error) {
 	}
 	h, body := fr.h, fr.body
 	fr.inBody, fr.body = false, nil
+	if h.length > bufSize {
+		fr.large.Store(false)
+	}
 	return h, body, nil
+}
+
+// peekFrame returns the next frame when the whole of it is already in br's
+// buffer, without consuming it or reading the connection: body aliases br's
+// buffer and is valid only until br is next read, peeked or discarded.
+// ok=false when it is not all buffered, or its header is invalid (readFrame
+// then reports that).
+func peekFrame(br *bufio.Reader, maxBody int) (h header, body []byte, ok bool) {
+	n := br.Buffered()
+	if n < headerLen {
+		return header{}, nil, false
+	}
+	b, err := br.Peek(headerLen)
+	if err != nil {
+		return header{}, nil, false
+	}
+	if h, err = parseHeader(b, maxBody); err != nil || n < headerLen+int(h.length) {
+		return header{}, nil, false
+	}
+	if h.length == 0 {
+		return h, nil, true
+	}
+	b, err = br.Peek(headerLen + int(h.length))
+	if err != nil {
+		return header{}, nil, false
+	}
+	return h, b[headerLen:], true
 }
 
 // readFrame reads one frame from br; see frameReader.next.
@@ -183,6 +219,9 @@ type frameWriter struct {
 	// waiting counts goroutines blocked on mu; read without mu to decide
 	// whether to flush.
 	waiting atomic.Int32
+	// large counts frames larger than bufSize being written or waiting to
+	// be: frames behind them wait. Read without mu (see bulky).
+	large atomic.Int32
 
 	mu       sync.Mutex  // guards buf, vec, vecs, err and deadline
 	buf      []byte      // frames not yet written; capacity bufSize
@@ -243,6 +282,10 @@ func (w *frameWriter) flush() error {
 
 func (w *frameWriter) put(h header, body []byte, hold bool) error {
 	h.length = uint32(len(body))
+	if len(body) > bufSize {
+		w.large.Add(1)
+		defer w.large.Add(-1)
+	}
 	w.waiting.Add(1)
 	w.mu.Lock()
 	w.waiting.Add(-1)

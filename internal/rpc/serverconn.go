@@ -118,20 +118,29 @@ func (sc *serverConn) handshake() (net.Conn, error) {
 func (sc *serverConn) readRequests(br *bufio.Reader) {
 	defer sc.wg.Done()
 	for {
+		// A request already whole in br's buffer goes to the FastHandler
+		// as it lies there: no copy and no allocation for its body.
+		triedFast := false
+		if h, body, ok := peekFrame(br, sc.s.cfg.MaxFrame); ok && h.kind == kindRequest {
+			if sc.serveFast(br, h, body, true) {
+				continue
+			}
+			triedFast = true
+		}
 		h, body, err := readFrame(br, sc.s.cfg.MaxFrame)
 		if err != nil {
 			sc.ended <- err
 			return
 		}
-		sc.s.stats.bytesIn.Add(uint64(headerLen + len(body)))
 		if h.kind != kindRequest {
 			sc.ended <- fmt.Errorf("rpc: frame kind %d sent to a server: %w", h.kind, ErrBadFrame)
 			return
 		}
-		sc.s.stats.calls.Add(1)
-		if sc.serveFast(h, body, sc.arrived(br)) {
+		if !triedFast && sc.serveFast(br, h, body, false) {
 			continue
 		}
+		sc.s.stats.bytesIn.Add(uint64(headerLen + len(body)))
+		sc.s.stats.calls.Add(1)
 		// Replies held for the requests before this one must not wait for
 		// a handler slot or for this handler.
 		if err := sc.w.flush(); err != nil {
@@ -182,11 +191,13 @@ func (sc *serverConn) handle(h header, body []byte) {
 }
 
 // serveFast answers h inline when the Handler is a FastHandler that can.
-// more: the next request is already read, so the reply may wait in the
-// buffer to go out with the next one's in one write; every reply goes out
-// before the reader next waits for the connection (frameBuffered holds until
-// then) or for a handler.
-func (sc *serverConn) serveFast(h header, body []byte, more bool) (done bool) {
+// inBuf: body lies in br's buffer (peekFrame) and the frame is consumed
+// from br here once answered; otherwise it was read already. A reply may
+// wait in the writer's buffer to go out with the next one's in one write
+// when the next request has arrived whole (arrived, asked once body is no
+// longer needed); every reply goes out before the reader next waits for the
+// connection (frameBuffered holds until then) or for a handler.
+func (sc *serverConn) serveFast(br *bufio.Reader, h header, body []byte, inBuf bool) (done bool) {
 	fh, ok := sc.s.h.(FastHandler)
 	if !ok {
 		return false
@@ -202,8 +213,13 @@ func (sc *serverConn) serveFast(h header, body []byte, more bool) (done bool) {
 	if !ok || len(resp) > sc.s.cfg.MaxFrame {
 		return false
 	}
+	if inBuf {
+		br.Discard(headerLen + len(body)) // buffered: cannot fail
+	}
+	sc.s.stats.bytesIn.Add(uint64(headerLen + len(body)))
+	sc.s.stats.calls.Add(1)
 	send := sc.w.write
-	if more {
+	if sc.arrived(br) {
 		send = sc.w.hold
 	}
 	if err := send(header{kind: kindResponse, method: h.method, id: h.id}, resp); err != nil {
