@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/e5b1d45c/sessring/internal/testkit"
 	"io"
 	"sync/atomic"
 	"testing"
+
+	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // gateHandler blocks opBlock until release is closed (or ctx ends) and
