@@ -86,9 +86,18 @@ func TestOldSecretKeysReadAndRetire(t *testing.T) {
 	if copies != 1 {
 		t.Fatalf("memcached holds %d copies of one session, want 1", copies)
 	}
-	// "kept" under the old key, "rewritten" under the new one, "mixed".
-	if n := len(rawKeys(t, srv.Addr)); n != 3 {
-		t.Fatalf("memcached holds %d keys, want 3", n)
+	// Each session is under exactly the key its last write used.
+	for _, w := range []struct {
+		token string
+		under *Memcached
+		not   *Memcached
+	}{{"kept", before, only}, {"rewritten", only, before}} {
+		if _, ok := rawGet(t, srv.Addr, w.under.codec.Load().storageKey(w.token)); !ok {
+			t.Errorf("%s: no copy under the key it was written with", w.token)
+		}
+		if _, ok := rawGet(t, srv.Addr, w.not.codec.Load().storageKey(w.token)); ok {
+			t.Errorf("%s: a copy under the other key", w.token)
+		}
 	}
 }
 
