@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -118,8 +119,18 @@ func newer(a, b *entry) bool {
 	if a.stub != b.stub {
 		return b.stub // the same version with its body beats a stub
 	}
+	if sameBody(a, b) {
+		return false // the usual case: the same version from two holders
+	}
 	ha, hb := a.contentHash(), b.contentHash()
 	return ha > hb
+}
+
+// sameBody reports whether a and b have the same encodeBody, without
+// encoding them: equal bodies hash alike, so newer need not hash them.
+func sameBody(a, b *entry) bool {
+	return a.kind == b.kind && a.deleted == b.deleted && a.expiry == b.expiry && a.idle == b.idle &&
+		bytes.Equal(a.value, b.value) && maps.EqualFunc(a.fields, b.fields, bytes.Equal)
 }
 
 func (e *entry) contentHash() uint64 {
