@@ -22,7 +22,7 @@ type partition struct {
 
 	// mu guards the fields below.
 	mu     sync.RWMutex
-	items  map[string]*entry
+	items  itemSet
 	bytes  int64
 	digest uint64 // XOR of itemHash over items, for anti-entropy
 	// ready is true when this node holds a complete copy for its current
@@ -59,7 +59,7 @@ const (
 )
 
 func newPartition(id int) *partition {
-	return &partition{id: id, items: make(map[string]*entry)}
+	return &partition{id: id}
 }
 
 // itemHash mixes a token and version into the partition digest.
@@ -69,7 +69,7 @@ func itemHash(token string, version uint64) uint64 {
 
 func (p *partition) get(token string) *entry {
 	p.mu.RLock()
-	e := p.items[token]
+	e := p.items.get(token)
 	p.mu.RUnlock()
 	return e
 }
@@ -77,7 +77,7 @@ func (p *partition) get(token string) *entry {
 // readState returns what a read needs under one lock acquisition.
 func (p *partition) readState(token string) (e *entry, ready bool, blockUntil time.Time) {
 	p.mu.RLock()
-	e, ready, blockUntil = p.items[token], p.ready, p.blockUntil
+	e, ready, blockUntil = p.items.get(token), p.ready, p.blockUntil
 	p.mu.RUnlock()
 	return e, ready, blockUntil
 }
@@ -209,9 +209,9 @@ func (p *partition) swapLocked(token string, old, e *entry) int64 {
 		delta -= int64(old.size)
 	}
 	if e == nil {
-		delete(p.items, token)
+		p.items.del(token)
 	} else {
-		p.items[token] = e
+		p.items.set(token, e)
 		p.digest ^= itemHash(token, e.version)
 		delta += int64(e.size)
 	}
@@ -223,7 +223,7 @@ func (p *partition) swapLocked(token string, old, e *entry) int64 {
 func (p *partition) install(token string, expect, e *entry, used *atomic.Int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cur := p.items[token]
+	cur := p.items.get(token)
 	if cur != expect {
 		return false
 	}
@@ -236,12 +236,12 @@ func (p *partition) install(token string, expect, e *entry, used *atomic.Int64) 
 func (p *partition) merge(token string, e *entry, used *atomic.Int64) (*entry, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cur := p.items[token]
+	cur := p.items.get(token)
 	if !newer(e, cur) {
 		if cur != nil && e.version == cur.version && e.access > cur.access {
 			touched := cur.clone()
 			touched.access = e.access
-			p.items[token] = touched
+			p.items.set(token, touched)
 			return touched, false
 		}
 		return cur, false
@@ -253,7 +253,7 @@ func (p *partition) merge(token string, e *entry, used *atomic.Int64) (*entry, b
 // remove drops token if its entry is still expect.
 func (p *partition) remove(token string, expect *entry, used *atomic.Int64) {
 	p.mu.Lock()
-	if cur := p.items[token]; cur != nil && cur == expect {
+	if cur := p.items.get(token); cur != nil && cur == expect {
 		used.Add(p.swapLocked(token, cur, nil))
 	}
 	p.mu.Unlock()
@@ -263,7 +263,7 @@ func (p *partition) remove(token string, expect *entry, used *atomic.Int64) {
 func (p *partition) clear(used *atomic.Int64) {
 	p.mu.Lock()
 	used.Add(-p.bytes)
-	p.items = make(map[string]*entry)
+	p.items = itemSet{}
 	p.bytes, p.digest = 0, 0
 	p.ready, p.resync, p.held = false, resyncNone, false
 	p.gen++
@@ -278,8 +278,11 @@ type tokenEntry struct {
 // snapshot returns the partition's entries (shared, immutable).
 func (p *partition) snapshot() []tokenEntry {
 	p.mu.RLock()
-	out := make([]tokenEntry, 0, len(p.items))
-	for t, e := range p.items {
+	out := make([]tokenEntry, 0, p.items.len())
+	if p.items.m == nil {
+		out = append(out, p.items.small...)
+	}
+	for t, e := range p.items.m {
 		out = append(out, tokenEntry{t, e})
 	}
 	p.mu.RUnlock()
@@ -289,5 +292,75 @@ func (p *partition) snapshot() []tokenEntry {
 func (p *partition) stats() (items int, bytes int64, digest uint64) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return len(p.items), p.bytes, p.digest
+	return p.items.len(), p.bytes, p.digest
+}
+
+// itemSet maps tokens to entries. Most partitions hold a handful of
+// sessions (16384 partitions: 100,000 sessions put about six copies in each
+// held partition), and a Go map of even one entry costs a 208 B group of
+// eight slots, more than the entry itself; so up to smallItems entries are
+// kept in a slice (24 B each, scanned), and a map takes over beyond that.
+type itemSet struct {
+	small []tokenEntry // while m is nil
+	m     map[string]*entry
+}
+
+const smallItems = 16
+
+func (s *itemSet) len() int {
+	if s.m != nil {
+		return len(s.m)
+	}
+	return len(s.small)
+}
+
+func (s *itemSet) get(token string) *entry {
+	if s.m != nil {
+		return s.m[token]
+	}
+	for i := range s.small {
+		if s.small[i].token == token {
+			return s.small[i].e
+		}
+	}
+	return nil
+}
+
+func (s *itemSet) set(token string, e *entry) {
+	if s.m != nil {
+		s.m[token] = e
+		return
+	}
+	for i := range s.small {
+		if s.small[i].token == token {
+			s.small[i].e = e
+			return
+		}
+	}
+	if len(s.small) < smallItems {
+		s.small = append(s.small, tokenEntry{token, e})
+		return
+	}
+	s.m = make(map[string]*entry, smallItems+1)
+	for _, te := range s.small {
+		s.m[te.token] = te.e
+	}
+	s.m[token] = e
+	s.small = nil
+}
+
+func (s *itemSet) del(token string) {
+	if s.m != nil {
+		delete(s.m, token)
+		return
+	}
+	for i := range s.small {
+		if s.small[i].token == token {
+			last := len(s.small) - 1
+			s.small[i] = s.small[last]
+			s.small[last] = tokenEntry{} // drop the references
+			s.small = s.small[:last]
+			return
+		}
+	}
 }
