@@ -63,6 +63,8 @@ func (n *Node) compareWith(ctx context.Context, v *view, replica string, items [
 		enc.Uvarint(it.digest)
 	}
 	resp, err := n.call(ctx, v, replica, mDigest, enc.B)
+	n.stats.antiEntropyCalls.Add(1)
+	n.stats.antiEntropyBytes.Add(uint64(len(enc.B) + len(resp)))
 	if err != nil {
 		return
 	}
@@ -86,6 +88,8 @@ func (n *Node) syncPartition(ctx context.Context, v *view, replica string, p int
 	enc.Uvarint(uint64(p))
 	encodeEntries(&enc, n.parts[p].snapshot())
 	resp, err := n.call(ctx, v, replica, mSync, enc.B)
+	n.stats.antiEntropyCalls.Add(1)
+	n.stats.antiEntropyBytes.Add(uint64(len(enc.B) + len(resp)))
 	if err != nil {
 		return err
 	}
