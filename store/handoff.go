@@ -22,6 +22,7 @@ func (n *Node) handoffLoop() {
 	defer n.wg.Done()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	backoff := minPullRetry
 	for {
 		select {
 		case <-n.stop:
@@ -30,12 +31,24 @@ func (n *Node) handoffLoop() {
 		case <-retry.C:
 		}
 		if n.pullPending() > 0 {
-			retry.Reset(100 * time.Millisecond)
+			retry.Reset(backoff)
+			backoff = min(2*backoff, maxPullRetry)
 		} else {
+			backoff = minPullRetry
 			n.noteCaughtUp()
 		}
 	}
 }
+
+// A round that leaves partitions pending is retried after minPullRetry,
+// doubling up to maxPullRetry. The usual first failure is a source that has
+// not yet heard of the joiner (errOtherView, which also pushes it the
+// joiner's membership): it knows a few milliseconds later, and a joiner
+// that waited a flat 100 ms spent most of a small join waiting.
+const (
+	minPullRetry = 10 * time.Millisecond
+	maxPullRetry = 100 * time.Millisecond
+)
 
 // pullPending runs one round of pulls and returns how many partitions are
 // still not ready.
