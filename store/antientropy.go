@@ -122,6 +122,13 @@ func (n *Node) serveDigest(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		if owner != h.from || replica != n.name {
 			continue // views differ: compare again next round
 		}
+		if !n.parts[p].isReady() {
+			// Being pulled here (a joiner, a new replica): the pull asks
+			// every source, the owner included, before it is marked ready,
+			// and a sync now would send the owner's whole copy a second
+			// time. Compared again once ready.
+			continue
+		}
 		if _, _, mine := n.parts[p].stats(); mine != dg {
 			diff = append(diff, p)
 		}
