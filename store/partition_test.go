@@ -76,3 +76,61 @@ func TestPartitionItemsSmallAndLarge(t *testing.T) {
 	want = map[string]*entry{}
 	check("after clear")
 }
+
+// TestPartitionDue checks that the sweep is handed exactly the entries it
+// acts on: tombstones past their time and sessions no longer live, in the
+// small form of a partition and in the map form.
+func TestPartitionDue(t *testing.T) {
+	now := int64(1_000_000_000)
+	for _, filler := range []int{0, 2 * smallItems} {
+		p := newPartition(0)
+		var used atomic.Int64
+		add := func(tok string, e *entry) {
+			e.kind = KindBytes
+			e.version = 1
+			e.computeSize(tok)
+			p.merge(tok, e, &used)
+		}
+		for i := range filler {
+			add(fmt.Sprintf("live-%d", i), &entry{expiry: now + 1})
+		}
+		add("live", &entry{expiry: now + 1})
+		add("forever", &entry{})
+		add("expired", &entry{expiry: now})
+		add("idle-out", &entry{idle: 10, access: now - 10})
+		add("idle-in", &entry{idle: 10, access: now - 9})
+		add("tomb-due", &entry{deleted: true, expiry: now})
+		add("tomb-kept", &entry{deleted: true, expiry: now + 1})
+		got := map[string]bool{}
+		for _, te := range p.due(now) {
+			got[te.token] = true
+		}
+		want := map[string]bool{"expired": true, "idle-out": true, "tomb-due": true}
+		if len(got) != len(want) {
+			t.Errorf("%d more entries: due = %v, want %v", filler, got, want)
+		}
+		for tok := range want {
+			if !got[tok] {
+				t.Errorf("%d more entries: due lacks %s (got %v)", filler, tok, got)
+			}
+		}
+		// What the sweep left is handed over again; an earlier time finds
+		// nothing due; an entry installed already due is found at once.
+		if again := p.due(now); len(again) != len(want) {
+			t.Errorf("%d more entries: a second due(now) = %d entries, want %d", filler, len(again), len(want))
+		}
+		if early := p.due(now - 100); len(early) != 0 {
+			t.Errorf("%d more entries: due(before anything expires) = %v", filler, early)
+		}
+		for _, te := range p.due(now) {
+			p.remove(te.token, te.e, &used)
+		}
+		if left := p.due(now); len(left) != 0 {
+			t.Errorf("%d more entries: due after removing the due ones = %v", filler, left)
+		}
+		add("late", &entry{expiry: now - 5})
+		if late := p.due(now); len(late) != 1 || late[0].token != "late" {
+			t.Errorf("%d more entries: due after installing an expired entry = %v, want just late", filler, late)
+		}
+	}
+}
