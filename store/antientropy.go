@@ -63,6 +63,8 @@ func (n *Node) compareWith(ctx context.Context, v *view, replica string, items [
 		enc.Uvarint(it.digest)
 	}
 	resp, err := n.call(ctx, v, replica, mDigest, enc.B)
+	n.stats.antiEntropyCalls.Add(1)
+	n.stats.antiEntropyBytes.Add(uint64(len(enc.B) + len(resp)))
 	if err != nil {
 		return
 	}
@@ -86,6 +88,8 @@ func (n *Node) syncPartition(ctx context.Context, v *view, replica string, p int
 	enc.Uvarint(uint64(p))
 	encodeEntries(&enc, n.parts[p].snapshot())
 	resp, err := n.call(ctx, v, replica, mSync, enc.B)
+	n.stats.antiEntropyCalls.Add(1)
+	n.stats.antiEntropyBytes.Add(uint64(len(enc.B) + len(resp)))
 	if err != nil {
 		return err
 	}
@@ -117,6 +121,13 @@ func (n *Node) serveDigest(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		owner, replica := v.table.Holders(p)
 		if owner != h.from || replica != n.name {
 			continue // views differ: compare again next round
+		}
+		if !n.parts[p].isReady() {
+			// Being pulled here (a joiner, a new replica): the pull asks
+			// every source, the owner included, before it is marked ready,
+			// and a sync now would send the owner's whole copy a second
+			// time. Compared again once ready.
+			continue
 		}
 		if _, _, mine := n.parts[p].stats(); mine != dg {
 			diff = append(diff, p)

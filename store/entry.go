@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -16,12 +17,20 @@ import (
 // entry is one stored session version. Entries are immutable once stored:
 // writers build a new entry and swap it in, so readers can use one without
 // holding a lock and without copying.
+//
+// The small fields come first so they share one word: the struct is 112 B
+// (the 112 B size class) rather than 120 B in the 128 B class.
 type entry struct {
 	kind    Kind
 	deleted bool // tombstone: keeps the version so a stale copy cannot resurrect
 	// reply: decoded from a reply frame for one API call (decodeReplyEntry),
 	// never stored; its slices belong to that call's caller.
-	reply   bool
+	reply bool
+	// stub: the body (value, fields) was passivated; this exact version is
+	// in the backup and is loaded back on demand (passivate.go).
+	stub bool
+	// backed is set once this exact entry is stored in the backup.
+	backed  atomic.Bool
 	version uint64
 	value   []byte
 	fields  map[string][]byte
@@ -29,11 +38,6 @@ type entry struct {
 	idle    int64 // nanoseconds, 0: none
 	access  int64 // unix nanoseconds of the last touch or write
 	size    int   // cached accounting size
-	// stub: the body (value, fields) was passivated; this exact version is
-	// in the backup and is loaded back on demand (passivate.go).
-	stub bool
-	// backed is set once this exact entry is stored in the backup.
-	backed atomic.Bool
 	// ops are the ids of the writes that made this version and its recent
 	// predecessors; opsCut is the newest record dropped early (opid.go).
 	ops    []opRecord
@@ -43,7 +47,7 @@ type entry struct {
 // Accounting constants: what a session costs on the heap beyond its bytes,
 // measured with Go 1.26 (TestAccountingTracksHeap keeps them honest).
 const (
-	entryOverhead  = 176 // the entry struct (128 B size class) and its slot in the partition map
+	entryOverhead  = 152 // the entry struct (112 B), its token's allocation rounding, its slot in the partition (24 B in a small partition's slice, ~40 B in a map)
 	fieldsOverhead = 48  // a field map's header
 	fieldGroup     = 328 // one group of 8 slots of a field map; ceil(n/7) of them at full load
 	fieldOverhead  = 16  // allocation rounding of a field's key and value
@@ -118,8 +122,18 @@ func newer(a, b *entry) bool {
 	if a.stub != b.stub {
 		return b.stub // the same version with its body beats a stub
 	}
+	if sameBody(a, b) {
+		return false // the usual case: the same version from two holders
+	}
 	ha, hb := a.contentHash(), b.contentHash()
 	return ha > hb
+}
+
+// sameBody reports whether a and b have the same encodeBody, without
+// encoding them: equal bodies hash alike, so newer need not hash them.
+func sameBody(a, b *entry) bool {
+	return a.kind == b.kind && a.deleted == b.deleted && a.expiry == b.expiry && a.idle == b.idle &&
+		bytes.Equal(a.value, b.value) && maps.EqualFunc(a.fields, b.fields, bytes.Equal)
 }
 
 func (e *entry) contentHash() uint64 {

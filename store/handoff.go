@@ -22,6 +22,7 @@ func (n *Node) handoffLoop() {
 	defer n.wg.Done()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	backoff := minPullRetry
 	for {
 		select {
 		case <-n.stop:
@@ -30,12 +31,24 @@ func (n *Node) handoffLoop() {
 		case <-retry.C:
 		}
 		if n.pullPending() > 0 {
-			retry.Reset(100 * time.Millisecond)
+			retry.Reset(backoff)
+			backoff = min(2*backoff, maxPullRetry)
 		} else {
+			backoff = minPullRetry
 			n.noteCaughtUp()
 		}
 	}
 }
+
+// A round that leaves partitions pending is retried after minPullRetry,
+// doubling up to maxPullRetry. The usual first failure is a source that has
+// not yet heard of the joiner (errOtherView, which also pushes it the
+// joiner's membership): it knows a few milliseconds later, and a joiner
+// that waited a flat 100 ms spent most of a small join waiting.
+const (
+	minPullRetry = 10 * time.Millisecond
+	maxPullRetry = 100 * time.Millisecond
+)
 
 // pullPending runs one round of pulls and returns how many partitions are
 // still not ready.
@@ -44,7 +57,15 @@ func (n *Node) pullPending() int {
 	if v == nil || n.leaving.Load() {
 		return 0
 	}
-	bySource := make(map[string][]int)
+	// Each partition is pulled whole from one source first: its first
+	// source, which is the owner before this view where that is a source
+	// (view.sources lists it first; the owner has the newest access times).
+	// Every other source is asked afterwards with this node's digest, so
+	// one whose copy now matches sends nothing. Every source still answers
+	// for every partition, as before, but the bytes cross once instead of
+	// once per holder.
+	first := make(map[string][]int)
+	rest := make(map[string][]int)
 	needs := make(map[int]int)
 	gens := make(map[int]uint64) // a resync marked during the round voids it
 	left := 0
@@ -63,38 +84,43 @@ func (n *Node) pullPending() int {
 		}
 		needs[p] = len(srcs)
 		gens[p] = part.generation()
-		for _, s := range srcs {
-			bySource[s] = append(bySource[s], p)
+		first[srcs[0]] = append(first[srcs[0]], p)
+		for _, s := range srcs[1:] {
+			rest[s] = append(rest[s], p)
 		}
 	}
 	if len(needs) == 0 {
 		return left
 	}
+	// The sources of a phase are pulled in parallel, each in pullStreams
+	// groups.
 	var mu sync.Mutex // guards needs and full
 	full := make(map[int]bool)
-	var wg sync.WaitGroup
-	for src, ps := range bySource {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			done, complete, err := n.pullFrom(v, src, ps)
-			if err != nil {
-				n.log.Debug("handoff pull", "from", src, "partitions", len(ps), "err", err)
-			} else {
-				n.observeOp(OpPull, start)
+	for _, phase := range []map[string][]int{first, rest} {
+		var wg sync.WaitGroup
+		for src, ps := range phase {
+			for _, group := range pullGroups(ps) {
+				wg.Go(func() {
+					start := time.Now()
+					done, complete, err := n.pullFrom(v, src, group)
+					if err != nil {
+						n.log.Debug("handoff pull", "from", src, "partitions", len(group), "err", err)
+					} else {
+						n.observeOp(OpPull, start)
+					}
+					mu.Lock()
+					for _, p := range done {
+						needs[p]--
+					}
+					for _, p := range complete {
+						full[p] = true
+					}
+					mu.Unlock()
+				})
 			}
-			mu.Lock()
-			for _, p := range done {
-				needs[p]--
-			}
-			for _, p := range complete {
-				full[p] = true
-			}
-			mu.Unlock()
-		}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	for p, c := range needs {
 		if c > 0 || !(full[p] || n.parts[p].mayCompleteWithout(v)) {
 			left++ // retried; a lost previous holder may have what is missing
@@ -105,6 +131,20 @@ func (n *Node) pullPending() int {
 		}
 	}
 	return left
+}
+
+// pullStreams is how many pulls run at once against one source: while one
+// page is merged here, the source encodes the next.
+const pullStreams = 2
+
+// pullGroups splits ps into up to pullStreams interleaved groups.
+func pullGroups(ps []int) [][]int {
+	k := min(pullStreams, len(ps))
+	groups := make([][]int, k)
+	for i, p := range ps {
+		groups[i%k] = append(groups[i%k], p)
+	}
+	return groups
 }
 
 // pullFrom copies partitions ps from src, page by page, and returns those
@@ -220,7 +260,10 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 			complete = append(complete, p)
 		}
 	}
-	var enc wire.Encoder
+	// size (the accounting size: payload plus more than an entry's encoded
+	// overhead) bounds the encoding, so the page is written into one buffer
+	// instead of growing and copying a 4 MiB slice a dozen times.
+	enc := wire.Encoder{B: make([]byte, 0, size+16*len(ps)+64)}
 	encodeEntries(&enc, list)
 	encodeInts(&enc, done)
 	encodeInts(&enc, complete)

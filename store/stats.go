@@ -15,6 +15,11 @@ type counters struct {
 	partitionsPulled           atomic.Uint64
 	viewMismatches             atomic.Uint64
 	expired, full, evicted     atomic.Uint64
+	// antiEntropyCalls and antiEntropyBytes count the digest and sync calls
+	// this node made as owner and their body bytes both ways (request plus
+	// reply, frame headers not included): the idle cost of anti-entropy,
+	// read by BenchmarkAntiEntropyIdle. Not in Stats yet.
+	antiEntropyCalls, antiEntropyBytes atomic.Uint64
 }
 
 // Stats is a snapshot of a node's state and counters.

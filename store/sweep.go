@@ -40,7 +40,7 @@ func (n *Node) sweep() {
 	n.dropOrphans(v, now)
 	for p, part := range n.parts {
 		owner := v.table.Owner(p) == n.name && part.isReady()
-		for _, te := range part.snapshot() {
+		for _, te := range part.due(now.UnixNano()) {
 			n.sweepEntry(v, p, te, owner, now.UnixNano())
 		}
 	}
