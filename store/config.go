@@ -229,6 +229,9 @@ type Config struct {
 	// are this build's (version.Supported) when zero: tests use it to run a
 	// node of another release in-process.
 	versions version.Range
+	// leasePageBytes bounds one page of a lease hand-back (serveLease);
+	// zero means maxPullBytes. Tests lower it to page small clusters.
+	leasePageBytes int
 }
 
 // DefaultOpTimeout is how long an operation waits by default: Config.OpTimeout

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,4 +199,48 @@ func TestAntiEntropyRepairsReplica(t *testing.T) {
 		e := r.parts[p].get("repairme")
 		return e != nil && string(e.value) == "v1"
 	})
+}
+
+// TestJoinHandBackIsPaged: a joiner takes over partitions whose previous
+// owners hand their sessions back with the first read lease. Handed back
+// in one reply that could exceed the peer frame limit (a joiner taking a
+// large share of 100k sessions), so at cluster version 2 the reply is
+// paged: here pages of 16 KiB for 2000 sessions of 1 KiB. The joiner gets
+// every page, then its lease, and every session reads back.
+func TestJoinHandBackIsPaged(t *testing.T) {
+	c := newTestClusterWith(t, 3, func(cfg *Config) { cfg.leasePageBytes = 16 << 10 })
+	val := strings.Repeat("x", 1024)
+	acked := map[string]string{}
+	n := c.Nodes()[0]
+	for i := range 2000 {
+		tok := fmt.Sprintf("page-%05d", i)
+		if err := n.Commit(tok, []byte(val+tok), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		acked[tok] = val + tok
+	}
+	joiner := c.Add()
+	c.WaitConverged()
+	pages := uint64(0)
+	for _, m := range c.Nodes() {
+		pages += m.stats.leasePages.Load()
+	}
+	if pages == 0 {
+		t.Errorf("no lease reply was paged; want the hand-back split into pages of 16 KiB")
+	}
+	var owned []string
+	for tok := range acked {
+		if o, _ := joiner.Locate(tok); o == joiner.Name() {
+			owned = append(owned, tok)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "the joiner serves its sessions from memory (read lease held)", func() bool {
+		for _, tok := range owned {
+			if _, ok := joiner.localFastRead(tok); !ok {
+				return false
+			}
+		}
+		return len(owned) > 0
+	})
+	checkAll(t, c, acked)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/e5b1d45c/sessring/internal/version"
 	"github.com/e5b1d45c/sessring/internal/wire"
 	"github.com/e5b1d45c/sessring/store/internal/lease"
 )
@@ -111,30 +112,51 @@ func (n *Node) requestLease(v *view, replica string) {
 	ctx, cancel := context.WithTimeout(context.Background(), leaseDuration/2)
 	defer cancel()
 	sent := n.now()
-	var enc wire.Encoder
-	header{n.name, v.id()}.encode(&enc)
-	resp, err := n.call(ctx, v, replica, mLease, enc.B)
-	if err != nil {
-		return
+	// At cluster version 2 the replica may hand back the sessions of the
+	// partitions it owned meanwhile over several replies (a joiner takes
+	// over thousands at once); the lease holds only after the last one.
+	paged := n.writeVersion() >= version.V2
+	for {
+		var enc wire.Encoder
+		header{n.name, v.id()}.encode(&enc)
+		if paged {
+			enc.Bool(true)
+		}
+		resp, err := n.call(ctx, v, replica, mLease, enc.B)
+		if err != nil {
+			return
+		}
+		d := wire.NewDecoder(resp)
+		list, err := decodeEntries(d)
+		more := false
+		if err == nil && paged {
+			more = d.Bool()
+		}
+		if err == nil {
+			err = d.Finish()
+		}
+		if err != nil {
+			return
+		}
+		// Take what the replica wrote as interim owner before serving reads.
+		n.mergeAll(list)
+		if !more {
+			break
+		}
 	}
-	d := wire.NewDecoder(resp)
-	list, err := decodeEntries(d)
-	if err == nil {
-		err = d.Finish()
-	}
-	if err != nil {
-		return
-	}
-	// Take what the replica wrote as interim owner before serving reads.
-	n.mergeAll(list)
 	n.readLeases.mu.Lock()
 	n.readLeases.held[replica] = lease.Hold(v.id(), sent)
 	n.readLeases.mu.Unlock()
 }
 
 // serveLease grants the sender a read lease if this node's view agrees, and
-// returns the sessions of partitions this node owned meanwhile.
+// returns the sessions of partitions this node owned meanwhile. A request
+// that says it takes pages (cluster version 2) gets at most about
+// maxPullBytes of them per reply and a flag for more; the partitions left
+// keep their flag for the next request. One whole reply would exceed the
+// rpc frame limit when a joiner takes over a large share at once.
 func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
+	paged := d.Len() > 0 && d.Bool()
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -145,16 +167,39 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		return nil, err
 	}
 	var back []tokenEntry
+	size, more := 0, false
+	page := n.cfg.leasePageBytes
+	if page <= 0 {
+		page = maxPullBytes
+	}
 	for _, p := range v.replicaOf[h.from] {
-		if part := n.parts[p]; part.takeDemoted() {
-			back = append(back, part.snapshot()...)
+		part := n.parts[p]
+		if !part.demoted.Load() {
+			continue
+		}
+		if _, held, _ := part.stats(); paged && len(back) > 0 && size+int(held) > page {
+			more = true
+			break
+		}
+		if part.takeDemoted() {
+			snap := part.snapshot()
+			for _, te := range snap {
+				size += te.e.size
+			}
+			back = append(back, snap...)
 		}
 	}
 	n.readLeases.mu.Lock()
 	n.readLeases.granted[h.from] = lease.Grant(n.now())
 	n.readLeases.mu.Unlock()
-	var enc wire.Encoder
+	enc := wire.Encoder{B: make([]byte, 0, size+64)}
 	encodeEntries(&enc, back)
+	if paged {
+		enc.Bool(more)
+		if more {
+			n.stats.leasePages.Add(1)
+		}
+	}
 	return enc.B, nil
 }
 

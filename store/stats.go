@@ -20,6 +20,9 @@ type counters struct {
 	// reply, frame headers not included): the idle cost of anti-entropy,
 	// read by BenchmarkAntiEntropyIdle. Not in Stats yet.
 	antiEntropyCalls, antiEntropyBytes atomic.Uint64
+	// leasePages counts lease replies that left hand-back sessions for
+	// the next page (serveLease). Not in Stats.
+	leasePages atomic.Uint64
 }
 
 // Stats is a snapshot of a node's state and counters.

@@ -36,6 +36,16 @@
 // Golden files of each of these live in the owning package's testdata
 // directory.
 //
+// # What version 2 adds
+//
+//   - The Backup unit without the token (format 3): the memcached key
+//     already names the session.
+//   - The read-lease request (store's mLease) may end with a flag byte
+//     saying the owner takes the replica's hand-back of sessions in pages;
+//     the reply then ends with a flag for more. A joiner that takes over a
+//     large share of the sessions would otherwise get one reply above the
+//     peer frame limit.
+//
 // # Negotiation
 //
 // Each node advertises its range in its gossip metadata (gossip.Meta
