@@ -395,10 +395,12 @@ func (cc *clientConn) interrupt() { cc.nc.SetReadDeadline(aLongTimeAgo) }
 var aLongTimeAgo = time.Unix(1, 0)
 
 // release gives up the read turn: to a reader goroutine while calls still
-// wait, to the next caller otherwise.
+// wait or a reply's body is partly read (a caller gave up in the middle of
+// it), to the next caller otherwise. Left unread, the rest of that body
+// would keep the connection marked bulky and the server's writer blocked.
 func (cc *clientConn) release() {
 	cc.mu.Lock()
-	handOver := len(cc.pending) > 0 && cc.err == nil
+	handOver := (len(cc.pending) > 0 || cc.fr.inBody) && cc.err == nil
 	cc.reading, cc.looping = handOver, handOver
 	cc.mu.Unlock()
 	if handOver && !cc.cl.startReader(cc) {
@@ -407,7 +409,8 @@ func (cc *clientConn) release() {
 }
 
 // readLoop holds the read turn for the calls left waiting by a caller that
-// held it, and gives it back when none waits: after delivering the last
+// held it, or for the rest of a reply its caller gave up reading, and gives
+// it back when none waits at a frame boundary: after delivering the last
 // reply, or when interrupted by the last waiting call giving up. It owns one
 // count of Client.wg.
 func (cc *clientConn) readLoop() {
@@ -435,11 +438,12 @@ func (cc *clientConn) readLoop() {
 	}
 }
 
-// giveBackIfIdle ends the reader goroutine's turn if no call waits.
+// giveBackIfIdle ends the reader goroutine's turn if no call waits and it
+// is not in the middle of a frame.
 func (cc *clientConn) giveBackIfIdle() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if len(cc.pending) > 0 {
+	if len(cc.pending) > 0 || cc.fr.inBody {
 		return false
 	}
 	cc.reading, cc.looping = false, false
