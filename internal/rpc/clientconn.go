@@ -73,6 +73,10 @@ type clientConn struct {
 	readDeadline time.Time // last set on nc; zero: none
 	deadlineSet  bool      // readDeadline is what nc has
 
+	// npending is len(pending), stored with every change to it, so the
+	// pool can tell a crowded connection without taking mu.
+	npending atomic.Int32
+
 	mu      sync.Mutex // guards pending, nextID, lastUse, reading and err
 	pending map[uint64]*call
 	nextID  uint64
@@ -102,11 +106,7 @@ func (cc *clientConn) usable() bool { return !cc.broken.Load() }
 func (cc *clientConn) bulky() bool { return cc.w.large.Load() > 0 || cc.fr.large.Load() }
 
 // crowded reports whether at least n calls wait on the connection.
-func (cc *clientConn) crowded(n int) bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return len(cc.pending) >= n
-}
+func (cc *clientConn) crowded(n int) bool { return int(cc.npending.Load()) >= n }
 
 // probeIdle is how long a connection nobody reads must have been unused
 // before it is probed: a peer rarely closes a connection within a
@@ -165,6 +165,7 @@ func (cc *clientConn) register(cl *call) (uint64, error) {
 	}
 	cc.nextID++
 	cc.pending[cc.nextID] = cl
+	cc.npending.Store(int32(len(cc.pending)))
 	cc.lastUse = time.Now()
 	return cc.nextID, nil
 }
@@ -458,6 +459,7 @@ func (cc *clientConn) abandon(id uint64, cl *call) {
 	cc.mu.Lock()
 	_, mine := cc.pending[id]
 	delete(cc.pending, id)
+	cc.npending.Store(int32(len(cc.pending)))
 	idleLoop := cc.looping && len(cc.pending) == 0
 	cc.mu.Unlock()
 	if idleLoop {
@@ -474,6 +476,7 @@ func (cc *clientConn) deliver(id uint64, r reply) {
 	cc.mu.Lock()
 	cl := cc.pending[id]
 	delete(cc.pending, id)
+	cc.npending.Store(int32(len(cc.pending)))
 	cc.mu.Unlock()
 	if cl != nil {
 		cc.wake(cl, r)
@@ -492,6 +495,7 @@ func (cc *clientConn) deliverLast(id uint64, r reply) (done bool) {
 	cc.mu.Lock()
 	cl := cc.pending[id]
 	delete(cc.pending, id)
+	cc.npending.Store(int32(len(cc.pending)))
 	done = len(cc.pending) == 0
 	if done {
 		cc.reading, cc.looping = false, false
@@ -511,6 +515,7 @@ func (cc *clientConn) fail(err error) {
 	err = cc.err
 	pending := cc.pending
 	cc.pending = make(map[uint64]*call)
+	cc.npending.Store(0)
 	cc.mu.Unlock()
 	if first {
 		cc.closeAndUntrack()
