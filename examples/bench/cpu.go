@@ -46,11 +46,14 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
-// syscalls is the number of read and write system calls (of every kind:
-// read, write, readv, writev, sendmsg...) process pid has made so far, from
-// syscr and syscw in /proc/<pid>/io. Counted per operation they show how
-// well requests and replies share system calls. ok=false when the file
-// cannot be read (it needs the same user, or ptrace access).
+// syscalls is the number of read/write-family system calls process pid has
+// made so far: syscr+syscw from /proc/<pid>/io, which count read, write,
+// readv, writev, pread and pwrite (failed non-blocking reads included) but
+// not sendmsg, recvmsg, sendto or recvfrom. Go's TCP and TLS connections
+// use the counted ones; memcached replies with sendmsg, so its count is
+// short of its real system calls. Counted per operation they show how well
+// requests and replies share system calls. ok=false when the file cannot
+// be read (it needs the same user, or ptrace access).
 func syscalls(pid int) (n uint64, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
@@ -111,7 +114,7 @@ func (s *cpuSet) sample() (cpu []time.Duration, calls []uint64, err error) {
 type cpuUse struct {
 	roles []string
 	used  []time.Duration
-	calls []uint64 // read and write system calls per role; nil: unknown
+	calls []uint64 // read/write-family system calls per role (see syscalls); nil: unknown
 }
 
 func (c *cpuUse) total() time.Duration {
@@ -142,7 +145,7 @@ func (c *cpuUse) text(n int) string {
 	return strings.Join(parts, ", ")
 }
 
-// callsText lists the read and write system calls per request of each
+// callsText lists the read/write-family system calls per request of each
 // role: "this process 1.2, nodes 0.9"; "" when unknown.
 func (c *cpuUse) callsText(n int) string {
 	if c == nil || n <= 0 || c.calls == nil {

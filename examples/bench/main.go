@@ -30,7 +30,7 @@ func main() {
 	flag.IntVar(&o.sessions, "sessions", 10000, "sessions created for the memory row")
 	only := flag.String("only", "store,http,failover", "phases to run, comma-separated")
 	flag.BoolVar(&o.verbose, "v", false, "show the app servers' logs")
-	flag.StringVar(&o.profile, "profile", "", "write CPU profiles into this directory: the first app process of each HTTP row, and this process and the first node process during each sessring store row's concurrent callers")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles into this directory: the first app process of each HTTP row, and this process and the first node process during an extra, unmeasured run of each sessring store row's concurrent callers")
 	flag.Parse()
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*only, ",") {

@@ -221,7 +221,7 @@ func (rep *report) printStore(w io.Writer) {
 		if per := r.r.cpu.perRequest(r.r.parOps); per > 0 {
 			note = strings.TrimPrefix(note+fmt.Sprintf("; CPU %s per op with %d callers (%s)", dur(per), rep.o.concurrency, r.r.cpu.text(r.r.parOps)), "; ")
 			if calls := r.r.cpu.callsText(r.r.parOps); calls != "" {
-				note += "; read+write system calls per op: " + calls
+				note += "; read/write-family system calls per op: " + calls
 			}
 		}
 		fmt.Fprintf(w, "| store | %s | %s | %s | %s ops/s (1 caller), %s ops/s (%d) | %s | %s |\n",
@@ -286,7 +286,7 @@ func (rep *report) printHTTP(w io.Writer) {
 		if per := h.cpu.perRequest(r.requests()); per > 0 {
 			note += fmt.Sprintf("; CPU %s per request (%s)", dur(per), h.cpu.text(r.requests()))
 			if calls := h.cpu.callsText(r.requests()); calls != "" {
-				note += "; read+write system calls per request: " + calls
+				note += "; read/write-family system calls per request: " + calls
 			}
 			if d, ok := rep.sessionCPU(h); ok && h.c.backend != backendNone {
 				note += fmt.Sprintf(", session CPU %s", dur(d))
@@ -348,7 +348,8 @@ func (rep *report) printLegend(w io.Writer) {
 		"CPU per request: user+system CPU time from /proc/<pid>/stat of every process the row uses (the 3 app processes, "+
 		"this process as balancer and load generator, and the memcached or Redis server of its row), divided by the row's requests; "+
 		"session CPU is that minus the floor row's. "+
-		"System calls per op or request: syscr+syscw from /proc/<pid>/io of the same processes (reads and writes of every kind).\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
+		"System calls per op or request: read/write-family system calls (syscr+syscw from /proc/<pid>/io: read, write, readv, writev, pread, pwrite) "+
+		"of the same processes; sendmsg/recvmsg/sendto/recvfrom are not counted, so memcached's, which replies with sendmsg, are understated.\n", rep.o.concurrency, rep.o.concurrency, sessionsPerClient)
 }
 
 // errSample names the three most common errors, if any.

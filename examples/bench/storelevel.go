@@ -39,8 +39,10 @@ type opResult struct {
 const storeKeys = 64 // sessions cycled through per row
 
 // measure runs op for d/2 from one caller, then for d/2 from conc callers,
-// charging the CPU time of procs during the latter; prof, when not nil, is
-// started as the conc callers start and stopped when they end.
+// charging the CPU time of procs during the latter. prof, when not nil,
+// profiles a further run of conc callers after that, so profiling costs
+// none of the measured figures; it lasts d/2 rounded up to whole seconds,
+// the unit the node's profile takes, so the profiles end with the run.
 func measure(mk opMaker, d time.Duration, conc int, procs *cpuSet, prof func(d time.Duration) (stop func())) (opResult, error) {
 	op := mk()
 	if err := warmUp(op); err != nil {
@@ -61,15 +63,18 @@ func measure(mk opMaker, d time.Duration, conc int, procs *cpuSet, prof func(d t
 	r.p50, r.p99 = lat.percentiles()
 	var errs int
 	cpu, err := measureCPU(procs, func() {
-		if prof != nil {
-			defer prof(d / 2)()
-		}
 		r.par, r.parOps, errs = parallel(mk, d/2, conc)
 	})
 	if err != nil {
 		return r, fmt.Errorf("CPU time: %w", err)
 	}
 	r.cpu, r.errors = cpu, r.errors+errs
+	if prof != nil {
+		pd := max(time.Second, (d/2 + time.Second - 1).Truncate(time.Second))
+		stop := prof(pd)
+		parallel(mk, pd, conc)
+		stop()
+	}
 	return r, nil
 }
 

@@ -11,8 +11,9 @@ import (
 
 // storeProfiler, when -profile is set, returns for a sessring store row a
 // function that profiles the CPU of this process (the calling node) and of
-// the first node process while the row's concurrent callers run, into
-// o.profile/store-<row>-{this,node}.pprof. It returns nil otherwise.
+// the first node process for d, a whole number of seconds, into
+// o.profile/store-<row>-{this,node}.pprof; measure calls it for a run of
+// concurrent callers apart from the measured one. It returns nil otherwise.
 func storeProfiler(o options, c *storeCluster, sc storeCase) func(d time.Duration) (stop func()) {
 	if o.profile == "" || !strings.HasPrefix(sc.row.name, "sessring") {
 		return nil
@@ -31,7 +32,7 @@ func storeProfiler(o options, c *storeCluster, sc storeCase) func(d time.Duratio
 		}
 		node := make(chan error, 1)
 		go func() {
-			body, err := c.apps[0].get(fmt.Sprintf("/_profile?seconds=%d", max(1, int(d.Seconds()))))
+			body, err := c.apps[0].get(fmt.Sprintf("/_profile?seconds=%d", max(1, int(d.Round(time.Second)/time.Second))))
 			if err == nil {
 				err = os.WriteFile(base+"-node.pprof", []byte(body), 0o644)
 			}

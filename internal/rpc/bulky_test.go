@@ -1,10 +1,13 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync/atomic"
 	"testing"
 
@@ -170,4 +173,96 @@ func TestCrowdedConnectionSendsCallsToNext(t *testing.T) {
 			t.Errorf("blocked call = %v, want nil once released", err)
 		}
 	}
+}
+
+// A caller that gives up in the middle of a large reply, with no other
+// call waiting, must not leave the rest of it unread: the connection would
+// stay bulky (calls moving to the next slot) and the server's writer
+// blocked. Someone reads on to the end of the frame, and the connection
+// carries the next call.
+func TestAbandonedLargeReplyIsDrained(t *testing.T) {
+	testkit.CheckGoroutines(t, testTimeout)
+	l := tcpNet{}.Listen(t, "")
+	t.Cleanup(func() { l.Close() })
+	rest := make(chan struct{})
+	served := make(chan error, 1)
+	go func() { served <- serveSplitReply(l, 4*bufSize, rest) }()
+	c := newClient(t, tcpNet{}, Config{ConnsPerPeer: 2})
+	addr := l.Addr().String()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, addr, opEcho, []byte("large reply, please"))
+		gaveUp <- err
+	}()
+	testkit.Eventually(t, testTimeout, "the first half of the reply read", func() bool {
+		cc := firstConn(c, addr)
+		return cc != nil && cc.bulky()
+	})
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Call = %v, want context.Canceled", err)
+	}
+	close(rest)
+	first := firstConn(c, addr)
+	testkit.Eventually(t, testTimeout, "the rest of the abandoned reply read", func() bool {
+		return !first.bulky()
+	})
+	mustEcho(t, c, addr, []byte("after"))
+	if got := c.Stats().ConnsTotal; got != 1 {
+		t.Errorf("client ConnsTotal = %d, want 1 (the next call on the drained connection)", got)
+	}
+	c.Close()
+	if err := <-served; err != nil {
+		t.Errorf("server: %v", err)
+	}
+}
+
+// serveSplitReply accepts one connection and answers its first request
+// with a size-byte body, sending the second half only once rest is closed;
+// later requests are echoed. It returns when the client closes.
+func serveSplitReply(l net.Listener, size int, rest <-chan struct{}) error {
+	nc, err := l.Accept()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	h, _, err := readFrame(br, 1<<20)
+	if err != nil {
+		return err
+	}
+	reply := rawFrame(header{kind: kindResponse, method: h.method, id: h.id}, bytes.Repeat([]byte("r"), size))
+	half := headerLen + size/2
+	if _, err := nc.Write(reply[:half]); err != nil {
+		return err
+	}
+	<-rest
+	if _, err := nc.Write(reply[half:]); err != nil {
+		return err
+	}
+	for {
+		h, body, err := readFrame(br, 1<<20)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := nc.Write(rawFrame(header{kind: kindResponse, method: h.method, id: h.id}, body)); err != nil {
+			return err
+		}
+	}
+}
+
+// firstConn returns the connection in addr's first slot, or nil.
+func firstConn(c *Client, addr string) *clientConn {
+	c.mu.RLock()
+	p := c.peers[addr]
+	c.mu.RUnlock()
+	if p == nil {
+		return nil
+	}
+	return p.slots[0].conn.Load()
 }

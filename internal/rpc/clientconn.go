@@ -73,6 +73,10 @@ type clientConn struct {
 	readDeadline time.Time // last set on nc; zero: none
 	deadlineSet  bool      // readDeadline is what nc has
 
+	// npending is len(pending), stored with every change to it, so the
+	// pool can tell a crowded connection without taking mu.
+	npending atomic.Int32
+
 	mu      sync.Mutex // guards pending, nextID, lastUse, reading and err
 	pending map[uint64]*call
 	nextID  uint64
@@ -102,11 +106,7 @@ func (cc *clientConn) usable() bool { return !cc.broken.Load() }
 func (cc *clientConn) bulky() bool { return cc.w.large.Load() > 0 || cc.fr.large.Load() }
 
 // crowded reports whether at least n calls wait on the connection.
-func (cc *clientConn) crowded(n int) bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return len(cc.pending) >= n
-}
+func (cc *clientConn) crowded(n int) bool { return int(cc.npending.Load()) >= n }
 
 // probeIdle is how long a connection nobody reads must have been unused
 // before it is probed: a peer rarely closes a connection within a
@@ -165,6 +165,7 @@ func (cc *clientConn) register(cl *call) (uint64, error) {
 	}
 	cc.nextID++
 	cc.pending[cc.nextID] = cl
+	cc.npending.Store(int32(len(cc.pending)))
 	cc.lastUse = time.Now()
 	return cc.nextID, nil
 }
@@ -395,10 +396,12 @@ func (cc *clientConn) interrupt() { cc.nc.SetReadDeadline(aLongTimeAgo) }
 var aLongTimeAgo = time.Unix(1, 0)
 
 // release gives up the read turn: to a reader goroutine while calls still
-// wait, to the next caller otherwise.
+// wait or a reply's body is partly read (a caller gave up in the middle of
+// it), to the next caller otherwise. Left unread, the rest of that body
+// would keep the connection marked bulky and the server's writer blocked.
 func (cc *clientConn) release() {
 	cc.mu.Lock()
-	handOver := len(cc.pending) > 0 && cc.err == nil
+	handOver := (len(cc.pending) > 0 || cc.fr.inBody) && cc.err == nil
 	cc.reading, cc.looping = handOver, handOver
 	cc.mu.Unlock()
 	if handOver && !cc.cl.startReader(cc) {
@@ -407,7 +410,8 @@ func (cc *clientConn) release() {
 }
 
 // readLoop holds the read turn for the calls left waiting by a caller that
-// held it, and gives it back when none waits: after delivering the last
+// held it, or for the rest of a reply its caller gave up reading, and gives
+// it back when none waits at a frame boundary: after delivering the last
 // reply, or when interrupted by the last waiting call giving up. It owns one
 // count of Client.wg.
 func (cc *clientConn) readLoop() {
@@ -435,11 +439,12 @@ func (cc *clientConn) readLoop() {
 	}
 }
 
-// giveBackIfIdle ends the reader goroutine's turn if no call waits.
+// giveBackIfIdle ends the reader goroutine's turn if no call waits and it
+// is not in the middle of a frame.
 func (cc *clientConn) giveBackIfIdle() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if len(cc.pending) > 0 {
+	if len(cc.pending) > 0 || cc.fr.inBody {
 		return false
 	}
 	cc.reading, cc.looping = false, false
@@ -454,6 +459,7 @@ func (cc *clientConn) abandon(id uint64, cl *call) {
 	cc.mu.Lock()
 	_, mine := cc.pending[id]
 	delete(cc.pending, id)
+	cc.npending.Store(int32(len(cc.pending)))
 	idleLoop := cc.looping && len(cc.pending) == 0
 	cc.mu.Unlock()
 	if idleLoop {
@@ -470,6 +476,7 @@ func (cc *clientConn) deliver(id uint64, r reply) {
 	cc.mu.Lock()
 	cl := cc.pending[id]
 	delete(cc.pending, id)
+	cc.npending.Store(int32(len(cc.pending)))
 	cc.mu.Unlock()
 	if cl != nil {
 		cc.wake(cl, r)
@@ -488,6 +495,7 @@ func (cc *clientConn) deliverLast(id uint64, r reply) (done bool) {
 	cc.mu.Lock()
 	cl := cc.pending[id]
 	delete(cc.pending, id)
+	cc.npending.Store(int32(len(cc.pending)))
 	done = len(cc.pending) == 0
 	if done {
 		cc.reading, cc.looping = false, false
@@ -507,6 +515,7 @@ func (cc *clientConn) fail(err error) {
 	err = cc.err
 	pending := cc.pending
 	cc.pending = make(map[uint64]*call)
+	cc.npending.Store(0)
 	cc.mu.Unlock()
 	if first {
 		cc.closeAndUntrack()

@@ -16,9 +16,13 @@
 // deadline passes stops waiting; its late reply is dropped and the
 // connection stays in use. When a connection breaks, every call waiting on
 // it fails at once with ErrUnreachable and the next call redials. Calls use
-// the first connection, where concurrent ones share system calls, and the
-// next only while the first moves a frame larger than its buffer or has half
-// of MaxInFlight calls waiting.
+// the first usable connection, where concurrent ones share system calls, and
+// the next only while the first moves a frame larger than its buffer or has
+// half of MaxInFlight calls waiting (at least one); a broken connection is
+// redialled only when no usable one is free. As calls concentrate on one
+// connection, its breaking usually fails every call in flight to that peer,
+// not a share of them: callers that retry (the store does) see the whole
+// burst fail at once.
 //
 // A caller whose connection nobody else is reading reads its reply off the
 // connection itself rather than waiting for a reader goroutine to hand it

@@ -92,8 +92,8 @@ type frameReader struct {
 	h       header // the frame whose body is being read, when inBody
 	inBody  bool
 	body    []byte // the part of h's body read so far
-	// large is set while the body being read is larger than bufSize:
-	// frames behind it wait. Read by other goroutines (see bulky).
+	// large is set while the frame being read does not fit bufSize
+	// (largeFrame): frames behind it wait. Read by other goroutines (see bulky).
 	large atomic.Bool
 }
 
@@ -123,7 +123,7 @@ func (fr *frameReader) next() (header, []byte, error) {
 			return header{}, nil, err
 		}
 		fr.h, fr.inBody, fr.body = h, true, nil
-		if h.length > bufSize {
+		if largeFrame(int(h.length)) {
 			fr.large.Store(true)
 		}
 	}
@@ -137,7 +137,7 @@ func (fr *frameReader) next() (header, []byte, error) {
 	}
 	h, body := fr.h, fr.body
 	fr.inBody, fr.body = false, nil
-	if h.length > bufSize {
+	if largeFrame(int(h.length)) {
 		fr.large.Store(false)
 	}
 	return h, body, nil
@@ -145,8 +145,9 @@ func (fr *frameReader) next() (header, []byte, error) {
 
 // peekFrame returns the next frame when the whole of it is already in br's
 // buffer, without consuming it or reading the connection: body aliases br's
-// buffer and is valid only until br is next read, peeked or discarded.
-// ok=false when it is not all buffered, or its header is invalid (readFrame
+// buffer, is read-only and is valid only until br is next read, peeked or
+// discarded. Its capacity ends with it, so an append copies rather than
+// overwrites the frames buffered behind it. ok=false when it is not all buffered, or its header is invalid (readFrame
 // then reports that).
 func peekFrame(br *bufio.Reader, maxBody int) (h header, body []byte, ok bool) {
 	n := br.Buffered()
@@ -167,7 +168,8 @@ func peekFrame(br *bufio.Reader, maxBody int) (h header, body []byte, ok bool) {
 	if err != nil {
 		return header{}, nil, false
 	}
-	return h, b[headerLen:], true
+	end := headerLen + int(h.length)
+	return h, b[headerLen:end:end], true
 }
 
 // readFrame reads one frame from br; see frameReader.next.
@@ -204,6 +206,10 @@ func readBody(r io.Reader, b []byte, n int) ([]byte, error) {
 // and enough to batch many small frames into one write system call.
 const bufSize = 16 << 10
 
+// largeFrame reports whether a frame with an n-byte body, header included,
+// does not fit a connection's buffer: frames behind it wait while it moves.
+func largeFrame(n int) bool { return headerLen+n > bufSize }
+
 // frameWriter serialises frames from concurrent goroutines onto one
 // connection. A writer that sees others queued behind it leaves its frame in
 // the buffer for the last of them to flush, so a burst of concurrent calls or
@@ -219,8 +225,8 @@ type frameWriter struct {
 	// waiting counts goroutines blocked on mu; read without mu to decide
 	// whether to flush.
 	waiting atomic.Int32
-	// large counts frames larger than bufSize being written or waiting to
-	// be: frames behind them wait. Read without mu (see bulky).
+	// large counts frames that do not fit bufSize (largeFrame) being
+	// written or waiting to be: frames behind them wait. Read without mu (see bulky).
 	large atomic.Int32
 
 	mu       sync.Mutex  // guards buf, vec, vecs, err and deadline
@@ -282,7 +288,7 @@ func (w *frameWriter) flush() error {
 
 func (w *frameWriter) put(h header, body []byte, hold bool) error {
 	h.length = uint32(len(body))
-	if len(body) > bufSize {
+	if largeFrame(len(body)) {
 		w.large.Add(1)
 		defer w.large.Add(-1)
 	}

@@ -46,36 +46,57 @@ func (p *peer) closeAll(err error) {
 }
 
 // conn returns a usable connection to addr, dialling if a slot it needs is
-// empty or broken. Calls go to the first slot whose connection is not busy
-// moving a large frame, not round-robin: concurrent calls concentrated on
-// one connection share its system calls (requests that meet go out in one
-// write, and the server answers them in one), which halves the system
-// calls per call with 16 callers between processes. A frame larger than
-// the connection's buffer, in either direction, holds up every frame behind
-// it, so while one is on the move calls go to the next slot; so do they
-// while half of MaxInFlight calls wait on it (slow handlers, such as lock
-// waits): its server may be about to stop reading it. With every connection
-// busy they are spread round-robin.
+// empty or broken. Calls go to the first usable slot whose connection is not
+// busy, not round-robin: concurrent calls concentrated on one connection
+// share its system calls (requests that meet go out in one write, and the
+// server answers them in one), which halves the system calls per call with
+// 16 callers between processes. A connection is busy while it moves a frame
+// larger than its buffer, in either direction, as that holds up every frame
+// behind it, and while half of MaxInFlight calls wait on it (slow handlers,
+// such as lock waits): its server may be about to stop reading it.
+//
+// A slot is dialled only when no usable connection is free: a broken first
+// connection whose peer refuses new ones does not fail calls the second one
+// can carry. With every usable connection busy, calls dial the first empty
+// or broken slot, but go to a busy connection, round-robin, rather than wait
+// for a dial another caller is making or fail with a dial error.
 func (c *Client) conn(ctx context.Context, addr string) (*clientConn, error) {
 	p, err := c.peer(addr)
 	if err != nil {
 		return nil, err
 	}
+	crowd := max(1, c.cfg.MaxInFlight/2) // MaxInFlight 1: one waiting call is a crowd
+	var empty *slot                      // the first slot without a usable connection
 	for i := range p.slots {
 		s := &p.slots[i]
-		cc := s.conn.Load()
-		if cc == nil || !cc.usable() {
-			return c.redial(ctx, p, s)
-		}
-		if !cc.bulky() && !cc.crowded(c.cfg.MaxInFlight/2) {
+		switch cc := s.conn.Load(); {
+		case cc == nil || !cc.usable():
+			if empty == nil {
+				empty = s
+			}
+		case !cc.bulky() && !cc.crowded(crowd):
 			return cc, nil
 		}
 	}
-	s := &p.slots[p.next.Add(1)%uint32(len(p.slots))]
-	if cc := s.conn.Load(); cc != nil && cc.usable() {
-		return cc, nil
+	busy := p.anyUsable()
+	if empty == nil && busy != nil {
+		return busy, nil
 	}
-	return c.redial(ctx, p, s)
+	if empty == nil { // broke since the loop looked
+		empty = &p.slots[p.next.Add(1)%uint32(len(p.slots))]
+	}
+	return c.redial(ctx, p, empty, busy)
+}
+
+// anyUsable returns a usable connection, round-robin, or nil if none is.
+func (p *peer) anyUsable() *clientConn {
+	start := p.next.Add(1)
+	for k := range uint32(len(p.slots)) {
+		if cc := p.slots[(start+k)%uint32(len(p.slots))].conn.Load(); cc != nil && cc.usable() {
+			return cc
+		}
+	}
+	return nil
 }
 
 // peer returns the pool for addr, creating it on first use.
@@ -102,13 +123,24 @@ func (c *Client) peer(addr string) (*peer, error) {
 }
 
 // redial fills slot s with a fresh connection, unless another caller did so
-// (or failed to) while this one waited for the slot.
-func (c *Client) redial(ctx context.Context, p *peer, s *slot) (*clientConn, error) {
+// (or failed to) while this one waited for the slot. With a fallback (a
+// usable but busy connection) it never waits: while another caller dials s,
+// after a dial of s failed within the last DialTimeout, or when its own dial
+// fails, it returns the fallback.
+func (c *Client) redial(ctx context.Context, p *peer, s *slot, fallback *clientConn) (*clientConn, error) {
 	start := time.Now()
-	select {
-	case s.lock <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("rpc: call to %s: %w", p.addr, ctx.Err())
+	if fallback != nil {
+		select {
+		case s.lock <- struct{}{}:
+		default:
+			return fallback, nil
+		}
+	} else {
+		select {
+		case s.lock <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("rpc: call to %s: %w", p.addr, ctx.Err())
+		}
 	}
 	defer func() { <-s.lock }()
 	if cc := s.conn.Load(); cc != nil && cc.usable() {
@@ -117,13 +149,21 @@ func (c *Client) redial(ctx context.Context, p *peer, s *slot) (*clientConn, err
 	if c.isClosed() {
 		return nil, fmt.Errorf("rpc: call to %s: %w", p.addr, ErrClosed)
 	}
+	if fallback != nil && s.failErr != nil && start.Sub(s.failedAt) < c.cfg.DialTimeout {
+		return fallback, nil
+	}
 	if s.failErr != nil && s.failedAt.After(start) {
 		return nil, s.failErr
 	}
 	cc, err := c.dial(ctx, p)
 	if err != nil {
-		if ctx.Err() == nil { // a failure of the peer, not of this caller
-			s.failedAt, s.failErr = time.Now(), err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// A failure of the peer, not of this caller.
+		s.failedAt, s.failErr = time.Now(), err
+		if fallback != nil && fallback.usable() {
+			return fallback, nil
 		}
 		return nil, err
 	}

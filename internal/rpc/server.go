@@ -45,10 +45,11 @@ var _ Handler = HandlerFunc(nil)
 //
 // buf is an empty scratch buffer owned by the connection: a handler that
 // builds its reply by appending to buf saves an allocation per reply (the
-// Server grows buf to fit the replies it sees, up to a bound). ServeFast must
-// not retain body, buf or resp, and resp must not share memory with body:
-// body may lie in the connection's read buffer, which is reused as soon as
-// ServeFast returns.
+// Server grows buf to fit the replies it sees, up to a bound). body is
+// read-only and valid only during the call: it may lie in the connection's
+// read buffer, next to requests not yet served, which is reused as soon as
+// ServeFast returns. ServeFast must not modify or retain body, must not
+// retain buf or resp, and resp must not share memory with body.
 type FastHandler interface {
 	ServeFast(method uint8, body, buf []byte) (resp []byte, ok bool)
 }
