@@ -204,7 +204,7 @@ func (p *procCluster) start(prefix string, count int) {
 		p.t.Fatalf("store.Open(%s) = %v", name, err)
 	}
 	p.local = m
-	testkit.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d members with handoff done", count+1), func() bool {
+	testkit.Eventually(p.t, 30*time.Second, fmt.Sprintf("%d members with pulls done", count+1), func() bool {
 		s := m.node.Stats()
 		return len(s.Members) == count+1 && s.PartitionsPending == 0
 	})

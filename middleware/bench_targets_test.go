@@ -111,7 +111,7 @@ func openLoopbackCluster(b *testing.B, key []byte) []*store.Node {
 	for !settled(nodes) {
 		if time.Now().After(deadline) {
 			closeAll(nodes)
-			b.Fatal("timed out waiting for 3 members with handoff done")
+			b.Fatal("timed out waiting for 3 members with pulls done")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -74,20 +74,20 @@ func (n *Node) compareWith(ctx context.Context, v *view, replica string, items [
 		return
 	}
 	for _, p := range diff {
-		if err := n.syncPartition(ctx, v, replica, p); err != nil {
-			n.log.Debug("anti-entropy sync", "replica", replica, "partition", p, "err", err)
+		if err := n.repairPartition(ctx, v, replica, p); err != nil {
+			n.log.Debug("anti-entropy repair", "replica", replica, "partition", p, "err", err)
 		}
 	}
 }
 
-// syncPartition sends the owner's whole partition; the replica merges it and
+// repairPartition sends the owner's whole partition; the replica merges it and
 // returns what it has that is newer or that the owner lacks.
-func (n *Node) syncPartition(ctx context.Context, v *view, replica string, p int) error {
+func (n *Node) repairPartition(ctx context.Context, v *view, replica string, p int) error {
 	var enc wire.Encoder
 	header{n.name, v.id()}.encode(&enc)
 	enc.Uvarint(uint64(p))
 	encodeEntries(&enc, n.parts[p].snapshot())
-	resp, err := n.call(ctx, v, replica, mSync, enc.B)
+	resp, err := n.call(ctx, v, replica, mRepair, enc.B)
 	n.stats.antiEntropyCalls.Add(1)
 	n.stats.antiEntropyBytes.Add(uint64(len(enc.B) + len(resp)))
 	if err != nil {
@@ -125,7 +125,7 @@ func (n *Node) serveDigest(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		if !n.parts[p].isReady() {
 			// Being pulled here (a joiner, a new replica): the pull asks
 			// every source, the owner included, before it is marked ready,
-			// and a sync now would send the owner's whole copy a second
+			// and a repair now would send the owner's whole copy a second
 			// time. Compared again once ready.
 			continue
 		}
@@ -141,9 +141,9 @@ func (n *Node) serveDigest(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	return enc.B, nil
 }
 
-// serveSync merges the owner's partition and returns the entries where this
+// serveRepair merges the owner's partition and returns the entries where this
 // replica's copy is newer, or that the owner does not have.
-func (n *Node) serveSync(v *view, h header, d *wire.Decoder) ([]byte, error) {
+func (n *Node) serveRepair(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	p := readPartition(d, len(n.parts))
 	list, err := decodeEntries(d)
 	if err == nil {

@@ -163,7 +163,7 @@ func openBenchCluster(b *testing.B, key []byte) []*Node {
 		nodes = append(nodes, n)
 		seeds = []string{nodes[0].GossipAddr()}
 	}
-	testkit.Eventually(b, 30*time.Second, "3 members with handoff done", func() bool {
+	testkit.Eventually(b, 30*time.Second, "3 members with pulls done", func() bool {
 		for _, n := range nodes {
 			if s := n.Stats(); len(s.Members) != 3 || s.PartitionsPending != 0 {
 				return false

@@ -13,7 +13,7 @@ import (
 // OpTimeout the caller gets ErrUnavailable.
 var (
 	errNotOwner  = errors.New("store: not the owner under this node's view")
-	errNotReady  = errors.New("store: partition handoff in progress")
+	errNotReady  = errors.New("store: partition pull in progress")
 	errNotHolder = errors.New("store: not a holder under this node's view")
 	errOtherView = errors.New("store: peer has another placement view")
 	errRaced     = errors.New("store: concurrent update, retry")

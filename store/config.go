@@ -158,7 +158,7 @@ type Config struct {
 	// deadline. Default DefaultOpTimeout (6s), which waits out a failover.
 	OpTimeout time.Duration
 	// CallTimeout bounds the peer requests the node makes on its own
-	// (asynchronous replication, handoff and anti-entropy rounds use small
+	// (asynchronous replication, pull and anti-entropy rounds use small
 	// multiples of it) and any request whose context has no deadline. A
 	// request made for a Find, Commit or Delete is bounded by the
 	// operation's deadline (OpTimeout) instead. Default 1s.

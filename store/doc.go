@@ -95,7 +95,7 @@
 //
 // Stats is a snapshot of counters and holdings. Config.Observer receives
 // each operation's latency (local and forwarded reads and writes,
-// replication, handoff) and the membership events (a member joined, failed
+// replication, pull) and the membership events (a member joined, failed
 // with its detection time, left; this node caught up afterwards), which
 // are also logged once each. Package metrics turns both into Prometheus
 // series and a status document; the store itself depends on neither.

@@ -105,7 +105,7 @@ func (e *entry) record() Record {
 	return r
 }
 
-// newer reports whether a should replace b when two copies meet (handoff,
+// newer reports whether a should replace b when two copies meet (pull,
 // repair, replication). Higher version wins; equal versions with different
 // content (only possible after a split brain) are ordered by a content hash
 // so every node picks the same winner.

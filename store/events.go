@@ -9,7 +9,7 @@ import (
 // by every node that sees it, and reported to the Observer, as is the
 // moment this node holds all its partitions again afterwards.
 
-// catchUp is a membership change whose handoff is still running.
+// catchUp is a membership change whose pulls are still running.
 type catchUp struct {
 	since   time.Time // the change, or for a failure when the member was last heard from
 	pending int       // partitions to pull when it started
@@ -54,7 +54,7 @@ func (n *Node) noteMembers(old, v *view, now time.Time, pending int) {
 }
 
 // noteCaughtUp reports the end of a catch-up, once every held partition is
-// ready. Called by the handoff loop only.
+// ready. Called by the pull loop only.
 func (n *Node) noteCaughtUp() {
 	// Load the record before the view: a change that lands after the view
 	// was read replaces the record, and the CompareAndSwap below then

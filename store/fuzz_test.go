@@ -50,7 +50,7 @@ func FuzzServeRPC(f *testing.F) {
 	f.Add(mReplicate, append(bytes.Clone(enc.B), 1, 2, 3))
 	f.Add(mPull, []byte{1, 'x', 0, 2, 0, 1})
 	f.Add(mWrite, []byte{})
-	f.Add(mSync, []byte{0, 0, 5})
+	f.Add(mRepair, []byte{0, 0, 5})
 	f.Fuzz(func(t *testing.T, method uint8, body []byte) {
 		before := n.parts[n.partitionOf("keep")].get("keep")
 		_, rerr := n.serveRPC(context.Background(), method, body)

@@ -191,7 +191,7 @@ func goldenMessages() map[string]goldenMessage {
 			decodeInts(d, 2048)
 			return nil
 		}, false},
-		"pullkey": {mPullKey, func(enc *wire.Encoder) { hdr(enc); enc.String(goldenToken) },
+		"pullkey": {mFetch, func(enc *wire.Encoder) { hdr(enc); enc.String(goldenToken) },
 			func(enc *wire.Encoder) { encodeOptEntry(enc, e); enc.Bool(true) },
 			func(d *wire.Decoder) error { err := optEntry(d); d.Bool(); return err }, false},
 		"handover": {mHandover, func(enc *wire.Encoder) { hdr(enc); encodeEntries(enc, list) },
@@ -205,7 +205,7 @@ func goldenMessages() map[string]goldenMessage {
 			enc.Uvarint(0)
 		}, func(enc *wire.Encoder) { encodeInts(enc, []int{5}) },
 			func(d *wire.Decoder) error { decodeInts(d, 2048); return nil }, false},
-		"sync": {mSync, func(enc *wire.Encoder) { hdr(enc); enc.Uvarint(uint64(p)); encodeEntries(enc, list[:1]) },
+		"sync": {mRepair, func(enc *wire.Encoder) { hdr(enc); enc.Uvarint(uint64(p)); encodeEntries(enc, list[:1]) },
 			func(enc *wire.Encoder) { encodeEntries(enc, list[1:]) }, entries, false},
 		"lease":  {mLease, hdr, func(enc *wire.Encoder) { encodeEntries(enc, list) }, entries, false},
 		"depart": {mDepart, hdr, func(*wire.Encoder) {}, func(*wire.Decoder) error { return nil }, false},

@@ -74,7 +74,7 @@ func (n *Node) refreshView() {
 	if old == nil || old.id() != v.id() {
 		n.log.Debug("placement changed", "members", v.table.Len(), "table", v.id(), "pull", pending)
 	}
-	n.kickHandoff()
+	n.kickPull()
 	n.kickLeases()
 }
 
@@ -178,9 +178,9 @@ func sameIncarnations(a, b *view) bool {
 	return true
 }
 
-func (n *Node) kickHandoff() {
+func (n *Node) kickPull() {
 	select {
-	case n.handoffKick <- struct{}{}:
+	case n.pullKick <- struct{}{}:
 	default:
 	}
 }

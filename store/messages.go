@@ -13,10 +13,10 @@ const (
 	mWrite     uint8 = 2  // client write forwarded to the owner
 	mReplicate uint8 = 3  // owner -> replica: one new entry
 	mPull      uint8 = 4  // new holder <- source: whole partitions
-	mPullKey   uint8 = 5  // not-ready owner <- source: one session
+	mFetch     uint8 = 5  // not-ready owner <- source: one session
 	mHandover  uint8 = 6  // leaving node -> new holders: entries
 	mDigest    uint8 = 7  // owner -> replica: partition digests
-	mSync      uint8 = 8  // owner <-> replica: repair one partition
+	mRepair    uint8 = 8  // owner <-> replica: repair one partition
 	mLease     uint8 = 9  // owner -> replica: read lease
 	mDepart    uint8 = 10 // leaving node -> all: graceful departure
 	mPing      uint8 = 11 // heartbeat for the reachability quorum

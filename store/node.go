@@ -73,10 +73,10 @@ type Node struct {
 	expireMu  sync.Mutex
 	expireFns []func(token string, r Record)
 
-	handoffKick chan struct{}
-	catchUp     atomic.Pointer[catchUp] // the change being caught up on (events.go)
-	gossipMu    sync.Mutex              // guards lastGossip
-	lastGossip  map[string]time.Time    // peer -> last forced gossip exchange
+	pullKick   chan struct{}
+	catchUp    atomic.Pointer[catchUp] // the change being caught up on (events.go)
+	gossipMu   sync.Mutex              // guards lastGossip
+	lastGossip map[string]time.Time    // peer -> last forced gossip exchange
 
 	abandons abandonQueue // lock requests to call off (abandon.go)
 
@@ -134,7 +134,7 @@ func Open(cfg Config) (*Node, error) {
 		readLeases:  newReadLeases(),
 		reach:       reachability{heard: map[string]time.Time{}, pinging: map[string]bool{}},
 		leaseKick:   make(chan struct{}, 1),
-		handoffKick: make(chan struct{}, 1),
+		pullKick:    make(chan struct{}, 1),
 		abandons:    abandonQueue{kick: make(chan struct{}, 1)},
 		lastGossip:  make(map[string]time.Time),
 		stop:        make(chan struct{}),
@@ -188,7 +188,7 @@ func (n *Node) start() error {
 	go n.rejoinLoop()
 	go n.leaseLoop()
 	go n.watchMembership()
-	go n.handoffLoop()
+	go n.pullLoop()
 	go n.sweepLoop()
 	go n.antiEntropyLoop()
 	if n.backup != nil {

@@ -9,7 +9,7 @@ import "time"
 //
 // ObserveOp is called on the request path, concurrently, once per
 // operation: it must be fast and must not block. ObserveEvent is called
-// from the node's membership and handoff goroutines, possibly
+// from the node's membership and pull goroutines, possibly
 // concurrently; it must not block either, nor call back into the node.
 type Observer interface {
 	ObserveOp(op Op, d time.Duration)
@@ -62,7 +62,7 @@ const (
 	// EventLeft: Member left gracefully, having handed its sessions over.
 	EventLeft
 	// EventCaughtUp: every partition this node holds after a membership
-	// change is complete again (handoff and re-replication done), so it
+	// change is complete again (pulls and re-replication done), so it
 	// serves all of them. Took is the time since the change (for a
 	// failure: since the failed member was last heard from, so the whole
 	// outage of its sessions as seen from here); Partitions how many were

@@ -18,7 +18,7 @@ import (
 // exactly that after a crash). So every write carries an id, fixed for all
 // its attempts, and each session version remembers the ids of the writes
 // that made it and its recent predecessors. The list travels with the entry
-// (replication, handoff, repair, backup), so whichever node owns the session
+// (replication, pull, repair, backup), so whichever node owns the session
 // next recognises a retry of a write it already holds and answers it without
 // applying it again.
 

@@ -131,7 +131,7 @@ func TestRecordOpHistory(t *testing.T) {
 		t.Errorf("retry of a remembered write = %v, %v; want done", done, err)
 	}
 
-	// The history survives the wire (replication, handoff, backup).
+	// The history survives the wire (replication, pull, backup).
 	cur.kind, cur.version = KindBytes, 9
 	got, err := unmarshalEntry("tok", marshalEntry("tok", cur, entryFormat))
 	if err != nil {

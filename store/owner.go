@@ -324,7 +324,7 @@ func (n *Node) tombstone(live *entry, now int64) *entry {
 }
 
 // adopt stores a copy that came from another node (a replica's newer
-// version, anti-entropy, handoff) and, when this node owns the partition,
+// version, anti-entropy, pull) and, when this node owns the partition,
 // queues it for the backup: the write that made it may never have been
 // queued (its owner lost the race with this merge, or died with it queued).
 func (n *Node) adopt(p int, token string, e *entry) {

@@ -33,7 +33,7 @@ type partition struct {
 	// partition without touching its entries until then.
 	nextDue atomic.Int64
 	// ready is true when this node holds a complete copy for its current
-	// role; false while a handoff pull is pending.
+	// role; false while a pull is pending.
 	ready bool
 	// demoted is set when this node stops owning the partition; the next
 	// lease grant to the new owner carries the partition's sessions. Atomic:
@@ -120,7 +120,7 @@ func (p *partition) setRoleChange(demoted bool, blockUntil time.Time) {
 	p.mu.Unlock()
 }
 
-// setReady(false) starts an ordinary handoff (a newly held partition): any
+// setReady(false) starts an ordinary pull (a newly held partition): any
 // earlier resync state no longer applies.
 func (p *partition) setReady(r bool) {
 	p.mu.Lock()

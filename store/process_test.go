@@ -196,7 +196,7 @@ func surviveOneSIGKILL(t *testing.T, members int) {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d members with handoff done", members), func() bool {
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d members with pulls done", members), func() bool {
 		return settledAll(local, kids, members)
 	})
 	acked := map[string]string{}
@@ -245,7 +245,7 @@ func TestProcessesSurviveTwoSIGKILLs(t *testing.T) {
 	settled := func(members int, live []*childNode) func() bool {
 		return func() bool { return settledAll(local, live, members) }
 	}
-	testkit.Eventually(t, 30*time.Second, "5 members with handoff done", settled(5, kids))
+	testkit.Eventually(t, 30*time.Second, "5 members with pulls done", settled(5, kids))
 	acked := map[string]string{}
 	for i := range 2000 {
 		tok, val := fmt.Sprintf("p5-%05d", i), fmt.Sprintf("v%d", i)

@@ -12,7 +12,7 @@ import (
 // network partition, a long pause) may have been declared dead by the
 // others, who then moved its sessions to other nodes and went on writing
 // them there. When it comes back, placement may give it the same
-// partitions it held before, so the usual handoff rule (pull a partition
+// partitions it held before, so the usual pull rule (pull a partition
 // when you newly hold it, from its previous holders in your own previous
 // view) sees nothing to do: its previous view was the small side's, and the
 // writes happened on nodes it never knew held the data. Serving its old
@@ -101,7 +101,7 @@ func (n *Node) resyncIfCutOff(v *view) {
 	n.cutOff.Store(false)
 	n.stats.resyncs.Add(1)
 	n.log.Warn("majority reachable again; re-pulling held partitions from their other holders", "partitions", count)
-	n.kickHandoff()
+	n.kickPull()
 }
 
 // wideSources lists every live member but this node: where a partition's

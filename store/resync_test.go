@@ -22,7 +22,7 @@ func TestResyncStateResets(t *testing.T) {
 	}
 	p.setReady(true)
 	p.setResync(resyncAll)
-	p.setReady(false) // newly held again: an ordinary handoff
+	p.setReady(false) // newly held again: an ordinary pull
 	if p.held || p.resync != resyncNone {
 		t.Errorf("after setReady(false): held %v resync %v; want false, none", p.held, p.resync)
 	}

@@ -45,7 +45,7 @@ func openScaleCluster(b *testing.B, count int, tweak func(*Config)) []*Node {
 		nodes = append(nodes, n)
 		seeds = []string{nodes[0].GossipAddr()}
 	}
-	testkit.Eventually(b, time.Minute, fmt.Sprintf("%d members with handoff done", count), func() bool {
+	testkit.Eventually(b, time.Minute, fmt.Sprintf("%d members with pulls done", count), func() bool {
 		for _, n := range nodes {
 			if s := n.Stats(); len(s.Members) != count || s.PartitionsPending != 0 {
 				return false

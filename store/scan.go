@@ -15,7 +15,7 @@ import (
 // one view each partition has exactly one owner, so asking every member for
 // the sessions it owns in that view yields each session once, in the version
 // a read would return. A member whose view differs, or that cannot serve a
-// partition yet (handoff, read lease, quorum), refuses with a retryable
+// partition yet (pull, read lease, quorum), refuses with a retryable
 // error, and the whole scan starts over with the next view.
 
 // All returns every live session written with Commit, token to value: scs's

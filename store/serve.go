@@ -112,14 +112,14 @@ func (n *Node) serveRPC(ctx context.Context, method uint8, body []byte) ([]byte,
 		resp, err = n.serveReplicate(v, h, d)
 	case mPull:
 		resp, err = n.servePull(v, h, d)
-	case mPullKey:
-		resp, err = n.servePullKey(v, h, d)
+	case mFetch:
+		resp, err = n.serveFetch(v, h, d)
 	case mHandover:
 		resp, err = n.serveHandover(v, h, d)
 	case mDigest:
 		resp, err = n.serveDigest(v, h, d)
-	case mSync:
-		resp, err = n.serveSync(v, h, d)
+	case mRepair:
+		resp, err = n.serveRepair(v, h, d)
 	case mLease:
 		resp, err = n.serveLease(v, h, d)
 	case mDepart:

@@ -15,7 +15,7 @@ type counters struct {
 	partitionsPulled           atomic.Uint64
 	viewMismatches             atomic.Uint64
 	expired, full, evicted     atomic.Uint64
-	// antiEntropyCalls and antiEntropyBytes count the digest and sync calls
+	// antiEntropyCalls and antiEntropyBytes count the digest and repair calls
 	// this node made as owner and their body bytes both ways (request plus
 	// reply, frame headers not included): the idle cost of anti-entropy,
 	// read by BenchmarkAntiEntropyIdle. Not in Stats yet.
@@ -57,9 +57,10 @@ type Stats struct {
 	Resyncs uint64
 	// Replicated counts versions sent to replicas; ReplicaWrites versions
 	// accepted as replica; ReplicationErrors failed sends; Repairs newer
-	// copies adopted from a replica; AntiEntropyRepairs partitions synced by
-	// anti-entropy; HandoffEntries sessions received by pull or handover;
-	// PartitionsPulled partitions completed by pull.
+	// copies adopted from a replica; AntiEntropyRepairs partitions repaired
+	// by anti-entropy; HandoffEntries sessions received by pull, handover or
+	// lease hand-back (the name predates the word pull, and stays for
+	// compatibility); PartitionsPulled partitions completed by pull.
 	Replicated, ReplicaWrites, ReplicationErrors, Repairs uint64
 	AntiEntropyRepairs, HandoffEntries, PartitionsPulled  uint64
 	// ViewMismatches counts requests whose sender used another placement.

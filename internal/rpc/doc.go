@@ -1,5 +1,5 @@
 // Package rpc carries request/response traffic between sessring nodes:
-// forwarded reads and writes, replication, partition handoff and
+// forwarded reads and writes, replication, partition pulls and
 // anti-entropy digests.
 //
 // # Model

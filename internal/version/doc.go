@@ -5,7 +5,7 @@
 // # Versions
 //
 // A protocol version names a set of formats: peer RPC frames, store
-// messages and the entries they carry, handoff and anti-entropy bodies,
+// messages and the entries they carry, pull and anti-entropy bodies,
 // gossip metadata and the values written to the memcached cold tier. V1
 // is the formats of the first release, which carry no version field of
 // their own: anything without a version is V1. Each build speaks the
@@ -17,8 +17,8 @@
 //     header. A receiver drops the connection on a frame version it does
 //     not know, so another is sent only at a cluster version that has it.
 //   - Store messages (package store): the request and reply body of each
-//     peer method, among them replication, handoff (pull, pull of one
-//     session, handover) and anti-entropy (digests, partition sync), built
+//     peer method, among them replication, data movement (pull, fetch of one
+//     session, handover) and anti-entropy (digests, partition repair), built
 //     from internal/wire primitives. They carry no version of their own and
 //     are covered by the cluster version. A new method takes a new number;
 //     a member that lacks it answers rpc.CodeUnknownMethod.

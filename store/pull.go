@@ -13,12 +13,12 @@ import (
 // maxPullBytes bounds one pull response.
 const maxPullBytes = 4 << 20
 
-// handoffLoop copies in the partitions this node newly holds, from the nodes
+// pullLoop copies in the partitions this node newly holds, from the nodes
 // that held them before (the holders in the table without this node). It
 // runs after every view change and retries until every such partition is
 // ready. This is also what re-replicates after a crash: the new replica
 // pulls from the surviving copy at once, without waiting for traffic.
-func (n *Node) handoffLoop() {
+func (n *Node) pullLoop() {
 	defer n.wg.Done()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
@@ -27,7 +27,7 @@ func (n *Node) handoffLoop() {
 		select {
 		case <-n.stop:
 			return
-		case <-n.handoffKick:
+		case <-n.pullKick:
 		case <-retry.C:
 		}
 		if n.pullPending() > 0 {
@@ -104,7 +104,7 @@ func (n *Node) pullPending() int {
 					start := time.Now()
 					done, complete, err := n.pullFrom(v, src, group)
 					if err != nil {
-						n.log.Debug("handoff pull", "from", src, "partitions", len(group), "err", err)
+						n.log.Debug("pull", "from", src, "partitions", len(group), "err", err)
 					} else {
 						n.observeOp(OpPull, start)
 					}
@@ -267,67 +267,5 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	encodeEntries(&enc, list)
 	encodeInts(&enc, done)
 	encodeInts(&enc, complete)
-	return enc.B, nil
-}
-
-// fetchKey brings one session up to date on an owner whose partition is
-// still being pulled, by asking every previous holder for it.
-func (n *Node) fetchKey(ctx context.Context, v *view, p int, token string) error {
-	srcs, stranded := n.parts[p].pullSources(v)
-	if stranded {
-		return errStranded
-	}
-	full := false
-	for _, src := range srcs {
-		e, complete, err := n.pullKeyFrom(ctx, v, src, token)
-		if err != nil {
-			return err
-		}
-		full = full || complete
-		if e != nil {
-			n.parts[p].merge(token, e, &n.used)
-		}
-	}
-	if !full && !n.parts[p].mayCompleteWithout(v) {
-		return errStranded // the only complete copy may be on a lost member
-	}
-	return nil
-}
-
-// pullKeyFrom asks src for its copy of token, and whether src holds the
-// token's partition completely.
-func (n *Node) pullKeyFrom(ctx context.Context, v *view, src, token string) (*entry, bool, error) {
-	var enc wire.Encoder
-	header{n.name, v.id()}.encode(&enc)
-	enc.String(token)
-	resp, err := n.call(ctx, v, src, mPullKey, enc.B)
-	if err != nil {
-		return nil, false, err
-	}
-	d := wire.NewDecoder(resp)
-	e, err := decodeOptEntry(d, token)
-	complete := d.Bool()
-	if err == nil {
-		err = d.Finish()
-	}
-	return e, complete, err
-}
-
-func (n *Node) servePullKey(v *view, h header, d *wire.Decoder) ([]byte, error) {
-	token, err := readToken(d)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.Finish(); err != nil {
-		return nil, err
-	}
-	if h.tableID != v.id() && !n.leaving.Load() {
-		return nil, errOtherView
-	}
-	part := n.parts[v.table.Partition(token)]
-	complete := part.isReady() && !n.cutOff.Load()
-	var enc wire.Encoder
-	encodeOptEntry(&enc, part.get(token))
-	enc.Bool(complete)
 	return enc.B, nil
 }
