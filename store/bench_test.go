@@ -13,7 +13,6 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/e5b1d45c/sessring/internal/memcachedtest"
-	"github.com/e5b1d45c/sessring/internal/testkit"
 )
 
 // BenchmarkCluster measures the store on three nodes over real loopback TCP
@@ -142,36 +141,14 @@ func timerOverhead() time.Duration {
 }
 
 // openBenchCluster starts three nodes on loopback TCP with production gossip
-// timing and waits until placement has settled and every owner may serve.
+// timing (openScaleCluster), keyed with key or plaintext for nil, and waits
+// until placement has settled.
 func openBenchCluster(b *testing.B, key []byte) []*Node {
 	b.Helper()
-	var nodes []*Node
-	var seeds []string
-	for i := range 3 {
-		cfg := DefaultConfig()
-		cfg.Name = fmt.Sprintf("bench-%d", i)
-		cfg.BindAddr = "127.0.0.1:0"
-		cfg.Join = seeds
+	return openScaleCluster(b, 3, func(cfg *Config) {
 		cfg.SecretKey = key
 		cfg.Insecure = key == nil // the plaintext comparison
-		cfg.Logger = testkit.QuietLogger()
-		n, err := Open(cfg)
-		if err != nil {
-			b.Fatalf("Open(%s) = %v", cfg.Name, err)
-		}
-		b.Cleanup(n.halt)
-		nodes = append(nodes, n)
-		seeds = []string{nodes[0].GossipAddr()}
-	}
-	testkit.Eventually(b, 30*time.Second, "3 members with pulls done", func() bool {
-		for _, n := range nodes {
-			if s := n.Stats(); len(s.Members) != 3 || s.PartitionsPending != 0 {
-				return false
-			}
-		}
-		return true
 	})
-	return nodes
 }
 
 // ownedTokens returns count tokens owned by a node for which want holds

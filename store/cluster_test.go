@@ -48,11 +48,7 @@ func newTestClusterWith(t testing.TB, size int, tweak func(*Config)) *testCluste
 	t.Helper()
 	c := newTestCluster(t, 0)
 	c.tweak = tweak
-	for range size {
-		c.Add()
-	}
-	c.WaitConverged()
-	return c
+	return c.grow(size)
 }
 
 // newTestClusterWithKey starts size nodes keyed with key.
@@ -60,6 +56,11 @@ func newTestClusterWithKey(t *testing.T, size int, key []byte) *testCluster {
 	t.Helper()
 	c := newTestCluster(t, 0)
 	c.key = key
+	return c.grow(size)
+}
+
+// grow starts size more nodes and waits until the cluster converged.
+func (c *testCluster) grow(size int) *testCluster {
 	for range size {
 		c.Add()
 	}

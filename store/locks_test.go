@@ -120,16 +120,9 @@ func TestLeaseDroppedWhenOwnershipMoves(t *testing.T) {
 	first := c.Node("node-01")
 	two := placement.New([]string{"node-01", "node-02"}, 2048)
 	three := placement.New([]string{"node-01", "node-02", "node-03"}, 2048)
-	tok := ""
-	for tok == "" {
-		cand, err := first.NewToken(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if two.OwnerOf(cand) == "node-01" && three.OwnerOf(cand) == "node-03" {
-			tok = cand
-		}
-	}
+	tok := tokenWhere(t, first, func(cand string) bool {
+		return two.OwnerOf(cand) == "node-01" && three.OwnerOf(cand) == "node-03"
+	})
 	ctx := context.Background()
 	if _, err := first.Lock(ctx, tok, time.Minute); err != nil {
 		t.Fatal(err)
@@ -197,16 +190,7 @@ func TestLeaseDroppedAfterCutOff(t *testing.T) {
 	c := newTestCluster(t, 3)
 	first, second := c.Node("node-01"), c.Node("node-02")
 	three := placement.New([]string{"node-01", "node-02", "node-03"}, 2048)
-	tok := ""
-	for tok == "" {
-		cand, err := first.NewToken(false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if three.OwnerOf(cand) == "node-01" {
-			tok = cand
-		}
-	}
+	tok := tokenWhere(t, first, func(cand string) bool { return three.OwnerOf(cand) == "node-01" })
 	ctx := context.Background()
 	lease, err := second.Lock(ctx, tok, time.Minute)
 	if err != nil {
@@ -226,5 +210,19 @@ func TestLeaseDroppedAfterCutOff(t *testing.T) {
 	defer cancel()
 	if _, err := second.Lock(wctx, tok, time.Minute); err != nil {
 		t.Fatalf("Lock after the owner came back = %v, want the lease: the one it granted before was released", err)
+	}
+}
+
+// tokenWhere returns a new token of n's for which want holds.
+func tokenWhere(t *testing.T, n *Node, want func(token string) bool) string {
+	t.Helper()
+	for {
+		cand, err := n.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want(cand) {
+			return cand
+		}
 	}
 }

@@ -20,9 +20,9 @@ import (
 // all nodes (gossip, leases, anti-entropy) during the window. Join time
 // from 10k to 1M sessions is BenchmarkJoin (join_bench_test.go).
 
-// openScaleCluster opens count plaintext nodes in this process, applies
-// tweak to each config, and waits until all see each other with nothing
-// left to pull.
+// openScaleCluster opens count plaintext nodes in this process (loopback
+// TCP, production gossip timing), applies tweak to each config, and waits
+// until all see each other with nothing left to pull.
 func openScaleCluster(b *testing.B, count int, tweak func(*Config)) []*Node {
 	b.Helper()
 	var nodes []*Node

@@ -29,19 +29,8 @@ func (n refusingNet) Dial(ctx context.Context, addr string) (net.Conn, error) {
 // calls the second, healthy connection can carry, nor make them dial.
 func TestBrokenFirstConnectionUsesSecond(t *testing.T) {
 	testkit.CheckGoroutines(t, testTimeout)
-	h := &gateHandler{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
 	nw := refusingNet{refuse: new(atomic.Bool), dials: new(atomic.Int32)}
-	c := newClient(t, nw, Config{ConnsPerPeer: 2, MaxInFlight: 2})
-
-	// One waiting call crowds the first connection (MaxInFlight/2), so the
-	// next call dials the second.
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := c.Call(context.Background(), addr, opBlock, nil)
-		blocked <- err
-	}()
-	<-h.entered
+	c, addr, h, blocked := crowdedFirst(t, nw) // so the next call dials the second
 	mustEcho(t, c, addr, []byte("fills the second slot"))
 	close(h.release)
 	if err := <-blocked; err != nil {
@@ -73,16 +62,8 @@ func TestBrokenFirstConnectionUsesSecond(t *testing.T) {
 // A usable connection that is busy is a better answer than a dial error.
 func TestFailedDialFallsBackToBusyConnection(t *testing.T) {
 	testkit.CheckGoroutines(t, testTimeout)
-	h := &gateHandler{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	_, addr := startServer(t, tcpNet{}, "", Config{}, h)
 	nw := refusingNet{refuse: new(atomic.Bool), dials: new(atomic.Int32)}
-	c := newClient(t, nw, Config{ConnsPerPeer: 2, MaxInFlight: 2})
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := c.Call(context.Background(), addr, opBlock, nil)
-		blocked <- err
-	}()
-	<-h.entered
+	c, addr, h, blocked := crowdedFirst(t, nw)
 	nw.refuse.Store(true) // the second slot cannot be filled
 	mustEcho(t, c, addr, []byte("on the crowded first connection"))
 	close(h.release)
@@ -103,4 +84,22 @@ func TestSerialCallsWithMaxInFlightOneUseOneConnection(t *testing.T) {
 	if got := c.Stats().ConnsTotal; got != 1 {
 		t.Errorf("client ConnsTotal = %d after serial calls, want 1", got)
 	}
+}
+
+// crowdedFirst starts a server and a client of two connections per peer
+// dialing through nw, whose first connection is crowded (MaxInFlight/2) by
+// one call waiting in the handler: close h.release to let it finish, and
+// read its error from blocked.
+func crowdedFirst(t *testing.T, nw refusingNet) (c *Client, addr string, h *gateHandler, blocked chan error) {
+	t.Helper()
+	h = &gateHandler{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	_, addr = startServer(t, tcpNet{}, "", Config{}, h)
+	c = newClient(t, nw, Config{ConnsPerPeer: 2, MaxInFlight: 2})
+	blocked = make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), addr, opBlock, nil)
+		blocked <- err
+	}()
+	<-h.entered
+	return c, addr, h, blocked
 }
