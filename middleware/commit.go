@@ -112,7 +112,8 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	if s.token == s.lockToken {
 		mut.Lease = s.lease
 	}
-	if err := s.m.listFirst(ctx, mut.Set, s.token); err != nil {
+	check, err := s.m.listFirst(ctx, mut.Set, s.token)
+	if err != nil {
 		return err
 	}
 	rec, err := s.m.apply(ctx, s.token, mut)
@@ -128,6 +129,9 @@ func (s *Session) writeLocked(ctx context.Context, mut store.Mutation) error {
 	}
 	s.adoptWrittenLocked(s.token, rec, mut.Set)
 	s.m.stats.saves.Add(1)
+	if check != "" {
+		s.m.schedulePrune(check)
+	}
 	return nil
 }
 

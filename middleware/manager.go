@@ -161,12 +161,16 @@ func (m *Manager) create(ctx context.Context, mut store.Mutation) (string, store
 		if err != nil {
 			return "", store.Record{}, fmt.Errorf("middleware: new token: %w", err)
 		}
-		if err := m.listFirst(ctx, mut.Set, tok); err != nil {
+		check, err := m.listFirst(ctx, mut.Set, tok)
+		if err != nil {
 			return "", store.Record{}, err
 		}
 		rec, err := m.apply(ctx, tok, mut)
 		if errors.Is(err, store.ErrConflict) && attempt == 0 {
 			continue
+		}
+		if err == nil && check != "" {
+			m.schedulePrune(check)
 		}
 		return tok, rec, err
 	}

@@ -180,11 +180,19 @@ func (s *Session) userPendingLocked() bool { return s.userSet && s.user != "" }
 // session elsewhere since. A tie that moves away leaves the old user's entry
 // to be dropped when that index is next checked; removing it at once could
 // remove the entry of a concurrent request tying the session back.
-func (m *Manager) listFirst(ctx context.Context, set map[string][]byte, token string) error {
+//
+// It returns the user whose index is due for a check (schedulePrune) once
+// the write has landed, or "": checked before the session is stored, the
+// index would still count this login as not yet written.
+func (m *Manager) listFirst(ctx context.Context, set map[string][]byte, token string) (check string, err error) {
 	if u := set[userKey]; len(u) > 0 {
-		return m.indexAdd(ctx, string(u), token)
+		due, err := m.indexAdd(ctx, string(u), token)
+		if due {
+			check = string(u)
+		}
+		return check, err
 	}
-	return nil
+	return "", nil
 }
 
 // UserSessions returns the live sessions tied to user, oldest first. Entries
@@ -318,7 +326,9 @@ func (m *Manager) peek(ctx context.Context, token string) (store.Record, bool, e
 }
 
 // indexAdd lists token in user's index. It runs before the session write
-// that ties token to user, and its failure fails that write.
+// that ties token to user, and its failure fails that write. checkDue
+// reports that the index has grown enough to be checked (pruned, capped)
+// once that write has landed.
 //
 // The index must outlive every session it lists. A session lives at most
 // Lifetime from its creation or renewal, so the index's deadline is pushed
@@ -327,14 +337,14 @@ func (m *Manager) peek(ctx context.Context, token string) (store.Record, bool, e
 // the longer one stored. Pushing it is conditional on the version read;
 // adds within a minute of the last push leave the deadline alone and need
 // no condition.
-func (m *Manager) indexAdd(ctx context.Context, user, token string) error {
+func (m *Manager) indexAdd(ctx context.Context, user, token string) (checkDue bool, err error) {
 	key := m.indexKey(user)
 	for attempt := 0; ; attempt++ {
 		now := m.now()
 		target := now.Add(m.cfg.Lifetime + 2*time.Minute)
 		idx, found, err := m.peek(ctx, key)
 		if err != nil {
-			return err
+			return false, err
 		}
 		mut := store.Mutation{Set: map[string][]byte{token: encodeSince(now)}}
 		switch {
@@ -358,12 +368,10 @@ func (m *Manager) indexAdd(ctx context.Context, user, token string) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("middleware: list session in its user's index: %w", err)
+			return false, fmt.Errorf("middleware: list session in its user's index: %w", err)
 		}
-		if n := len(idx.Fields); (n > pruneAbove && n%pruneEvery == 0) || (m.cfg.MaxSessionsPerUser > 0 && n > m.cfg.MaxSessionsPerUser) {
-			m.schedulePrune(user)
-		}
-		return nil
+		n := len(idx.Fields)
+		return (n > pruneAbove && n%pruneEvery == 0) || (m.cfg.MaxSessionsPerUser > 0 && n > m.cfg.MaxSessionsPerUser), nil
 	}
 }
 

@@ -129,7 +129,7 @@ func TestUserIndexRetieRace(t *testing.T) {
 func (e *env) retieAsBefore(tok, user string) {
 	e.t.Helper()
 	ctx := context.Background()
-	if err := e.m.indexAdd(ctx, user, tok); err != nil {
+	if _, err := e.m.indexAdd(ctx, user, tok); err != nil {
 		e.t.Fatal(err)
 	}
 	if _, err := e.st.Apply(ctx, tok, store.Mutation{Set: map[string][]byte{userKey: []byte(user)}, IfExists: true}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/e5b1d45c/sessring/internal/testkit"
+	"github.com/e5b1d45c/sessring/internal/wire"
 )
 
 // TestCrashThenSecondCrash writes 10k sessions, kills a node abruptly, checks
@@ -243,4 +244,86 @@ func TestJoinHandBackIsPaged(t *testing.T) {
 		return len(owned) > 0
 	})
 	checkAll(t, c, acked)
+}
+
+// TestHandBackPageLostIsSentAgain drives serveLease by hand: a page whose
+// acknowledgement does not come (the reply was lost) is sent again, and the
+// owner is told there is more until it has acknowledged every page, so a
+// lost page cannot leave it serving without the sessions it carried.
+func TestHandBackPageLostIsSentAgain(t *testing.T) {
+	c := newTestClusterWith(t, 3, func(cfg *Config) { cfg.leasePageBytes = 4 << 10 })
+	a := c.Node("node-01")
+	v := a.view.Load()
+	var owner string
+	for o, ps := range v.replicaOf {
+		if o != a.Name() && len(ps) > 0 {
+			owner = o
+			break
+		}
+	}
+	// Sessions owned by owner, replicated here, in partitions then marked
+	// as owned here meanwhile.
+	want := map[string]bool{}
+	val := strings.Repeat("y", 1024)
+	for len(want) < 40 {
+		tok, err := a.NewToken(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, r := a.Locate(tok); o != owner || r != a.Name() {
+			continue
+		}
+		if err := a.Commit(tok, []byte(val), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		want[tok] = true
+	}
+	// The owner stops asking for leases of its own, so only this test
+	// takes the flags.
+	c.Crash(owner)
+	for tok := range want {
+		a.parts[a.partitionOf(tok)].demoted.Store(true)
+	}
+	ask := func(ack bool) (got []tokenEntry, more bool) {
+		t.Helper()
+		var enc wire.Encoder
+		enc.Bool(true)
+		enc.Bool(ack)
+		resp, err := a.serveLease(v, header{owner, v.id()}, wire.NewDecoder(enc.B))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := wire.NewDecoder(resp)
+		if got, err = decodeEntries(d); err != nil {
+			t.Fatal(err)
+		}
+		return got, d.Bool()
+	}
+	first, more := ask(false)
+	if !more || len(first) == 0 || len(first) >= len(want) {
+		t.Fatalf("first page: %d sessions, more %v; want some of the %d, and more", len(first), more, len(want))
+	}
+	again, _ := ask(false) // the first reply was lost: a new round starts
+	if len(again) != len(first) || again[0].token != first[0].token {
+		t.Fatalf("after a lost page the next round sent %d sessions starting %v, want the lost %d again", len(again), again[0].token, len(first))
+	}
+	seen := map[string]bool{}
+	for _, te := range again {
+		seen[te.token] = true
+	}
+	for pages := 0; more; pages++ {
+		if pages > len(want) {
+			t.Fatal("pages never end")
+		}
+		var page []tokenEntry
+		page, more = ask(true)
+		for _, te := range page {
+			seen[te.token] = true
+		}
+	}
+	for tok := range want {
+		if !seen[tok] {
+			t.Errorf("session %s was never handed back", tok)
+		}
+	}
 }

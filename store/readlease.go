@@ -33,14 +33,18 @@ const (
 
 // readLeases is the per-node lease state.
 type readLeases struct {
-	// mu guards held and granted.
+	// mu guards held, granted and unacked.
 	mu      sync.RWMutex
 	held    map[string]lease.Held // replica -> lease this node holds as owner
 	granted map[string]time.Time  // owner -> end of the lease this node granted it
+	// unacked: owner -> the partitions of the last hand-back page sent to
+	// it, whose demoted flags come back unless the owner acknowledges the
+	// page (serveLease).
+	unacked map[string][]int
 }
 
 func newReadLeases() *readLeases {
-	return &readLeases{held: map[string]lease.Held{}, granted: map[string]time.Time{}}
+	return &readLeases{held: map[string]lease.Held{}, granted: map[string]time.Time{}, unacked: map[string][]int{}}
 }
 
 // heldFrom returns the lease this node holds from replica.
@@ -109,20 +113,23 @@ func (n *Node) renewLeases() {
 }
 
 func (n *Node) requestLease(v *view, replica string) {
-	ctx, cancel := context.WithTimeout(context.Background(), leaseDuration/2)
-	defer cancel()
 	sent := n.now()
-	// At cluster version 2 the replica may hand back the sessions of the
-	// partitions it owned meanwhile over several replies (a joiner takes
-	// over thousands at once); the lease holds only after the last one.
+	// At cluster version 2 the replica hands back the sessions of the
+	// partitions it owned meanwhile in pages (a joiner takes over thousands
+	// at once), each acknowledged by the next request, and the lease holds
+	// only after a reply with nothing more. A page lost on the way is sent
+	// again in the next round: its flags come back at the replica.
 	paged := n.writeVersion() >= version.V2
-	for {
+	for ack := false; ; ack = true {
 		var enc wire.Encoder
 		header{n.name, v.id()}.encode(&enc)
 		if paged {
 			enc.Bool(true)
+			enc.Bool(ack)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), leaseDuration/2)
 		resp, err := n.call(ctx, v, replica, mLease, enc.B)
+		cancel()
 		if err != nil {
 			return
 		}
@@ -143,6 +150,9 @@ func (n *Node) requestLease(v *view, replica string) {
 		if !more {
 			break
 		}
+		if n.closed.Load() || n.view.Load() != v {
+			return // the next round starts over in the new view
+		}
 	}
 	n.readLeases.mu.Lock()
 	n.readLeases.held[replica] = lease.Hold(v.id(), sent)
@@ -150,13 +160,21 @@ func (n *Node) requestLease(v *view, replica string) {
 }
 
 // serveLease grants the sender a read lease if this node's view agrees, and
-// returns the sessions of partitions this node owned meanwhile. A request
-// that says it takes pages (cluster version 2) gets at most about
-// maxPullBytes of them per reply and a flag for more; the partitions left
-// keep their flag for the next request. One whole reply would exceed the
-// rpc frame limit when a joiner takes over a large share at once.
+// returns the sessions of partitions this node owned meanwhile.
+//
+// A request that takes pages (cluster version 2: a flag byte, then whether
+// it acknowledges the previous page) gets about maxPullBytes of sessions
+// per reply and a flag for more. A page's partitions lose their demoted
+// flag when it is sent and get it back unless the next request
+// acknowledges the page, and "more" is set while a page waits for its
+// acknowledgement, so the owner holds a lease only once every page it was
+// sent has been merged. One whole reply would exceed the rpc frame limit
+// when a joiner takes over a large share at once.
 func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
-	paged := d.Len() > 0 && d.Bool()
+	paged, ack := false, false
+	if d.Len() > 0 {
+		paged, ack = d.Bool(), d.Bool()
+	}
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -166,8 +184,18 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 	if err := n.checkQuorum(v); err != nil {
 		return nil, err
 	}
+	n.readLeases.mu.Lock()
+	unacked := n.readLeases.unacked[h.from]
+	delete(n.readLeases.unacked, h.from)
+	n.readLeases.mu.Unlock()
+	if !ack {
+		for _, p := range unacked {
+			n.parts[p].demoted.Store(true) // lost on the way: send it again
+		}
+	}
 	var back []tokenEntry
-	size, more := 0, false
+	var sentParts []int
+	size := 0
 	page := n.cfg.leasePageBytes
 	if page <= 0 {
 		page = maxPullBytes
@@ -178,7 +206,6 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 			continue
 		}
 		if _, held, _ := part.stats(); paged && len(back) > 0 && size+int(held) > page {
-			more = true
 			break
 		}
 		if part.takeDemoted() {
@@ -187,14 +214,19 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 				size += te.e.size
 			}
 			back = append(back, snap...)
+			sentParts = append(sentParts, p)
 		}
 	}
 	n.readLeases.mu.Lock()
 	n.readLeases.granted[h.from] = lease.Grant(n.now())
+	if paged && len(sentParts) > 0 {
+		n.readLeases.unacked[h.from] = sentParts
+	}
 	n.readLeases.mu.Unlock()
 	enc := wire.Encoder{B: make([]byte, 0, size+64)}
 	encodeEntries(&enc, back)
 	if paged {
+		more := len(sentParts) > 0
 		enc.Bool(more)
 		if more {
 			n.stats.leasePages.Add(1)
