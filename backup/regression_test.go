@@ -25,7 +25,7 @@ import (
 // TestAdoptedVersionsAreBackedUp: while an owner replicates a
 // new version, anti-entropy may compare digests, find the version on the
 // replica only, and merge it into the owner (store/antientropy.go
-// syncPartition, without the partition's write lock). The owner's install
+// repairPartition, without the partition's write lock). The owner's install
 // then fails its compare-and-swap, ownerWrite rebuilds on the adopted copy,
 // finds nothing to change and acknowledges the write without afterWrite:
 // the version is never queued for the backup. Pending drains to zero, and

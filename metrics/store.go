@@ -51,7 +51,7 @@ func storeCounters(e emitter, s *store.Stats, node label) {
 		{"sessring_store_replication_errors_total", "Failed sends to replicas.", s.ReplicationErrors},
 		{"sessring_store_repairs_total", "Newer copies adopted from a replica after a lost acknowledgement.", s.Repairs},
 		{"sessring_store_anti_entropy_repairs_total", "Partitions synced by anti-entropy.", s.AntiEntropyRepairs},
-		{"sessring_store_handoff_entries_total", "Sessions received by pull or handover.", s.HandoffEntries},
+		{"sessring_store_handoff_entries_total", "Sessions received by pull, handover or lease hand-back.", s.HandoffEntries},
 		{"sessring_store_partitions_pulled_total", "Partitions completed by pull.", s.PartitionsPulled},
 		{"sessring_store_view_mismatches_total", "Requests whose sender used another placement.", s.ViewMismatches},
 		{"sessring_store_expired_total", "Sessions expired by this node as owner.", s.Expired},

@@ -242,7 +242,13 @@ func (q *backupQueue) load(ctx context.Context, token string) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*entry), nil
+	// Concurrent loads of one token share the decoded entry: each caller
+	// gets its own, since rehydrate and restore change theirs before
+	// installing it (the value and fields stay shared: they are immutable).
+	if e := v.(*entry); e != nil {
+		return e.clone(), nil
+	}
+	return nil, nil
 }
 
 func (q *backupQueue) stats() BackupStats {

@@ -58,8 +58,11 @@ func (n *Node) pullPending() int {
 		return 0
 	}
 	// Each partition is pulled whole from one source first: its first
-	// source, which is the owner before this view where that is a source
-	// (view.sources lists it first; the owner has the newest access times).
+	// source, the owner in the placement without this node (view.sources
+	// lists it first; in a join, the owner before it, which has the newest
+	// access times; with joins or failures at once, possibly another
+	// holder, whose access times may be older: the digest compares tokens
+	// and versions only).
 	// Every other source is asked afterwards with this node's digest, so
 	// one whose copy now matches sends nothing. Every source still answers
 	// for every partition, as before, but the bytes cross once instead of
