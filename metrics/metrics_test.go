@@ -342,7 +342,7 @@ func TestLatencyHistograms(t *testing.T) {
 		`sessring_store_write_seconds_count{node="n1",path="local"}`:     0,
 		`sessring_store_write_seconds_count{node="n1",path="forwarded"}`: 1,
 		`sessring_store_replicate_seconds_count{node="n1"}`:              1,
-		`sessring_store_pull_seconds_count{node="n1"}`:                1,
+		`sessring_store_pull_seconds_count{node="n1"}`:                   1,
 		`sessring_sessions_load_seconds_count`:                           1,
 		`sessring_sessions_save_seconds_sum`:                             2,
 	} {
