@@ -327,3 +327,63 @@ func TestHandBackPageLostIsSentAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestHandBackSkipsWhatWasJustPulled: a partition the new owner has just
+// pulled whole from this node, unchanged since, is not sent again with the
+// lease; once it changes here (a write the old owner took after the pull),
+// it is.
+func TestHandBackSkipsWhatWasJustPulled(t *testing.T) {
+	c := newTestCluster(t, 3)
+	a := c.Node("node-01")
+	v := a.view.Load()
+	var owner string
+	for o, ps := range v.replicaOf {
+		if o != a.Name() && len(ps) > 0 {
+			owner = o
+			break
+		}
+	}
+	tok := tokenWhere(t, a, func(cand string) bool {
+		o, r := a.Locate(cand)
+		return o == owner && r == a.Name()
+	})
+	if err := a.Commit(tok, []byte("v1"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.Crash(owner) // only this test asks for leases in owner's name
+	p := a.partitionOf(tok)
+	handBack := func() []tokenEntry {
+		t.Helper()
+		a.parts[p].demoted.Store(true)
+		var enc wire.Encoder
+		enc.Bool(true)
+		enc.Bool(false)
+		resp, err := a.serveLease(v, header{owner, v.id()}, wire.NewDecoder(enc.B))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeEntries(wire.NewDecoder(resp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	var req wire.Encoder
+	encodeInts(&req, []int{p})
+	req.Bool(false) // no digest to compare: the whole partition
+	req.Uvarint(0)
+	if _, err := a.servePull(v, header{owner, v.id()}, wire.NewDecoder(req.B)); err != nil {
+		t.Fatal(err)
+	}
+	if got := handBack(); len(got) != 0 {
+		t.Fatalf("hand-back right after the pull = %d sessions, want none", len(got))
+	}
+	newer := a.parts[p].get(tok).clone()
+	newer.version++
+	newer.value = []byte("v2")
+	a.parts[p].merge(tok, newer, &a.used)
+	got := handBack()
+	if len(got) != 1 || got[0].token != tok || string(got[0].e.value) != "v2" {
+		t.Fatalf("hand-back after a change = %v, want the new version of %s", got, tok)
+	}
+}
