@@ -50,14 +50,6 @@ type partition struct {
 	// gen counts the times the partition was made not ready; a pull round
 	// marks it ready only if gen has not moved since the round began.
 	gen uint64
-	// changes counts every change of items (install, merge, touch,
-	// removal, clear). pulledBy and pulledAt record the last whole copy
-	// sent to a puller and changes at that moment: a lease hand-back to
-	// that same node leaves the partition out while nothing changed since
-	// (it has just pulled exactly this).
-	changes  uint64
-	pulledBy string
-	pulledAt uint64
 }
 
 // resyncKind says where a resynced partition is pulled from and how.
@@ -220,7 +212,6 @@ func (p *partition) pullSources(v *view) (srcs []string, stranded bool) {
 // swapLocked replaces the entry for token (nil removes it) and keeps the
 // byte count and digest in step. It returns the change in bytes.
 func (p *partition) swapLocked(token string, old, e *entry) int64 {
-	p.changes++
 	var delta int64
 	if old != nil {
 		p.digest ^= itemHash(token, old.version)
@@ -261,7 +252,6 @@ func (p *partition) merge(token string, e *entry, used *atomic.Int64) (*entry, b
 			touched := cur.clone()
 			touched.access = e.access
 			p.items.set(token, touched)
-			p.changes++
 			p.noteDue(touched)
 			return touched, false
 		}
@@ -289,7 +279,6 @@ func (p *partition) clear(used *atomic.Int64) {
 	p.bytes, p.digest = 0, 0
 	p.ready, p.resync, p.held = false, resyncNone, false
 	p.gen++
-	p.changes++
 	p.mu.Unlock()
 }
 
@@ -299,30 +288,8 @@ type tokenEntry struct {
 }
 
 // snapshot returns the partition's entries (shared, immutable).
-// snapshotFor is snapshot for a pull by node to, recorded as the copy to
-// has (see pulledBy).
-func (p *partition) snapshotFor(to string) []tokenEntry {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pulledBy, p.pulledAt = to, p.changes
-	return p.snapshotLocked()
-}
-
-// unchangedSincePulledBy reports whether the last whole copy of p sent was
-// to node to, and p has not changed since.
-func (p *partition) unchangedSincePulledBy(to string) bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.pulledBy == to && p.changes == p.pulledAt
-}
-
 func (p *partition) snapshot() []tokenEntry {
 	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.snapshotLocked()
-}
-
-func (p *partition) snapshotLocked() []tokenEntry {
 	out := make([]tokenEntry, 0, p.items.len())
 	if p.items.m == nil {
 		out = append(out, p.items.small...)
@@ -330,6 +297,7 @@ func (p *partition) snapshotLocked() []tokenEntry {
 	for t, e := range p.items.m {
 		out = append(out, tokenEntry{t, e})
 	}
+	p.mu.RUnlock()
 	return out
 }
 

@@ -249,7 +249,7 @@ func (n *Node) servePull(v *view, h header, d *wire.Decoder) ([]byte, error) {
 		ready := n.parts[p].isReady() && !n.cutOff.Load()
 		var snap []tokenEntry
 		if _, _, mine := n.parts[p].stats(); !compare[i] || mine != theirs[i] {
-			snap = n.parts[p].snapshotFor(h.from)
+			snap = n.parts[p].snapshot()
 		}
 		for _, te := range snap {
 			size += te.e.size

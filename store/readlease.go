@@ -209,15 +209,12 @@ func (n *Node) serveLease(v *view, h header, d *wire.Decoder) ([]byte, error) {
 			break
 		}
 		if part.takeDemoted() {
-			sentParts = append(sentParts, p)
-			if part.unchangedSincePulledBy(h.from) {
-				continue // it has just pulled exactly this copy
-			}
 			snap := part.snapshot()
 			for _, te := range snap {
 				size += te.e.size
 			}
 			back = append(back, snap...)
+			sentParts = append(sentParts, p)
 		}
 	}
 	n.readLeases.mu.Lock()
