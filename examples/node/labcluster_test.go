@@ -151,11 +151,10 @@ type labCluster struct {
 	// host (see move), at a new address; it needs seeds that cover it.
 	moves bool
 
-	mu       sync.Mutex // guards nodes, up, inflight and hosts
-	hosts    []int      // with a lab: the lab host node i runs in
-	nodes    []*labNode
-	up       []bool
-	inflight []int // requests dispatched to each node and not yet answered
+	labBalancer // the node processes and the load balancer in front of them
+
+	hostMu sync.Mutex // guards hosts
+	hosts  []int      // with a lab: the lab host node i runs in
 }
 
 // newLabCluster starts a node on every host of a new lab of n hosts (host
@@ -188,7 +187,7 @@ func newLoopCluster(t *testing.T, n int, args ...string) *labCluster {
 func newCluster(t *testing.T, n int, args []string) *labCluster {
 	key := make([]byte, 32)
 	crand.Read(key)
-	return &labCluster{t: t, key: hex.EncodeToString(key), args: args, nodes: make([]*labNode, n), up: make([]bool, n), inflight: make([]int, n)}
+	return &labCluster{t: t, key: hex.EncodeToString(key), args: args, labBalancer: newLabBalancer(n)}
 }
 
 // boot starts the n nodes, node i in lab host i.
@@ -280,7 +279,7 @@ func (c *labCluster) url(i int) string { return "http://" + c.addr(i, labHTTPPor
 // seeds.
 func (c *labCluster) others(i int) []string {
 	var s []string
-	for j := range c.nodes {
+	for j := range c.size() {
 		if j != i {
 			s = append(s, c.gossipAddr(j))
 		}
@@ -309,16 +308,13 @@ func (c *labCluster) start(i int, join []string) {
 		cmd = c.lab.Hosts[c.host(i)].Command(os.Args[0], args...)
 	}
 	cmd.Env = append(os.Environ(), nodeEnv+"=1", keyEnv+"="+c.key) // the key as Kubernetes passes a Secret
-	n := launch(t, cmd, c.name(i), c.name(i), filepath.Join(t.TempDir(), c.name(i)+".log"))
-	c.mu.Lock()
-	c.nodes[i], c.up[i] = n, true
-	c.mu.Unlock()
+	c.serve(i, launch(t, cmd, c.name(i), c.name(i), filepath.Join(t.TempDir(), c.name(i)+".log")))
 }
 
 // host is the lab host node i runs in.
 func (c *labCluster) host(i int) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.hostMu.Lock()
+	defer c.hostMu.Unlock()
 	return c.hosts[i]
 }
 
@@ -326,8 +322,8 @@ func (c *labCluster) host(i int) int {
 // a restart at a new address under the same name, as a Kubernetes pod
 // gets a new IP each time. Node i must be stopped.
 func (c *labCluster) move(i int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.hostMu.Lock()
+	defer c.hostMu.Unlock()
 	for h := range c.lab.Hosts {
 		if !slices.Contains(c.hosts, h) {
 			c.hosts[i] = h
@@ -346,80 +342,11 @@ func tail(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// node returns node i's process (nil while down).
-func (c *labCluster) node(i int) *labNode {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[i]
-}
-
-// drain takes node i out of the load balancer and returns its process.
-func (c *labCluster) drain(i int) *labNode {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.up[i] = false
-	n := c.nodes[i]
-	c.nodes[i] = nil
-	return n
-}
-
-// pick dispatches a request as a draining load balancer does: it chooses
-// one of the nodes that are up with intn and counts the request in flight
-// there until done is called. ok is false when no node is up.
-func (c *labCluster) pick(intn func(int) int) (i int, done func(), ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var live []int
-	for i, u := range c.up {
-		if u {
-			live = append(live, i)
-		}
-	}
-	if len(live) == 0 {
-		return 0, nil, false
-	}
-	i = live[intn(len(live))]
-	c.inflight[i]++
-	return i, func() {
-		c.mu.Lock()
-		c.inflight[i]--
-		c.mu.Unlock()
-	}, true
-}
-
-// quiesce waits until no request picked before node i was drained is
-// still in flight there, as a load balancer's connection draining does
-// before the node is told to stop.
+// quiesce waits until node i's requests in flight are done (see
+// labBalancer.quiesce).
 func (c *labCluster) quiesce(i int) {
 	c.t.Helper()
-	waitInflight(c.t, c.name(i), func() int {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.inflight[i]
-	})
-}
-
-// waitInflight polls inflight until it reports no request in flight at
-// node name, failing the test after 30 s.
-func waitInflight(t *testing.T, name string, inflight func() int) {
-	t.Helper()
-	testkit.EventuallyWhy(t, 30*time.Second, name+"'s requests in flight done after draining", func() (bool, string) {
-		n := inflight()
-		return n <= 0, fmt.Sprintf("%d in flight", n)
-	})
-}
-
-// live lists the nodes the load balancer may use.
-func (c *labCluster) live() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var s []int
-	for i, u := range c.up {
-		if u {
-			s = append(s, i)
-		}
-	}
-	return s
+	c.labBalancer.quiesce(c.t, i, c.name(i))
 }
 
 // kill crashes node i (SIGKILL) and waits until it is gone.
@@ -435,15 +362,7 @@ func (c *labCluster) term(i int) {
 	c.t.Helper()
 	n := c.drain(i)
 	c.quiesce(i)
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-		if code := n.cmd.ProcessState.ExitCode(); code != 0 {
-			c.t.Errorf("%s exited with %d after SIGTERM, want 0", n.name, code)
-		}
-	case <-time.After(30 * time.Second):
-		c.t.Fatalf("%s still running 30s after SIGTERM", n.name)
-	}
+	n.terminate(c.t)
 }
 
 func (c *labCluster) signal(i int, sig syscall.Signal) {
@@ -487,15 +406,6 @@ func allThreadsStopped(pid int) (bool, string) {
 		}
 	}
 	return true, ""
-}
-
-func (c *labCluster) killAll() {
-	for i := range c.nodes {
-		if n := c.drain(i); n != nil {
-			n.cmd.Process.Signal(syscall.SIGKILL)
-			<-n.done
-		}
-	}
 }
 
 // waitSettled waits until every running node sees members members and has

@@ -198,7 +198,7 @@ func hammer(t *testing.T, c *labCluster, sessions []*labSession, d time.Duration
 			for time.Now().Before(end) {
 				k := r.IntN(len(sessions))
 				locks[k].Lock()
-				i, done, up := c.pick(r.IntN)
+				i, _, done, up := c.pick(r.IntN)
 				if !up {
 					locks[k].Unlock()
 					time.Sleep(10 * time.Millisecond)
@@ -241,9 +241,7 @@ func TestMultiHostPausedOwner(t *testing.T) {
 	c.signal(owner, syscall.SIGSTOP)
 	paused := time.Now()
 	t.Logf("SIGSTOPped %s, the owner", c.name(owner))
-	c.mu.Lock()
-	c.up[owner] = false
-	c.mu.Unlock()
+	c.setUp(owner, false)
 	for k := range 3 {
 		if err := retryIncr(c, s, others[k%2], 30*time.Second); err != nil {
 			t.Fatal(err)
@@ -258,9 +256,7 @@ func TestMultiHostPausedOwner(t *testing.T) {
 		t.Fatalf("after %v paused, %s still owns the session", time.Since(paused), s.owner)
 	}
 	c.signal(owner, syscall.SIGCONT)
-	c.mu.Lock()
-	c.up[owner] = true
-	c.mu.Unlock()
+	c.setUp(owner, true)
 	t.Logf("SIGCONT %s after %v; session at %d", c.name(owner), time.Since(paused).Round(time.Millisecond), s.acked)
 	// From the moment it wakes, the old owner answers the new count or an
 	// error, never the old one.

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,21 +34,19 @@ type upgradeCluster struct {
 	gossip []string
 	http   []string
 
-	mu       sync.Mutex // guards the fields below
-	nodes    []*labNode
-	old      []bool   // node i runs the first release
-	logs     []string // node i's log file
-	procs    map[*labNode]procInfo
-	matched  map[*labNode]int // log lines of failures already matched to requests
-	up       []bool           // the load balancer may send requests to node i
-	inflight []int            // requests dispatched to node i and not yet answered
+	labBalancer // the node processes and the load balancer in front of them
+
+	mu      sync.Mutex // guards the fields below
+	logs    []string   // node i's log file
+	procs   map[*labNode]procInfo
+	matched map[*labNode]int // log lines of failures already matched to requests
 }
 
 func newUpgradeCluster(t *testing.T, oldBin string) *upgradeCluster {
 	key := make([]byte, 32)
 	crand.Read(key)
 	c := &upgradeCluster{t: t, oldBin: oldBin, key: hex.EncodeToString(key),
-		nodes: make([]*labNode, 3), old: make([]bool, 3), logs: make([]string, 3), up: make([]bool, 3), inflight: make([]int, 3),
+		labBalancer: newLabBalancer(3), logs: make([]string, 3),
 		procs: map[*labNode]procInfo{}, matched: map[*labNode]int{}}
 	for range 3 {
 		c.gossip = append(c.gossip, freeLoopbackPort(t, true))
@@ -113,16 +110,9 @@ func (c *upgradeCluster) start(i int, old bool) {
 	n := launch(t, cmd, c.name(i), fmt.Sprintf("%s (%s build)", c.name(i), build), logPath)
 	c.mu.Lock()
 	c.procs[n] = procInfo{log: logPath, old: old}
+	c.logs[i] = logPath
 	c.mu.Unlock()
-	c.mu.Lock()
-	c.nodes[i], c.old[i], c.logs[i], c.up[i] = n, old, logPath, true
-	c.mu.Unlock()
-}
-
-func (c *upgradeCluster) node(i int) *labNode {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[i]
+	c.serve(i, n)
 }
 
 // replace stops node i as a deploy does (drain, SIGTERM, wait for a clean
@@ -130,81 +120,29 @@ func (c *upgradeCluster) node(i int) *labNode {
 // the new build, and waits until the cluster has settled.
 func (c *upgradeCluster) replace(i int, old bool) {
 	c.t.Helper()
-	c.mu.Lock()
-	n := c.nodes[i]
-	c.up[i] = false
-	c.mu.Unlock()
+	n := c.drain(i)
 	c.quiesce(i)
 	c.mu.Lock()
-	c.nodes[i] = nil
 	p := c.procs[n]
 	p.termed = time.Now()
 	c.procs[n] = p
 	c.mu.Unlock()
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-		if code := n.cmd.ProcessState.ExitCode(); code != 0 {
-			c.t.Errorf("%s exited with %d after SIGTERM, want 0", n.name, code)
-		}
-	case <-time.After(30 * time.Second):
-		c.t.Fatalf("%s still running 30s after SIGTERM", n.name)
-	}
+	n.terminate(c.t)
 	c.start(i, old)
 	c.waitSettled()
 }
 
-// quiesce waits until no request picked before node i was drained is still
-// in flight there, as a load balancer's connection draining does.
+// quiesce waits until node i's requests in flight are done (see
+// labBalancer.quiesce).
 func (c *upgradeCluster) quiesce(i int) {
 	c.t.Helper()
-	waitInflight(c.t, c.name(i), func() int {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.inflight[i]
-	})
-}
-
-// pick dispatches a request as a draining load balancer does; see
-// labCluster.pick. It also returns node i's process.
-func (c *upgradeCluster) pick(intn func(int) int) (i int, proc *labNode, done func(), ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var live []int
-	for i, u := range c.up {
-		if u {
-			live = append(live, i)
-		}
-	}
-	if len(live) == 0 {
-		return 0, nil, nil, false
-	}
-	i = live[intn(len(live))]
-	c.inflight[i]++
-	return i, c.nodes[i], func() {
-		c.mu.Lock()
-		c.inflight[i]--
-		c.mu.Unlock()
-	}, true
-}
-
-func (c *upgradeCluster) killAll() {
-	for i := range c.nodes {
-		c.mu.Lock()
-		n := c.nodes[i]
-		c.nodes[i], c.up[i] = nil, false
-		c.mu.Unlock()
-		if n != nil {
-			n.cmd.Process.Signal(syscall.SIGKILL)
-			<-n.done
-		}
-	}
+	c.labBalancer.quiesce(c.t, i, c.name(i))
 }
 
 func (c *upgradeCluster) waitSettled() {
 	c.t.Helper()
-	for i := range c.nodes {
-		waitSettled(c.t, &proc{name: c.name(i), url: c.url(i)}, len(c.nodes))
+	for i := range c.size() {
+		waitSettled(c.t, &proc{name: c.name(i), url: c.url(i)}, c.size())
 	}
 }
 
@@ -226,7 +164,7 @@ func (c *upgradeCluster) clusterVersion(i int) (int, string) {
 // cluster version and has logged the change to it.
 func (c *upgradeCluster) waitClusterVersion(want int) {
 	c.t.Helper()
-	for i := range c.nodes {
+	for i := range c.size() {
 		testkit.EventuallyWhy(c.t, 20*time.Second, fmt.Sprintf("%s at cluster version %d", c.name(i), want), func() (bool, string) {
 			v, body := c.clusterVersion(i)
 			return v == want, body
@@ -262,7 +200,7 @@ func (c *upgradeCluster) checkCounts(sessions []*labSession) {
 		if _, err := c.incr(s, k%3); err != nil {
 			c.t.Fatalf("final increment: %v", err)
 		}
-		for i := range c.nodes {
+		for i := range c.size() {
 			r, err := tryCall("GET", c.url(i)+"/api/session", s.cookie)
 			var doc struct {
 				Count int `json:"count"`
