@@ -47,11 +47,7 @@ func goldenEntries() map[string]*entry {
 func TestGoldenEntriesV1(t *testing.T) {
 	for name, want := range goldenEntries() {
 		t.Run(name, func(t *testing.T) {
-			path := "testdata/v1/" + name + ".hex"
-			var enc wire.Encoder
-			want.encode(&enc)
-			golden.Check(t, path, enc.B, *update)
-			d := wire.NewDecoder(golden.Read(t, path))
+			d := checkGoldenV1(t, name, want.encode)
 			got, err := decodeEntry(d, goldenToken)
 			if err == nil {
 				err = d.Finish()
@@ -119,11 +115,7 @@ func goldenWriteOps() map[string]writeOp {
 func TestGoldenWriteOpsV1(t *testing.T) {
 	for name, want := range goldenWriteOps() {
 		t.Run(name, func(t *testing.T) {
-			path := "testdata/v1/" + name + ".hex"
-			var enc wire.Encoder
-			want.encode(&enc)
-			golden.Check(t, path, enc.B, *update)
-			d := wire.NewDecoder(golden.Read(t, path))
+			d := checkGoldenV1(t, name, want.encode)
 			got := decodeWriteOp(d)
 			got.arrived = time.Time{}
 			if len(got.value) == 0 {
@@ -265,4 +257,15 @@ func TestGoldenPartsV1(t *testing.T) {
 	if h != (header{"node-a", 0x1122334455667788}) || !slices.Equal(ps, []int{0, 1, 2047}) || e != nil || err != nil {
 		t.Errorf("decode(golden parts) = %+v, %v, %v, %v; want node-a's header, [0 1 2047], no entry, nil", h, ps, e, err)
 	}
+}
+
+// checkGoldenV1 compares what encode writes with testdata/v1/name.hex (or
+// rewrites it under -update) and returns a decoder of the stored bytes.
+func checkGoldenV1(t *testing.T, name string, encode func(*wire.Encoder)) *wire.Decoder {
+	t.Helper()
+	path := "testdata/v1/" + name + ".hex"
+	var enc wire.Encoder
+	encode(&enc)
+	golden.Check(t, path, enc.B, *update)
+	return wire.NewDecoder(golden.Read(t, path))
 }

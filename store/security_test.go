@@ -76,21 +76,7 @@ func TestPeerTrafficNeedsKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer client.Close()
-			var enc wire.Encoder
-			header{"intruder", 0}.encode(&enc)
-			enc.String("secret")
-			enc.Bool(true)
-			before := target.stats.requests.Load()
-			_, err = client.Call(context.Background(), addr, mRead, enc.B)
-			if err == nil {
-				t.Fatal("read without the cluster key succeeded")
-			}
-			if !errors.Is(err, rpc.ErrUnreachable) && !errors.Is(err, context.DeadlineExceeded) {
-				t.Logf("refused with %v", err)
-			}
-			if after := target.stats.requests.Load(); after != before {
-				t.Errorf("handler ran %d times for an unauthenticated peer", after-before)
-			}
+			readRefused(t, client, target, addr, "intruder", "without the cluster key")
 		})
 	}
 }
@@ -130,16 +116,27 @@ func TestClusterNameSeparates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
+	readRefused(t, client, target, target.ln.Addr().String(), "green-1", "from a node of another cluster with the same key")
+}
+
+// readRefused sends target at addr a read of session "secret" from a peer
+// named from through client, which must fail before target's handler runs.
+func readRefused(t *testing.T, client *rpc.Client, target *Node, addr, from, who string) {
+	t.Helper()
 	var enc wire.Encoder
-	header{"green-1", 0}.encode(&enc)
+	header{from, 0}.encode(&enc)
 	enc.String("secret")
 	enc.Bool(true)
 	before := target.stats.requests.Load()
-	if _, err := client.Call(context.Background(), target.ln.Addr().String(), mRead, enc.B); err == nil {
-		t.Fatal("read from a node of another cluster with the same key succeeded")
+	_, err := client.Call(context.Background(), addr, mRead, enc.B)
+	if err == nil {
+		t.Fatalf("read %s succeeded", who)
+	}
+	if !errors.Is(err, rpc.ErrUnreachable) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Logf("refused with %v", err)
 	}
 	if after := target.stats.requests.Load(); after != before {
-		t.Errorf("handler ran %d times for a peer of another cluster", after-before)
+		t.Errorf("handler ran %d times for a read %s", after-before, who)
 	}
 }
 

@@ -68,13 +68,7 @@ func TestFlags(t *testing.T) {
 		{"advertise not an IP", []string{"-insecure", "-advertise", "pod-0"}, Options{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var o Options
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			o.RegisterFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate()
+			o, err := parseOptions(t, tc.args)
 			if tc.invalid {
 				if err == nil {
 					t.Errorf("Validate() = nil for %q, want an error", tc.args)
@@ -104,13 +98,7 @@ func TestKeyFromEnv(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(KeyEnv, tc.env)
-			var o Options
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			o.RegisterFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate()
+			o, err := parseOptions(t, tc.args)
 			if tc.invalid != (err != nil) {
 				t.Fatalf("Validate() = %v, want invalid=%v", err, tc.invalid)
 			}
@@ -334,4 +322,17 @@ func TestReadyz(t *testing.T) {
 	if code, body := probe(livez); code != http.StatusOK {
 		t.Errorf("/livez = %d %s, want 200", code, body)
 	}
+}
+
+// parseOptions registers Options on a new flag set, parses args and
+// returns the options with Validate's error.
+func parseOptions(t *testing.T, args []string) (Options, error) {
+	t.Helper()
+	var o Options
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o, o.Validate()
 }
