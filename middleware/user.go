@@ -254,16 +254,24 @@ type liveToken struct {
 // userTokens reads user's index and checks each entry against its session,
 // dropping the entries of sessions that ended or belong to another user.
 func (m *Manager) userTokens(ctx context.Context, user string) ([]liveToken, error) {
+	live, _, err := m.checkUser(ctx, user)
+	return live, err
+}
+
+// checkUser is userTokens; raced reports that the index changed (a login
+// added an entry) before the dead entries could be dropped, so they are
+// still listed.
+func (m *Manager) checkUser(ctx context.Context, user string) (live []liveToken, raced bool, err error) {
 	if user == "" || len(user) > MaxUserIDLen {
-		return nil, fmt.Errorf("%w: %d bytes", ErrBadUser, len(user))
+		return nil, false, fmt.Errorf("%w: %d bytes", ErrBadUser, len(user))
 	}
 	idx, found, err := m.peek(ctx, m.indexKey(user))
 	if err != nil || !found {
-		return nil, err
+		return nil, false, err
 	}
 	live, dead, err := m.checkIndex(ctx, user, idx)
-	m.indexRemove(ctx, user, idx.Version, dead...)
-	return live, err
+	raced = m.indexRemove(ctx, user, idx.Version, dead...)
+	return live, raced, err
 }
 
 // checkIndex loads every session idx lists. An entry is dead when its
@@ -379,18 +387,25 @@ func (m *Manager) indexAdd(ctx context.Context, user, token string) (checkDue bo
 // if the index is still at that version (nothing was added since the
 // entries were judged). It is best effort: an entry left behind is dropped
 // when next checked.
-func (m *Manager) indexRemove(ctx context.Context, user string, version uint64, tokens ...string) {
+//
+// It reports whether the index had moved past version, so nothing was
+// dropped.
+func (m *Manager) indexRemove(ctx context.Context, user string, version uint64, tokens ...string) (conflict bool) {
 	if user == "" || len(tokens) == 0 {
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.StoreTimeout)
 	defer cancel()
 	mut := store.Mutation{Delete: tokens, IfExists: true, IfVersion: version}
 	_, err := m.st.Apply(ctx, m.indexKey(user), mut)
-	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, store.ErrConflict) {
+		return true
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		m.log.Warn("user index not updated; stale entries are dropped when next read",
 			slog.Int("entries", len(tokens)), slog.Any("error", err))
 	}
+	return false
 }
 
 // indexKey is the store key of user's index for this Manager's cookie: a

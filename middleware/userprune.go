@@ -66,8 +66,15 @@ func (m *Manager) pruneLoop() {
 // pruneUser drops the dead entries of user's index and ends the oldest live
 // sessions beyond MaxSessionsPerUser. Failures are logged: the next check
 // tries again.
+//
+// A check whose dead entries could not be dropped because a login changed
+// the index meanwhile is asked for again: under a stream of logins the
+// index would otherwise grow until the next check was due.
 func (m *Manager) pruneUser(ctx context.Context, user string) {
-	live, err := m.userTokens(ctx, user)
+	live, raced, err := m.checkUser(ctx, user)
+	if raced {
+		defer m.schedulePrune(user)
+	}
 	limit := m.cfg.MaxSessionsPerUser
 	if err != nil || limit <= 0 || len(live) <= limit {
 		if err != nil {
